@@ -1,0 +1,43 @@
+"""intake-svc says: ``intake.submissions``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from casestream.envelope import Envelope
+
+SUBMISSION_RECEIVED = "intake.submission_received"
+
+
+class SubmittedContact(BaseModel):
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class SubmittedCase(BaseModel):
+    subject: str | None = None
+    details: str | None = None
+    custom: dict[str, Any] = Field(default_factory=dict)
+
+
+class SubmissionReceived(BaseModel):
+    """A web form submission, already stored by intake-svc, to become a contact and a case."""
+
+    submission_id: uuid.UUID
+    form: str
+    case_type: str
+    received_at: datetime
+    contact: SubmittedContact
+    case: SubmittedCase
+    activity_details: str | None = None
+    duplicate_contact_rule: Literal["email"] = "email"
+    existing_open_case: Literal["new_case", "add_activity"] = "new_case"
+
+
+SubmissionEnvelope = Envelope[SubmissionReceived]

@@ -1,0 +1,101 @@
+"""The FastAPI app around a service: lifespan (broker, outbox relay, workers), health,
+readiness, metrics, AsyncAPI, and the correlation id of each request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from faststream.specification import AsyncAPI
+from faststream.specification.asyncapi.site import get_asyncapi_html
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from casestream.logging import get_logger
+from casestream.service import Runtime
+from casestream.tracing import traced
+
+log = get_logger(__name__)
+
+Worker = Callable[[], Awaitable[None]]
+
+
+def create_service_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    workers: Sequence[tuple[str, Worker]] = (),
+) -> FastAPI:
+    """``workers`` are long-running coroutines (timers, delivery loops) started with the app
+    and cancelled at shutdown."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        tasks = [asyncio.create_task(_forever(name, w), name=name) for name, w in workers]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await runtime.stop()
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.settings = runtime.settings
+    app.state.runtime = runtime
+
+    @app.middleware("http")
+    async def correlate(request: Request, call_next: Any) -> Response:
+        with traced(request.headers.get("x-correlation-id") or str(uuid.uuid4())) as cid:
+            response = await call_next(request)
+        response.headers["X-Correlation-ID"] = cid
+        return response
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.settings.service_name}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        checks = await runtime.readiness()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    spec = AsyncAPI(runtime.broker, title=f"{title} messages", version="1")
+
+    @app.get("/asyncapi.json", tags=["ops"])
+    async def asyncapi_json() -> Response:
+        return Response(spec.to_specification().to_json(), media_type="application/json")
+
+    @app.get("/asyncapi", tags=["ops"], response_class=HTMLResponse)
+    async def asyncapi_html() -> str:
+        return get_asyncapi_html(spec.to_specification())
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+async def _forever(name: str, worker: Worker) -> None:
+    """Keep a worker running: if it crashes, log and start it again."""
+    while True:
+        try:
+            await worker()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker crashed; restarting", worker=name)
+            await asyncio.sleep(1)

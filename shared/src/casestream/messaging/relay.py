@@ -1,0 +1,257 @@
+"""The outbox relay: publishes committed outbox rows, in order per key.
+
+Rows are split into shards by key. A relay publishes only the shards whose advisory lock it
+holds (on a dedicated connection), so with several replicas each key still has exactly one
+publisher; when a replica dies its locks go with its connection and another takes over.
+It wakes on a commit in this process, on NOTIFY from other processes, and polls as a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from aiokafka.errors import KafkaError
+from faststream.kafka import KafkaBroker
+
+from casestream import metrics
+from casestream.logging import get_logger
+from casestream.persistence.database import OUTBOX_CHANNEL, Database
+from casestream.persistence.tables import inbox, outbox
+
+log = get_logger(__name__)
+
+LOCK_NAMESPACE = 0x0C45E  # first half of the two-int advisory lock key
+
+
+def _transient(error: BaseException) -> bool:
+    """The broker is away (not this row's fault): retry without counting an attempt."""
+    if isinstance(error, (asyncio.TimeoutError, ConnectionError)):
+        return True
+    return isinstance(error, KafkaError) and bool(getattr(error, "retriable", False))
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        database: Database,
+        broker: KafkaBroker,
+        *,
+        service: str,
+        batch_size: int = 200,
+        poll_interval_s: float = 1.0,
+        max_attempts: int = 10,
+        publish_timeout_s: float = 10.0,
+        outbox_retention: timedelta = timedelta(hours=72),
+        inbox_retention: timedelta = timedelta(days=14),
+    ) -> None:
+        self.database = database
+        self.broker = broker
+        self.service = service
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.max_attempts = max_attempts
+        self.publish_timeout_s = publish_timeout_s
+        self.outbox_retention = outbox_retention
+        self.inbox_retention = inbox_retention
+        self.shards: set[int] = set()
+        self._wake = asyncio.Event()
+        self._lock_conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_prune = 0.0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self.database.on_outbox_commit(self.wake)
+        self._task = asyncio.create_task(self.run(), name=f"{self.service}-outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._release_locks()
+
+    async def run(self) -> None:
+        backoff = self.poll_interval_s
+        while True:
+            try:
+                await self._hold_shards()
+                published = await self.publish_batch() if self.shards else 0
+                await self._prune_now_and_then()
+                backoff = self.poll_interval_s
+                if published:
+                    continue  # there may be more: drain before sleeping
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # database or broker away: back off and try again
+                log.warning("outbox relay cycle failed", error=repr(error))
+                await self._release_locks()
+                backoff = min(backoff * 2, 30.0)
+            await self._sleep(backoff)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def _hold_shards(self) -> None:
+        """Take every shard no other relay holds (and keep the ones we have)."""
+        if self._lock_conn is None or self._lock_conn.is_closed():
+            self.shards.clear()
+            self._lock_conn = await asyncpg.connect(self.database.asyncpg_dsn(), timeout=10)
+            await self._lock_conn.add_listener(OUTBOX_CHANNEL, lambda *_: self.wake())
+        else:
+            await self._lock_conn.execute("SELECT 1")  # still ours?
+        for shard in range(self.database.outbox_shards):
+            if shard in self.shards:
+                continue
+            got = await self._lock_conn.fetchval(
+                "SELECT pg_try_advisory_lock($1, $2)", LOCK_NAMESPACE, shard
+            )
+            if got:
+                self.shards.add(shard)
+
+    async def _release_locks(self) -> None:
+        conn, self._lock_conn = self._lock_conn, None
+        self.shards.clear()
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 5)
+
+    async def publish_batch(self) -> int:
+        """Publish one batch of due rows from our shards. Returns how many were published."""
+        o, later = outbox, outbox.alias("later_blocked")
+        # A key whose earlier row is waiting to be retried waits with it: order per key holds.
+        blocked = (
+            sa.select(1)
+            .where(
+                later.c.key == o.c.key,
+                later.c.id < o.c.id,
+                later.c.published_at.is_(None),
+                later.c.parked_at.is_(None),
+                later.c.next_attempt_at > sa.func.now(),
+            )
+            .exists()
+        )
+        query = (
+            sa.select(o.c.id, o.c.topic, o.c.key, o.c.payload, o.c.headers, o.c.attempts)
+            .where(
+                o.c.published_at.is_(None),
+                o.c.parked_at.is_(None),
+                o.c.shard.in_(sorted(self.shards)),
+                sa.or_(o.c.next_attempt_at.is_(None), o.c.next_attempt_at <= sa.func.now()),
+                ~blocked,
+            )
+            .order_by(o.c.id)
+            .limit(self.batch_size)
+        )
+        async with self.database.session() as session:
+            rows = (await session.execute(query)).all()
+        if not rows:
+            await self._report_backlog()
+            return 0
+
+        futures = []
+        for row in rows:
+            futures.append(await self._send(row))
+        done, failed = [], {}
+        failed_keys: set[str] = set()
+        for row, future in zip(rows, futures, strict=True):
+            try:
+                if isinstance(future, BaseException):
+                    raise future
+                await asyncio.wait_for(future, self.publish_timeout_s)
+            except Exception as error:
+                failed[row.id] = (row, error)
+                failed_keys.add(row.key)
+                continue
+            if row.key in failed_keys:
+                continue  # published after its key's failed row: send again after it
+            done.append(row.id)
+            metrics.messages_published.labels(self.service, row.topic).inc()
+
+        await self._record(done, failed)
+        if failed and all(_transient(e) for _, e in failed.values()):
+            raise ConnectionError(f"broker unavailable: {next(iter(failed.values()))[1]!r}")
+        return len(done)
+
+    async def _send(self, row: Any) -> Any:
+        try:
+            return await self.broker.publish(
+                row.payload,
+                topic=row.topic,
+                key=row.key.encode(),
+                headers=dict(row.headers),
+                correlation_id=row.headers.get("correlation_id"),
+                no_confirm=True,
+            )
+        except Exception as error:  # not even queued
+            return error
+
+    async def _record(self, done: list[int], failed: dict[int, tuple[Any, BaseException]]) -> None:
+        async with self.database.transaction() as tx:
+            if done:
+                await tx.session.execute(
+                    outbox.update()
+                    .where(outbox.c.id.in_(done))
+                    .values(published_at=sa.func.now(), last_error=None)
+                )
+            for row_id, (row, error) in failed.items():
+                if _transient(error):
+                    continue
+                attempts = row.attempts + 1
+                delay = min(2**attempts, 300)
+                parked = attempts >= self.max_attempts
+                await tx.session.execute(
+                    outbox.update()
+                    .where(outbox.c.id == row_id)
+                    .values(
+                        attempts=attempts,
+                        last_error=repr(error)[:2000],
+                        next_attempt_at=sa.func.now() + timedelta(seconds=delay),
+                        parked_at=sa.func.now() if parked else None,
+                    )
+                )
+                log.warning(
+                    "outbox row failed" if not parked else "outbox row parked",
+                    outbox_id=row_id, topic=row.topic, key=row.key, attempts=attempts,
+                    error=repr(error),
+                )
+
+    async def _report_backlog(self) -> None:
+        async with self.database.session() as session:
+            pending, parked = (
+                await session.execute(
+                    sa.select(
+                        sa.func.count().filter(outbox.c.parked_at.is_(None)),
+                        sa.func.count().filter(outbox.c.parked_at.is_not(None)),
+                    ).where(outbox.c.published_at.is_(None))
+                )
+            ).one()
+        metrics.outbox_backlog.labels(self.service).set(pending)
+        metrics.outbox_parked.labels(self.service).set(parked)
+
+    async def _prune_now_and_then(self) -> None:
+        """Published outbox rows and old inbox ids are kept for a while (to inspect, and to
+        absorb late redeliveries), then deleted."""
+        now = asyncio.get_running_loop().time()
+        if now - self._last_prune < 600:
+            return
+        self._last_prune = now
+        async with self.database.transaction() as tx:
+            await tx.session.execute(
+                outbox.delete().where(
+                    outbox.c.published_at < sa.func.now() - self.outbox_retention
+                )
+            )
+            await tx.session.execute(
+                inbox.delete().where(inbox.c.processed_at < sa.func.now() - self.inbox_retention)
+            )

@@ -1,0 +1,34 @@
+"""Prometheus metrics every service exposes at /metrics, labelled by service."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+messages_consumed = Counter(
+    "casestream_messages_consumed_total",
+    "Messages consumed, by outcome (processed, duplicate, dead_lettered)",
+    ["service", "topic", "outcome"],
+)
+messages_published = Counter(
+    "casestream_messages_published_total", "Messages published by the outbox relay",
+    ["service", "topic"],
+)
+messages_dead_lettered = Counter(
+    "casestream_messages_dead_lettered_total", "Messages sent to a dead-letter topic",
+    ["service", "topic"],
+)
+handler_retries = Counter(
+    "casestream_handler_retries_total", "Handler attempts that failed and were retried",
+    ["service", "topic"],
+)
+handler_seconds = Histogram(
+    "casestream_handler_seconds", "Time to handle one message",
+    ["service", "topic"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+outbox_backlog = Gauge(
+    "casestream_outbox_backlog", "Outbox rows waiting to be published", ["service"]
+)
+outbox_parked = Gauge(
+    "casestream_outbox_parked", "Outbox rows parked after repeated failures", ["service"]
+)

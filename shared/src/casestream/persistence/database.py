@@ -1,0 +1,134 @@
+"""Engine, sessions and the transaction that carries a state change and its messages."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import zlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from casestream.envelope import Envelope
+from casestream.persistence.tables import inbox, outbox
+
+OUTBOX_CHANNEL = "casestream_outbox"
+
+
+class PayloadTooLarge(ValueError):
+    pass
+
+
+def shard_of(key: str, shards: int) -> int:
+    # crc32, not hash(): the same on every replica and every run.
+    return zlib.crc32(key.encode()) % shards
+
+
+class Transaction:
+    """One database transaction: the session for the service's own tables, plus
+    ``publish`` (messages committed with the state change) and ``claim_message`` (the inbox).
+    """
+
+    def __init__(self, session: AsyncSession, database: Database) -> None:
+        self.session = session
+        self._database = database
+        self.published = 0
+
+    async def publish(
+        self, topic: str, envelope: Envelope[Any], headers: dict[str, str] | None = None
+    ) -> None:
+        payload = envelope.model_dump(mode="json")
+        size = len(json.dumps(payload))
+        if size > self._database.max_message_bytes:
+            raise PayloadTooLarge(
+                f"message {envelope.type} for {envelope.subject} is {size} bytes; "
+                f"the limit is {self._database.max_message_bytes}"
+            )
+        await self.session.execute(
+            outbox.insert().values(
+                topic=topic,
+                key=envelope.subject,
+                shard=shard_of(envelope.subject, self._database.outbox_shards),
+                message_id=envelope.id,
+                payload=payload,
+                headers={"correlation_id": envelope.correlation_id, **(headers or {})},
+            )
+        )
+        if self.published == 0 and self._database.outbox_notify:
+            # Only a wake-up call for relays in other processes; they poll as well.
+            await self.session.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
+        self.published += 1
+
+    async def claim_message(self, consumer: str, message_id: Any) -> bool:
+        """Record that ``consumer`` is handling ``message_id``. False if it already did: the
+        caller then does nothing. Concurrent duplicates wait on the key and then get False."""
+        result = await self.session.execute(
+            insert(inbox)
+            .values(consumer=consumer, message_id=message_id)
+            .on_conflict_do_nothing()
+            .returning(inbox.c.message_id)
+        )
+        return result.first() is not None
+
+
+class Database:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        outbox_shards: int = 8,
+        outbox_notify: bool = True,
+        max_message_bytes: int = 1_000_000,
+    ) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.outbox_shards = outbox_shards
+        self.outbox_notify = outbox_notify
+        self.max_message_bytes = max_message_bytes
+        self._after_publish: list[Callable[[], None]] = []
+
+    def on_outbox_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after a transaction that wrote outbox rows commits (the relay
+        in this process wakes at once)."""
+        self._after_publish.append(callback)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self.sessions() as session, session.begin():
+            tx = Transaction(session, self)
+            yield tx
+        if tx.published:
+            for callback in self._after_publish:
+                callback()
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session (no outbox)."""
+        async with self.sessions() as session:
+            yield session
+
+    def asyncpg_dsn(self) -> str:
+        return (
+            sa.make_url(self.url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

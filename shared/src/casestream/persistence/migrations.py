@@ -1,0 +1,57 @@
+"""Alembic plumbing every service's migrations share: the env script's body, and a
+programmatic ``upgrade`` that creates the database first if it does not exist."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import sqlalchemy as sa
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+
+async def create_database_if_missing(database_url: str) -> bool:
+    url = sa.make_url(database_url)
+    server = url.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    conn = await asyncpg.connect(server)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", url.database)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{url.database}"')
+        return not exists
+    finally:
+        await conn.close()
+
+
+def upgrade(migrations: Path, database_url: str, revision: str = "head") -> None:
+    """Bring the service's database to ``revision``. Blocking (alembic runs its own loop):
+    call it from a thread when inside an event loop."""
+    asyncio.run(create_database_if_missing(database_url))
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    command.upgrade(config, revision)
+
+
+def run_env(target_metadata: sa.MetaData | None = None) -> None:
+    """The body of each service's ``env.py``."""
+    url = context.config.get_main_option("sqlalchemy.url")
+
+    def migrate(connection: sa.Connection) -> None:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def main() -> None:
+        engine = create_async_engine(url, poolclass=NullPool)
+        async with engine.connect() as conn:
+            await conn.run_sync(migrate)
+        await engine.dispose()
+
+    asyncio.run(main())

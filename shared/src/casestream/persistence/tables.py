@@ -1,0 +1,66 @@
+"""The outbox and inbox tables every service's database has (created by each service's
+first migration through ``create_messaging_tables``)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+messaging_metadata = sa.MetaData()
+
+outbox = sa.Table(
+    "outbox",
+    messaging_metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    # hash(key) % shards: one relay holds a shard at a time, so one key is published in order.
+    sa.Column("shard", sa.SmallInteger, nullable=False),
+    sa.Column("message_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    # A row that kept failing is parked: it no longer blocks its key, and stays for a human.
+    sa.Column("parked_at", sa.DateTime(timezone=True)),
+)
+sa.Index(
+    "outbox_pending",
+    outbox.c.shard,
+    outbox.c.id,
+    postgresql_where=sa.and_(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None)),
+)
+sa.Index(
+    "outbox_pending_key",
+    outbox.c.key,
+    outbox.c.id,
+    postgresql_where=sa.and_(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None)),
+)
+sa.Index(
+    "outbox_published_at",
+    outbox.c.published_at,
+    postgresql_where=outbox.c.published_at.is_not(None),
+)
+
+inbox = sa.Table(
+    "inbox",
+    messaging_metadata,
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("message_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+sa.Index("inbox_processed_at", inbox.c.processed_at)
+
+
+def create_messaging_tables(bind: sa.engine.Connection) -> None:
+    """For a service's first migration."""
+    messaging_metadata.create_all(bind)
+
+
+def drop_messaging_tables(bind: sa.engine.Connection) -> None:
+    messaging_metadata.drop_all(bind)

