@@ -1,0 +1,3 @@
+from casestream.persistence.migrations import run_env
+
+run_env()
