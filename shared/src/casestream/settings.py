@@ -26,6 +26,9 @@ class ServiceSettings(BaseSettings):
     database_pool_size: int = 10
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Prepended to every topic and consumer group name: several systems (or test runs) can
+    # share one broker without seeing each other's messages.
+    topic_prefix: str = ""
     # Apache Kafka in production: acks=all and idempotence on. Tansu rejects idempotent
     # producers, so the local stack turns it off.
     kafka_acks: Literal["all", 0, 1, -1] = "all"
@@ -58,6 +61,13 @@ class ServiceSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def group(self, handler: str) -> str:
+        """The consumer group (and inbox consumer name) of one of this service's handlers."""
+        return f"{self.topic_prefix}{self.service_name}.{handler}"
 
     @field_validator("database_url")
     @classmethod
