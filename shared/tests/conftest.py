@@ -4,7 +4,6 @@ what reached a topic."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,8 +11,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer
-
 from casestream.persistence.database import Database
 from casestream.persistence.tables import create_messaging_tables
 from casestream.settings import ServiceSettings
@@ -60,35 +57,12 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 async def effect_rows(db: Database) -> list[tuple[str, str]]:
     async with db.session() as s:
-        return [tuple(r) for r in (await s.execute(sa.select(effects.c.key, effects.c.value)
-                                                     .order_by(effects.c.id))).all()]
-
-
-@pytest.fixture
-def read_topic(kafka_bootstrap: str) -> Callable[..., Awaitable[list[Any]]]:
-    """Read every record on a topic until ``expected`` have arrived (or time runs out)."""
-
-    async def read(topic: str, expected: int, timeout_s: float = 20.0) -> list[Any]:
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=kafka_bootstrap,
-            group_id=f"reader-{uuid.uuid4().hex[:8]}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        records: list[Any] = []
-        try:
-            deadline = asyncio.get_running_loop().time() + timeout_s
-            while len(records) < expected and asyncio.get_running_loop().time() < deadline:
-                batch = await consumer.getmany(timeout_ms=300)
-                for recs in batch.values():
-                    records.extend(recs)
-        finally:
-            await consumer.stop()
-        return records
-
-    return read
+        return [
+            tuple(r)
+            for r in (
+                await s.execute(sa.select(effects.c.key, effects.c.value).order_by(effects.c.id))
+            ).all()
+        ]
 
 
 def body(record: Any) -> dict[str, Any]:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from pydantic import BaseModel
-
 from casestream.envelope import Envelope, new_envelope
 from casestream.messaging.broker import subscribe
 from casestream.service import Runtime
 from casestream.testing.plugin import eventually
+from pydantic import BaseModel
 
 from .conftest import effect_rows, effects
 
@@ -29,20 +27,28 @@ async def record_note(envelope: NoteEnvelope, tx: Any) -> None:
     """Store the note: one row per handled message."""
     if envelope.data.text == "explode":
         raise RuntimeError("this handler always fails on 'explode'")
-    await tx.session.execute(effects.insert().values(key=envelope.subject, value=envelope.data.text))
+    await tx.session.execute(
+        effects.insert().values(key=envelope.subject, value=envelope.data.text)
+    )
 
 
 def note(text: str, subject: str = "k", id: uuid.UUID | None = None) -> dict[str, Any]:
-    return new_envelope(type="note", source="test", subject=subject, data={"text": text}, id=id).model_dump(mode="json")
+    return new_envelope(
+        type="note", source="test", subject=subject, data={"text": text}, id=id
+    ).model_dump(mode="json")
 
 
-async def produce(bootstrap: str, topic: str, values: list[bytes | dict[str, Any]], key: bytes = b"k") -> None:
+async def produce(
+    bootstrap: str, topic: str, values: list[bytes | dict[str, Any]], key: bytes = b"k"
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
         for value in values:
             raw = value if isinstance(value, bytes) else json.dumps(value).encode()
-            await producer.send_and_wait(topic, raw, key=key, headers=[("content-type", b"application/json")])
+            await producer.send_and_wait(
+                topic, raw, key=key, headers=[("content-type", b"application/json")]
+            )
     finally:
         await producer.stop()
 
@@ -54,7 +60,9 @@ async def consuming(settings, topic: str, group: str) -> Runtime:
     return runtime
 
 
-async def test_the_same_message_delivered_ten_times_has_one_effect(settings, new_topic, kafka_bootstrap, database):
+async def test_the_same_message_delivered_ten_times_has_one_effect(
+    settings, new_topic, kafka_bootstrap, database
+):
     topic = await new_topic("inbox")
     message = note("once")
     await produce(kafka_bootstrap, topic, [message] * 10 + [note("after")])
@@ -76,7 +84,9 @@ async def test_a_poison_message_is_dead_lettered_and_the_hundred_behind_it_are_p
 ):
     topic = await new_topic("poison", partitions=1)
     behind = [note(f"m{i}") for i in range(100)]
-    await produce(kafka_bootstrap, topic, [b"{not json", {"id": "nope", "data": {}}, note("explode"), *behind])
+    await produce(
+        kafka_bootstrap, topic, [b"{not json", {"id": "nope", "data": {}}, note("explode"), *behind]
+    )
     runtime = await consuming(settings, topic, "poison-test")
     try:
         await eventually(lambda: _count_at_least(database, 100), timeout_s=30)
@@ -87,12 +97,17 @@ async def test_a_poison_message_is_dead_lettered_and_the_hundred_behind_it_are_p
     assert len(dead) == 3
     headers = [dict((k, v.decode()) for k, v in r.headers) for r in dead]
     assert headers[0]["dlq-reason"] == "invalid message"
-    assert headers[1]["dlq-reason"] == "invalid message" and "ValidationError" in headers[1]["dlq-error"]
+    assert (
+        headers[1]["dlq-reason"] == "invalid message"
+        and "ValidationError" in headers[1]["dlq-error"]
+    )
     assert headers[2]["dlq-reason"] == "handler kept failing"
     assert "always fails" in headers[2]["dlq-error"]
     assert headers[2]["dlq-attempts"] == str(settings.consume_max_attempts)
     assert [h["dlq-original-offset"] for h in headers] == ["0", "1", "2"]
-    assert all(h["dlq-original-topic"] == topic and h["dlq-original-partition"] == "0" for h in headers)
+    assert all(
+        h["dlq-original-topic"] == topic and h["dlq-original-partition"] == "0" for h in headers
+    )
     assert dead[0].value == b"{not json"
 
 
@@ -101,7 +116,9 @@ async def _count_at_least(database, n):
     return len(rows) >= n
 
 
-async def test_a_consumer_restarted_mid_batch_skips_nothing(settings, new_topic, kafka_bootstrap, database):
+async def test_a_consumer_restarted_mid_batch_skips_nothing(
+    settings, new_topic, kafka_bootstrap, database
+):
     topic = await new_topic("restart", partitions=3)
     await produce(kafka_bootstrap, topic, [note(f"m{i}", subject=f"s{i % 7}") for i in range(300)])
     first = await consuming(settings, topic, "restart-test")

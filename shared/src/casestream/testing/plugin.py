@@ -15,10 +15,12 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer
 
 from casestream import devinfra
 from casestream.topics import TopicSpec, ensure_topics
@@ -47,7 +49,9 @@ def postgres_server_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def create_database(postgres_server_url: str) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+async def create_database(
+    postgres_server_url: str,
+) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
     """``await create_database("case")`` makes an empty database and returns its async URL."""
     made: list[str] = []
     server = sa.make_url(postgres_server_url).set(drivername="postgresql")
@@ -118,3 +122,30 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout_s}s (last: {result!r})")
         await asyncio.sleep(interval_s)
+
+
+@pytest.fixture
+def read_topic(kafka_bootstrap: str) -> Callable[..., Awaitable[list[Any]]]:
+    """``await read_topic(topic, expected=n)``: every record on ``topic`` (from the start),
+    once ``expected`` have arrived or ``timeout_s`` has passed."""
+
+    async def read(topic: str, expected: int, timeout_s: float = 20.0) -> list[Any]:
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=kafka_bootstrap,
+            group_id=f"reader-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        records: list[Any] = []
+        try:
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            while len(records) < expected and asyncio.get_running_loop().time() < deadline:
+                for batch in (await consumer.getmany(timeout_ms=300)).values():
+                    records.extend(batch)
+        finally:
+            await consumer.stop()
+        return records
+
+    return read

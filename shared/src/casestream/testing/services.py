@@ -39,8 +39,14 @@ async def migrated_database(create_database: Any, service: str, migrations: Path
     return url
 
 
-def settings_for_tests(settings_cls: type[S], *, database_url: str, kafka_bootstrap: str,
-                  topic_prefix: str, **overrides: Any) -> S:
+def settings_for_tests(
+    settings_cls: type[S],
+    *,
+    database_url: str,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    **overrides: Any,
+) -> S:
     """Settings with quick timings for tests."""
     values: dict[str, Any] = dict(
         database_url=database_url,

@@ -1,0 +1,127 @@
+"""Configuration: case instances, statuses and versioned case types."""
+
+from typing import Any
+
+import sqlalchemy as sa
+from casestream import topics
+from casestream.contracts.case import CASETYPE_VERSION_PUBLISHED, CaseTypeVersion
+from casestream.envelope import new_envelope
+from casestream.persistence.database import Transaction
+from sqlalchemy.dialects.postgresql import insert
+
+from case_svc.config import Settings
+from case_svc.errors import conflict, invalid, not_found
+from case_svc.schemas import CaseStatusIn, CaseTypeIn, InstanceIn
+from case_svc.tables import case_statuses, case_type_versions, case_types, instances
+
+
+async def add_instance(tx: Transaction, instance: InstanceIn) -> Any:
+    row = (
+        await tx.session.execute(
+            insert(instances)
+            .values(**instance.model_dump())
+            .on_conflict_do_nothing()
+            .returning(instances)
+        )
+    ).first()
+    if row is None:
+        raise conflict(f"instance {instance.name!r} already exists")
+    return row
+
+
+async def add_status(tx: Transaction, status: CaseStatusIn) -> Any:
+    row = (
+        await tx.session.execute(
+            insert(case_statuses)
+            .values(**status.model_dump())
+            .on_conflict_do_nothing()
+            .returning(case_statuses)
+        )
+    ).first()
+    if row is None:
+        raise conflict(f"case status {status.name!r} already exists")
+    return row
+
+
+async def put_case_type(
+    tx: Transaction, settings: Settings, name: str, case_type: CaseTypeIn
+) -> tuple[Any, bool]:
+    """Create or edit a case type. A changed definition is published as a new version;
+    open cases keep the version they were opened with. Returns (row, created)."""
+    await _check_references(tx, case_type)
+    current = (
+        await tx.session.execute(
+            sa.select(case_types).where(case_types.c.name == name).with_for_update()
+        )
+    ).first()
+    definition = case_type.definition.model_dump(mode="json")
+    values = case_type.model_dump(mode="json", exclude={"definition"})
+    if current is None:
+        version = 1
+        row = (
+            await tx.session.execute(
+                case_types.insert()
+                .values(name=name, version=1, definition=definition, **values)
+                .returning(case_types)
+            )
+        ).one()
+    else:
+        changed = current.definition != definition
+        version = current.version + 1 if changed else current.version
+        row = (
+            await tx.session.execute(
+                case_types.update()
+                .where(case_types.c.name == name)
+                .values(version=version, definition=definition, updated_at=sa.func.now(), **values)
+                .returning(case_types)
+            )
+        ).one()
+        if not changed and all(getattr(current, k) == v for k, v in values.items()):
+            return row, False  # nothing new: nothing to say
+    await tx.session.execute(
+        insert(case_type_versions)
+        .values(name=name, version=version, definition=definition)
+        .on_conflict_do_nothing()
+    )
+    await tx.publish(
+        settings.topic(topics.CASETYPE_EVENTS),
+        new_envelope(
+            type=CASETYPE_VERSION_PUBLISHED,
+            source="case-svc",
+            subject=name,
+            data=CaseTypeVersion(
+                name=name, version=version, **values, definition=case_type.definition
+            ),
+        ),
+    )
+    return row, current is None
+
+
+async def _check_references(tx: Transaction, case_type: CaseTypeIn) -> None:
+    if not await _exists(tx, instances.c.name, case_type.instance):
+        raise invalid(("body", "instance"), f"unknown instance {case_type.instance!r}")
+    known = set((await tx.session.execute(sa.select(case_statuses.c.name))).scalars())
+    for i, status in enumerate(case_type.definition.statuses):
+        if status not in known:
+            raise invalid(
+                ("body", "definition", "statuses", str(i)), f"unknown case status {status!r}"
+            )
+    roles = case_type.definition.roles
+    if sum(r.manager for r in roles) > 1:
+        raise invalid(("body", "definition", "roles"), "only one role can be the case manager")
+
+
+async def _exists(tx: Transaction, column: sa.Column[Any], value: Any) -> bool:
+    return (await tx.session.execute(sa.select(sa.exists().where(column == value)))).scalar_one()
+
+
+async def case_type_named(tx: Transaction, name: str) -> Any:
+    row = (await tx.session.execute(sa.select(case_types).where(case_types.c.name == name))).first()
+    if row is None:
+        raise not_found(f"case type {name!r}")
+    return row
+
+
+async def statuses_by_name(tx: Transaction) -> dict[str, Any]:
+    rows = (await tx.session.execute(sa.select(case_statuses))).all()
+    return {r.name: r for r in rows}

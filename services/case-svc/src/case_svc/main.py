@@ -1,0 +1,56 @@
+"""case-svc: configuration, contacts and cases."""
+
+from casestream import topics
+from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope, ContactEnvelope
+from casestream.contracts.intake import SubmissionEnvelope
+from casestream.http.app import create_service_app
+from casestream.messaging.broker import declare_publisher, subscribe
+from casestream.service import Runtime
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from case_svc.config import Settings
+from case_svc.errors import Refused
+from case_svc.handlers import open_case_for_submission
+from case_svc.routes import cases, configuration
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = Runtime(settings)
+    broker = runtime.broker
+
+    subscribe(
+        broker,
+        runtime.database,
+        settings.topic(topics.INTAKE_SUBMISSIONS),
+        SubmissionEnvelope,
+        open_case_for_submission(settings),
+        group_id=settings.group("open_case_for_submission"),
+    )
+    declare_publisher(
+        broker,
+        settings.topic(topics.CASE_EVENTS),
+        CaseEnvelope,
+        "Every change to a case, with its full new state",
+    )
+    declare_publisher(
+        broker, settings.topic(topics.CONTACT_EVENTS), ContactEnvelope, "Every change to a contact"
+    )
+    declare_publisher(
+        broker,
+        settings.topic(topics.CASETYPE_EVENTS),
+        CaseTypeEnvelope,
+        "Each new version of a case type definition",
+    )
+
+    app = create_service_app(
+        runtime, title="case-svc", routers=[configuration.router, cases.router]
+    )
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, error: Refused) -> JSONResponse:
+        http = error.to_http()
+        return JSONResponse({"detail": http.detail}, status_code=http.status_code)
+
+    return app

@@ -1,0 +1,141 @@
+"""Staff HTTP: contacts and cases."""
+
+import uuid
+from datetime import date
+from typing import Literal
+
+import sqlalchemy as sa
+from casestream.http.auth import Staff
+from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
+from fastapi import APIRouter, Query, Request
+
+from case_svc.cases import case_state, open_case
+from case_svc.contacts import create_contact, normalize_email
+from case_svc.errors import not_found
+from case_svc.schemas import Case, CaseIn, Contact, ContactIn, HistoryEntry
+from case_svc.tables import case_clients, case_history, cases, contacts
+
+router = APIRouter(tags=["cases"])
+
+
+@router.post("/contacts", status_code=201, response_model=Contact)
+async def add_contact(body: ContactIn, staff: Staff, request: Request):
+    runtime = request.app.state.runtime
+    async with runtime.database.transaction() as tx:
+        return (await create_contact(tx, body.model_dump(mode="json"), runtime.settings))._asdict()
+
+
+@router.get("/contacts", response_model=Page[Contact])
+async def find_contacts(
+    staff: Staff,
+    request: Request,
+    email: str | None = None,
+    q: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+):
+    query = sa.select(contacts).where(keyset([contacts.c.created_at, contacts.c.id], cursor))
+    if email:
+        query = query.where(sa.func.lower(contacts.c.email) == normalize_email(email))
+    if q:
+        like = f"%{q}%"
+        query = query.where(
+            sa.or_(contacts.c.display_name.ilike(like), contacts.c.email.ilike(like))
+        )
+    query = query.order_by(contacts.c.created_at, contacts.c.id).limit(limit + 1)
+    async with request.app.state.runtime.database.session() as s:
+        rows = (await s.execute(query)).all()
+    items, next_cursor = page_of(rows, limit, lambda r: [r.created_at.isoformat(), str(r.id)])
+    return {"items": [r._asdict() for r in items], "next_cursor": next_cursor}
+
+
+@router.get("/contacts/{contact_id}", response_model=Contact)
+async def get_contact(contact_id: uuid.UUID, staff: Staff, request: Request):
+    async with request.app.state.runtime.database.session() as s:
+        row = (await s.execute(sa.select(contacts).where(contacts.c.id == contact_id))).first()
+    if row is None:
+        raise not_found(f"contact {contact_id}")
+    return row._asdict()
+
+
+@router.post("/cases", status_code=201, response_model=Case)
+async def add_case(body: CaseIn, staff: Staff, request: Request):
+    runtime = request.app.state.runtime
+    async with runtime.database.transaction() as tx:
+        return await open_case(tx, runtime.settings, body, actor=staff.user)
+
+
+@router.get("/cases/{case_id}", response_model=Case)
+async def get_case(case_id: uuid.UUID, staff: Staff, request: Request):
+    async with request.app.state.runtime.database.transaction() as tx:
+        return await case_state(tx, case_id)
+
+
+@router.get("/cases", response_model=Page[Case])
+async def list_cases(
+    staff: Staff,
+    request: Request,
+    case_type: str | None = None,
+    status: str | None = None,
+    client_id: uuid.UUID | None = None,
+    active: Literal["true", "false", "all"] = "true",
+    opened_from: date | None = None,
+    opened_to: date | None = None,
+    q: str | None = Query(default=None, max_length=200),
+    limit: Limit = 50,
+    cursor: Cursor = None,
+):
+    """Newest first. The full filter set and permissions come with the case lifecycle work."""
+    order = [cases.c.created_at.desc(), cases.c.id.desc()]
+    query = sa.select(cases.c.id, cases.c.created_at)
+    if cursor:
+        from casestream.http.pagination import decode_cursor
+
+        at, last_id = decode_cursor(cursor)
+        query = query.where(
+            sa.tuple_(cases.c.created_at, cases.c.id)
+            < sa.tuple_(sa.literal(at, cases.c.created_at.type), sa.literal(uuid.UUID(last_id)))
+        )
+    if active != "all":
+        query = query.where(cases.c.active.is_(active == "true"))
+    if case_type:
+        query = query.where(cases.c.case_type == case_type)
+    if status:
+        query = query.where(cases.c.status == status)
+    if client_id:
+        query = query.where(
+            cases.c.id.in_(
+                sa.select(case_clients.c.case_id).where(case_clients.c.contact_id == client_id)
+            )
+        )
+    if opened_from:
+        query = query.where(cases.c.start_date >= opened_from)
+    if opened_to:
+        query = query.where(cases.c.start_date <= opened_to)
+    if q:
+        like = f"%{q}%"
+        query = query.where(sa.or_(cases.c.subject.ilike(like), cases.c.details.ilike(like)))
+    query = query.order_by(*order).limit(limit + 1)
+    async with request.app.state.runtime.database.transaction() as tx:
+        rows = (await tx.session.execute(query)).all()
+        items, next_cursor = page_of(rows, limit, lambda r: [r.created_at.isoformat(), str(r.id)])
+        return {"items": [await case_state(tx, r.id) for r in items], "next_cursor": next_cursor}
+
+
+@router.get("/cases/{case_id}/history", response_model=list[HistoryEntry])
+async def case_history_of(case_id: uuid.UUID, staff: Staff, request: Request):
+    async with request.app.state.runtime.database.session() as s:
+        rows = (
+            await s.execute(
+                sa.select(case_history)
+                .where(case_history.c.case_id == case_id)
+                .order_by(case_history.c.id)
+            )
+        ).all()
+        if (
+            not rows
+            and (await s.execute(sa.select(cases.c.id).where(cases.c.id == case_id))).first()
+            is None
+        ):
+            raise not_found(f"case {case_id}")
+    return [r._asdict() for r in rows]

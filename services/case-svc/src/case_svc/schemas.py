@@ -1,0 +1,121 @@
+"""What case-svc's HTTP API accepts and answers (field names from the HTTP contract)."""
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from casestream.contracts.case import CaseTypeDefinition, ContactState, RoleState
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+Name = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="lower_snake_case machine name")
+
+
+class InstanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Name
+    label: str = Field(min_length=1, max_length=200)
+    singular_label: str = Field(min_length=1, max_length=200)
+    instance_type: Literal["case_management", "applicant_management", "sales_opportunity"]
+    features: list[Literal["quotations", "invoices"]] = Field(default_factory=list)
+    description: str | None = None
+    weight: int = 0
+    icon: str | None = None
+    enabled: bool = True
+
+
+class Instance(InstanceIn):
+    created_at: datetime
+
+
+class CaseStatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Name
+    label: str = Field(min_length=1, max_length=200)
+    grouping: Literal["opened", "closed"]
+    weight: int = 0
+    probability: int | None = Field(default=None, ge=0, le=100)
+
+
+class CaseTypeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    instance: str
+    description: str | None = None
+    active: bool = True
+    definition: CaseTypeDefinition
+
+
+class CaseType(CaseTypeIn):
+    name: str
+    version: int
+    updated_at: datetime
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_type: Literal["individual", "organization"] = "individual"
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    display_name: str | None = Field(default=None, max_length=400)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=50)
+    do_not_email: bool = False
+
+
+class Contact(ContactState):
+    created_at: datetime
+    updated_at: datetime
+
+
+class OpportunityIn(BaseModel):
+    amount: str | None = None
+    currency: str | None = None
+    probability: int | None = Field(default=None, ge=0, le=100)
+    expected_close_date: date | None = None
+
+
+class CaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    case_type: str
+    subject: str = Field(min_length=1, max_length=500)
+    details: str | None = Field(default=None, max_length=50_000)
+    client_ids: list[uuid.UUID] = Field(default_factory=list)
+    client: ContactIn | None = None
+    status: str | None = None
+    start_date: date | None = None
+    custom: dict[str, Any] = Field(default_factory=dict)
+
+
+class Case(BaseModel):
+    id: uuid.UUID
+    instance: str
+    case_type: str
+    case_type_version: int
+    subject: str
+    details: str | None
+    status: str
+    active: bool
+    assignee: str | None
+    clients: list[ContactState]
+    roles: list[RoleState]
+    tags: list[str]
+    custom: dict[str, Any]
+    opportunity: dict[str, Any] | None = None
+    start_date: date
+    end_date: date | None
+    next_activity_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class HistoryEntry(BaseModel):
+    at: datetime
+    actor: str | None
+    action: str
+    changes: dict[str, Any]

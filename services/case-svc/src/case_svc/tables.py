@@ -1,0 +1,117 @@
+"""case-svc's own tables."""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = sa.MetaData()
+
+now = sa.func.now()
+
+instances = sa.Table(
+    "instances",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("singular_label", sa.Text, nullable=False),
+    sa.Column("instance_type", sa.Text, nullable=False),
+    sa.Column("features", JSONB, nullable=False, server_default="[]"),
+    sa.Column("description", sa.Text),
+    sa.Column("weight", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("icon", sa.Text),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+)
+
+case_statuses = sa.Table(
+    "case_statuses",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("grouping", sa.Text, nullable=False),
+    sa.Column("weight", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("probability", sa.Integer),
+)
+
+case_types = sa.Table(
+    "case_types",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("instance", sa.Text, sa.ForeignKey("instances.name"), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("definition", JSONB, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+)
+
+# Every published definition stays: open cases keep the version they were opened with.
+case_type_versions = sa.Table(
+    "case_type_versions",
+    metadata,
+    sa.Column("name", sa.Text, sa.ForeignKey("case_types.name"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", JSONB, nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+)
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("contact_type", sa.Text, nullable=False, server_default="individual"),
+    sa.Column("first_name", sa.Text),
+    sa.Column("last_name", sa.Text),
+    sa.Column("display_name", sa.Text),
+    sa.Column("email", sa.Text),
+    sa.Column("phone", sa.Text),
+    sa.Column("do_not_email", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+)
+sa.Index("contacts_email_lower", sa.func.lower(contacts.c.email))
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("instance", sa.Text, nullable=False),
+    sa.Column("case_type", sa.Text, sa.ForeignKey("case_types.name"), nullable=False),
+    sa.Column("case_type_version", sa.Integer, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("details", sa.Text),
+    sa.Column("status", sa.Text, sa.ForeignKey("case_statuses.name"), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("assignee", sa.Text),
+    sa.Column("custom", JSONB, nullable=False, server_default="{}"),
+    sa.Column("tags", JSONB, nullable=False, server_default="[]"),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date),
+    sa.Column("next_activity_at", sa.DateTime(timezone=True)),
+    sa.Column("source_submission_id", UUID(as_uuid=True), unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+)
+sa.Index("cases_list", cases.c.active, cases.c.created_at, cases.c.id)
+
+case_clients = sa.Table(
+    "case_clients",
+    metadata,
+    sa.Column("case_id", UUID(as_uuid=True), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("contact_id", UUID(as_uuid=True), sa.ForeignKey("contacts.id"), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+)
+sa.Index("case_clients_contact", case_clients.c.contact_id)
+
+case_history = sa.Table(
+    "case_history",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("case_id", UUID(as_uuid=True), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("actor", sa.Text),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("changes", JSONB, nullable=False),
+)
+sa.Index("case_history_case", case_history.c.case_id, case_history.c.id)
