@@ -1,8 +1,9 @@
 from pathlib import Path
 
-import pytest
-
 import case_svc
+import pytest
+from case_svc.config import Settings
+from case_svc.main import create_app
 from casestream.testing.services import (
     STAFF_HEADERS,
     create_system_topics,
@@ -10,8 +11,6 @@ from casestream.testing.services import (
     running,
     settings_for_tests,
 )
-from case_svc.config import Settings
-from case_svc.main import create_app
 
 MIGRATIONS = Path(case_svc.__file__).parent / "migrations"
 
@@ -26,9 +25,15 @@ DEMO_CASE_TYPE = {
         "statuses": ["open", "resolved"],
         "activity_types": ["open_case", "follow_up_call"],
         "activity_sets": [
-            {"name": "standard_timeline", "label": "Standard timeline", "timeline": True,
-             "activities": [{"type": "open_case", "status": "completed"},
-                            {"type": "follow_up_call", "offset_days": 7}]}
+            {
+                "name": "standard_timeline",
+                "label": "Standard timeline",
+                "timeline": True,
+                "activities": [
+                    {"type": "open_case", "status": "completed"},
+                    {"type": "follow_up_call", "offset_days": 7},
+                ],
+            }
         ],
         "roles": [{"name": "case_coordinator", "manager": True, "creator": True}],
         "custom_fields": [{"name": "ward", "label": "Ward", "type": "text"}],
@@ -40,8 +45,9 @@ DEMO_CASE_TYPE = {
 async def settings(create_database, kafka_bootstrap):
     prefix = await create_system_topics(kafka_bootstrap)
     url = await migrated_database(create_database, "case", MIGRATIONS)
-    return settings_for_tests(Settings, database_url=url, kafka_bootstrap=kafka_bootstrap,
-                              topic_prefix=prefix)
+    return settings_for_tests(
+        Settings, database_url=url, kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix
+    )
 
 
 @pytest.fixture
@@ -50,8 +56,12 @@ async def case_api(settings):
         client.headers.update(STAFF_HEADERS)
         for status in DEMO_STATUSES:
             assert (await client.post("/case-statuses", json=status)).status_code == 201
-        instance = {"name": "cases", "label": "Cases", "singular_label": "Case",
-                    "instance_type": "case_management"}
+        instance = {
+            "name": "cases",
+            "label": "Cases",
+            "singular_label": "Case",
+            "instance_type": "case_management",
+        }
         assert (await client.post("/instances", json=instance)).status_code == 201
         response = await client.put("/case-types/general_enquiry", json=DEMO_CASE_TYPE)
         assert response.status_code == 201, response.text

@@ -19,11 +19,16 @@ def bodies(records):
 
 
 async def test_a_case_opened_over_http_is_stored_and_announced(case_api, settings, read_topic):
-    response = await case_api.post("/cases", json={
-        "case_type": "general_enquiry", "subject": "Broken streetlight", "details": "On Elm St",
-        "client": {"first_name": "Ada", "last_name": "Lovelace", "email": "Ada@Example.org"},
-        "custom": {"ward": "North"},
-    })
+    response = await case_api.post(
+        "/cases",
+        json={
+            "case_type": "general_enquiry",
+            "subject": "Broken streetlight",
+            "details": "On Elm St",
+            "client": {"first_name": "Ada", "last_name": "Lovelace", "email": "Ada@Example.org"},
+            "custom": {"ward": "North"},
+        },
+    )
     assert response.status_code == 201, response.text
     case = response.json()
     assert case["status"] == "open" and case["active"] is True and case["version"] == 1
@@ -34,7 +39,9 @@ async def test_a_case_opened_over_http_is_stored_and_announced(case_api, setting
     events = bodies(await read_topic(settings.topic(topics.CASE_EVENTS), expected=1))
     assert [e["type"] for e in events] == ["case.opened"]
     assert events[0]["subject"] == case["id"]
-    assert events[0]["data"]["case"]["clients"][0]["email"] == "Ada@example.org"  # domain normalised
+    assert (
+        events[0]["data"]["case"]["clients"][0]["email"] == "Ada@example.org"
+    )  # domain normalised
     assert events[0]["data"]["changes"]["status"] == {"before": None, "after": "open"}
     contacts = bodies(await read_topic(settings.topic(topics.CONTACT_EVENTS), expected=1))
     assert [c["type"] for c in contacts] == ["contact.created"]
@@ -44,8 +51,11 @@ async def test_a_case_opened_over_http_is_stored_and_announced(case_api, setting
 
 
 async def test_bad_cases_are_refused_naming_the_field(case_api):
-    base = {"case_type": "general_enquiry", "subject": "x",
-            "client": {"first_name": "A", "email": "a@example.org"}}
+    base = {
+        "case_type": "general_enquiry",
+        "subject": "x",
+        "client": {"first_name": "A", "email": "a@example.org"},
+    }
     cases = [
         ({**base, "case_type": "nope"}, 404, None),
         ({**base, "status": "resolved"}, 201, None),  # a closed status of the type is allowed
@@ -74,7 +84,9 @@ async def test_editing_a_case_type_publishes_a_new_version(case_api, settings, r
     assert (await case_api.put("/case-types/general_enquiry", json=changed)).json()["version"] == 2
     same = await case_api.put("/case-types/general_enquiry", json=changed)
     assert same.status_code == 200 and same.json()["version"] == 2  # unchanged: no new version
-    events = bodies(await read_topic(settings.topic(topics.CASETYPE_EVENTS), expected=3, timeout_s=5))
+    events = bodies(
+        await read_topic(settings.topic(topics.CASETYPE_EVENTS), expected=3, timeout_s=5)
+    )
     assert [e["data"]["version"] for e in events] == [1, 2]
 
 
@@ -86,15 +98,22 @@ async def test_submissions_become_cases_and_match_contacts_by_email(case_api, se
         async with feeder.database.transaction() as tx:
             for sid, email in ((first, "grace@example.org"), (second, " GRACE@example.org ")):
                 submission = SubmissionReceived(
-                    submission_id=sid, form="contact", case_type="general_enquiry",
+                    submission_id=sid,
+                    form="contact",
+                    case_type="general_enquiry",
                     received_at=datetime.now(UTC),
                     contact={"first_name": "Grace", "last_name": "Hopper", "email": email},
                     case={"subject": f"Question {sid.hex[:4]}", "details": "Hello"},
                 )
-                envelope = new_envelope(type="intake.submission_received", source="test",
-                                        subject="grace@example.org", data=submission)
+                envelope = new_envelope(
+                    type="intake.submission_received",
+                    source="test",
+                    subject="grace@example.org",
+                    data=submission,
+                )
                 await tx.publish(settings.topic(topics.INTAKE_SUBMISSIONS), envelope)
                 await tx.publish(settings.topic(topics.INTAKE_SUBMISSIONS), envelope)  # again
+
         async def two_cases():
             page = (await case_api.get("/cases")).json()["items"]
             return page if len(page) >= 2 else None
@@ -107,4 +126,6 @@ async def test_submissions_become_cases_and_match_contacts_by_email(case_api, se
     contacts = (await case_api.get("/contacts", params={"email": "grace@EXAMPLE.org"})).json()
     assert len(contacts["items"]) == 1
     events = bodies(await read_topic(settings.topic(topics.CASE_EVENTS), expected=3, timeout_s=5))
-    assert sorted(e["data"]["origin"]["submission_id"] for e in events) == sorted([str(first), str(second)])
+    assert sorted(e["data"]["origin"]["submission_id"] for e in events) == sorted(
+        [str(first), str(second)]
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
+from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -51,8 +53,10 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
         ) from error
 
 
-def keyset(columns: list[sa.ColumnElement[Any]], cursor: str | None) -> sa.ColumnElement[bool]:
-    """Rows after the cursor, for ``ORDER BY columns`` ascending (a tuple comparison)."""
+def keyset(
+    columns: list[sa.ColumnElement[Any]], cursor: str | None, descending: bool = False
+) -> sa.ColumnElement[bool]:
+    """Rows after the cursor, for ``ORDER BY columns`` (all ascending, or all descending)."""
     after = decode_cursor(cursor)
     if after is None:
         return sa.true()
@@ -60,9 +64,27 @@ def keyset(columns: list[sa.ColumnElement[Any]], cursor: str | None) -> sa.Colum
         raise HTTPException(
             422, [{"loc": ["query", "cursor"], "msg": "stale cursor", "type": "value_error"}]
         )
-    return sa.tuple_(*columns) > sa.tuple_(
-        *[sa.literal(v, c.type) for v, c in zip(after, columns, strict=True)]
-    )
+    values = [sa.literal(_typed(v, c), c.type) for v, c in zip(after, columns, strict=True)]
+    if descending:
+        return sa.tuple_(*columns) < sa.tuple_(*values)
+    return sa.tuple_(*columns) > sa.tuple_(*values)
+
+
+def _typed(value: Any, column: sa.ColumnElement[Any]) -> Any:
+    """Cursor values travel as JSON strings; give the driver the column's own type back."""
+    if value is None or not isinstance(value, str):
+        return value
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return value
+    if python_type is datetime:
+        return datetime.fromisoformat(value)
+    if python_type is date:
+        return date.fromisoformat(value)
+    if python_type is uuid.UUID:
+        return uuid.UUID(value)
+    return value
 
 
 def page_of(rows: list[Any], limit: int, key: Any) -> tuple[list[Any], str | None]:

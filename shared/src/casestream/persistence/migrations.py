@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 
+MIGRATION_LOCK = 0x0C45E0001
+
+
 async def create_database_if_missing(database_url: str) -> bool:
     url = sa.make_url(database_url)
     server = url.set(drivername="postgresql", database="postgres").render_as_string(
@@ -44,6 +47,9 @@ def run_env(target_metadata: sa.MetaData | None = None) -> None:
     url = context.config.get_main_option("sqlalchemy.url")
 
     def migrate(connection: sa.Connection) -> None:
+        # Replicas or jobs migrating at once take turns: the lock lasts the session.
+        connection.execute(sa.select(sa.func.pg_advisory_lock(MIGRATION_LOCK)))
+        connection.commit()
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()

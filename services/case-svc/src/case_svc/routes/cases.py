@@ -88,14 +88,7 @@ async def list_cases(
     """Newest first. The full filter set and permissions come with the case lifecycle work."""
     order = [cases.c.created_at.desc(), cases.c.id.desc()]
     query = sa.select(cases.c.id, cases.c.created_at)
-    if cursor:
-        from casestream.http.pagination import decode_cursor
-
-        at, last_id = decode_cursor(cursor)
-        query = query.where(
-            sa.tuple_(cases.c.created_at, cases.c.id)
-            < sa.tuple_(sa.literal(at, cases.c.created_at.type), sa.literal(uuid.UUID(last_id)))
-        )
+    query = query.where(keyset([cases.c.created_at, cases.c.id], cursor, descending=True))
     if active != "all":
         query = query.where(cases.c.active.is_(active == "true"))
     if case_type:

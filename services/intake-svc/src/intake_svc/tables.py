@@ -1,0 +1,54 @@
+"""intake-svc's own tables: web form definitions and the submissions made through them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = sa.MetaData()
+
+SUBMISSION_STATUSES = ("received", "case_opened", "attached", "rejected")
+
+forms = sa.Table(
+    "forms",
+    metadata,
+    sa.Column("slug", sa.Text, primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("case_type", sa.Text, nullable=False),
+    sa.Column("fields", JSONB, nullable=False),
+    sa.Column("duplicate_contact_rule", sa.Text, nullable=False),
+    sa.Column("existing_open_case", sa.Text, nullable=False),
+    sa.Column("success_url", sa.Text),
+    sa.Column("allowed_origins", JSONB, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+submissions = sa.Table(
+    "submissions",
+    metadata,
+    # uuid4: the public status URL is only as private as this id is unguessable.
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("form", sa.Text, sa.ForeignKey("forms.slug"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("values", JSONB, nullable=False),
+    sa.Column("idempotency_key", sa.Text),
+    sa.Column("case_id", UUID(as_uuid=True)),
+    sa.Column("contact_id", UUID(as_uuid=True)),
+    sa.Column("reason", sa.Text),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("form", "idempotency_key", name="submissions_form_idempotency_key"),
+    sa.CheckConstraint(
+        "status IN ('received', 'case_opened', 'attached', 'rejected')",
+        name="submissions_status",
+    ),
+)
+sa.Index("submissions_newest", submissions.c.received_at.desc(), submissions.c.id.desc())
+sa.Index(
+    "submissions_form_newest",
+    submissions.c.form,
+    submissions.c.received_at.desc(),
+    submissions.c.id.desc(),
+)
