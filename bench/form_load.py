@@ -24,7 +24,9 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def post_forms(intake: str, n: int, c: int, run: str) -> tuple[dict[str, float], list[float], float]:
+async def post_forms(
+    intake: str, n: int, c: int, run: str
+) -> tuple[dict[str, float], list[float], float]:
     sent_at: dict[str, float] = {}
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -35,12 +37,18 @@ async def post_forms(intake: str, n: int, c: int, run: str) -> tuple[dict[str, f
         while not queue.empty():
             i = queue.get_nowait()
             subject = f"bench {run} #{i}"
-            body = {"first_name": f"Load{i}", "last_name": "Tester",
-                    "email": f"load-{run}-{i}@example.org", "subject": subject, "message": "hi"}
+            body = {
+                "first_name": f"Load{i}",
+                "last_name": "Tester",
+                "email": f"load-{run}-{i}@example.org",
+                "subject": subject,
+                "message": "hi",
+            }
             started = time.perf_counter()
             wall = time.time()
-            response = await client.post(f"{intake}/f/contact", json=body,
-                                         headers={"Idempotency-Key": f"{run}-{i}"})
+            response = await client.post(
+                f"{intake}/f/contact", json=body, headers={"Idempotency-Key": f"{run}-{i}"}
+            )
             latencies.append(time.perf_counter() - started)
             if response.status_code != 202:
                 raise RuntimeError(f"post {i}: {response.status_code} {response.text[:200]}")
@@ -52,7 +60,9 @@ async def post_forms(intake: str, n: int, c: int, run: str) -> tuple[dict[str, f
     return sent_at, latencies, time.perf_counter() - started
 
 
-async def wait_for_emails(sink: str, sent_at: dict[str, float], timeout_s: float) -> dict[str, list[float]]:
+async def wait_for_emails(
+    sink: str, sent_at: dict[str, float], timeout_s: float
+) -> dict[str, list[float]]:
     """subject -> received times of each email whose subject names one of our posts."""
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(timeout=30) as client:
@@ -89,7 +99,9 @@ async def count_cases(case_api: str, token: str, run: str) -> int:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-n", type=int, default=200, help="forms to post")
     parser.add_argument("-c", type=int, default=10, help="concurrent posters")
     parser.add_argument("--intake", default="http://127.0.0.1:8050")
@@ -101,19 +113,27 @@ async def main() -> None:
 
     run = uuid.uuid4().hex[:8]
     sent_at, accept, elapsed = await post_forms(args.intake, args.n, args.c, run)
-    print(f"posted {args.n} forms at concurrency {args.c} in {elapsed:.2f}s: "
-          f"{args.n / elapsed:.1f} accepted/s")
-    print(f"accept latency: p50 {pct(accept, 50) * 1000:.1f} ms, p99 {pct(accept, 99) * 1000:.1f} ms, "
-          f"mean {statistics.fmean(accept) * 1000:.1f} ms")
+    print(
+        f"posted {args.n} forms at concurrency {args.c} in {elapsed:.2f}s: "
+        f"{args.n / elapsed:.1f} accepted/s"
+    )
+    print(
+        f"accept latency: p50 {pct(accept, 50) * 1000:.1f} ms, p99 {pct(accept, 99) * 1000:.1f} ms, "
+        f"mean {statistics.fmean(accept) * 1000:.1f} ms"
+    )
 
     received = await wait_for_emails(args.sink, sent_at, args.timeout)
     e2e = [min(times) - sent_at[s] for s, times in received.items()]
     emails = sum(len(t) for t in received.values())
-    print(f"post -> email in sink: p50 {pct(e2e, 50) * 1000:.0f} ms, p99 {pct(e2e, 99) * 1000:.0f} ms, "
-          f"max {max(e2e, default=float('nan')) * 1000:.0f} ms")
+    print(
+        f"post -> email in sink: p50 {pct(e2e, 50) * 1000:.0f} ms, p99 {pct(e2e, 99) * 1000:.0f} ms, "
+        f"max {max(e2e, default=float('nan')) * 1000:.0f} ms"
+    )
     cases = await count_cases(args.case_api, args.token, run)
-    print(f"cases: {cases} (expected {args.n}); emails: {emails} (expected {args.n}); "
-          f"posts with an email: {len(received)}")
+    print(
+        f"cases: {cases} (expected {args.n}); emails: {emails} (expected {args.n}); "
+        f"posts with an email: {len(received)}"
+    )
     if cases != args.n or emails != args.n or len(received) != args.n:
         raise SystemExit("MISMATCH: not exactly one case and one email per form")
     print("OK: exactly one case and one email per form")

@@ -22,6 +22,7 @@ import asyncpg
 import sqlalchemy as sa
 from aiokafka.admin import AIOKafkaAdminClient
 from alembic.script import ScriptDirectory
+
 from casestream.topics import topic_specs
 
 SERVICES = ("case-svc", "activity-svc", "automation-svc", "notify-svc", "intake-svc")

@@ -14,6 +14,7 @@ import asyncio
 import os
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
 from casestream.topics import topic_specs
 
 

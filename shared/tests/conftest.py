@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
 from casestream.persistence.database import Database
 from casestream.persistence.tables import create_messaging_tables
 from casestream.settings import ServiceSettings

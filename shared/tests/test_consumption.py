@@ -7,11 +7,12 @@ import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+
 from casestream.envelope import Envelope, new_envelope
 from casestream.messaging.broker import subscribe
 from casestream.service import Runtime
 from casestream.testing.plugin import eventually
-from pydantic import BaseModel
 
 from .conftest import effect_rows, effects
 

@@ -7,6 +7,7 @@ from collections import defaultdict
 
 import pytest
 import sqlalchemy as sa
+
 from casestream.envelope import new_envelope
 from casestream.persistence.tables import outbox
 from casestream.service import Runtime

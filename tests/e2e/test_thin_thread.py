@@ -49,7 +49,9 @@ async def _drop_databases(server_url: str, prefix: str) -> None:
     url = sa.make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(url)
     try:
-        names = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%")
+        names = await conn.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%"
+        )
         for row in names:
             await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
     finally:
@@ -72,8 +74,13 @@ async def test_a_web_form_post_leads_to_one_case_its_timeline_and_one_email(stac
     async with httpx.AsyncClient(timeout=30) as client:
         posted = await client.post(
             f"{url(stack, 'intake-svc')}/f/contact",
-            data={"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org",
-                  "subject": subject, "message": "Hi"},
+            data={
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "email": "ada@example.org",
+                "subject": subject,
+                "message": "Hi",
+            },
         )
         assert posted.status_code == 303, posted.text
 
@@ -86,15 +93,21 @@ async def test_a_web_form_post_leads_to_one_case_its_timeline_and_one_email(stac
         mail = (await client.get(f"{sink}/messages/{mails[0]['id']}")).json()
         assert "Dear Ada," in mail["text"]
 
-        cases = (await client.get(f"{url(stack, 'case-svc')}/cases", params={"q": subject},
-                                  headers=STAFF)).json()["items"]
+        cases = (
+            await client.get(
+                f"{url(stack, 'case-svc')}/cases", params={"q": subject}, headers=STAFF
+            )
+        ).json()["items"]
         assert len(cases) == 1
         case = cases[0]
         assert case["subject"] == subject and case["clients"][0]["email"] == "ada@example.org"
 
         async def timeline_with_email():
-            page = (await client.get(f"{url(stack, 'activity-svc')}/cases/{case['id']}/activities",
-                                     headers=STAFF)).json()["items"]
+            page = (
+                await client.get(
+                    f"{url(stack, 'activity-svc')}/cases/{case['id']}/activities", headers=STAFF
+                )
+            ).json()["items"]
             return page if any(a["type"] == "email" for a in page) else None
 
         timeline = await eventually(timeline_with_email, timeout_s=30)
@@ -115,8 +128,13 @@ async def test_a_json_post_reports_the_case_it_became(stack):
     async with httpx.AsyncClient(timeout=30) as client:
         posted = await client.post(
             f"{url(stack, 'intake-svc')}/f/contact",
-            json={"first_name": "Grace", "last_name": "Hopper", "email": "Grace@Example.org",
-                  "subject": subject, "message": "Hello"},
+            json={
+                "first_name": "Grace",
+                "last_name": "Hopper",
+                "email": "Grace@Example.org",
+                "subject": subject,
+                "message": "Hello",
+            },
             headers={"Idempotency-Key": subject},
         )
         assert posted.status_code == 202, posted.text
@@ -129,7 +147,8 @@ async def test_a_json_post_reports_the_case_it_became(stack):
             return status if status["status"] == "case_opened" else None
 
         status = await eventually(opened, timeout_s=60)
-        case = (await client.get(f"{url(stack, 'case-svc')}/cases/{status['case_id']}",
-                                 headers=STAFF)).json()
+        case = (
+            await client.get(f"{url(stack, 'case-svc')}/cases/{status['case_id']}", headers=STAFF)
+        ).json()
         assert case["subject"] == subject
         await eventually(lambda: emails_about(stack, subject), timeout_s=60)

@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
 from activity_svc.config import Settings
 from activity_svc.main import create_app
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from casestream import topics
 from casestream.envelope import Envelope
 from casestream.testing.services import (

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
+from prometheus_client import REGISTRY
+
 from casestream import topics
 from casestream.contracts.case import (
     CASE_OPENED,
@@ -18,7 +20,6 @@ from casestream.contracts.case import (
 from casestream.envelope import Envelope, new_envelope
 from casestream.testing.plugin import eventually
 from casestream.testing.services import STAFF_HEADERS
-from prometheus_client import REGISTRY
 
 STANDARD_TIMELINE = {
     "name": "standard_timeline",

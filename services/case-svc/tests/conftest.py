@@ -1,7 +1,8 @@
 from pathlib import Path
 
-import case_svc
 import pytest
+
+import case_svc
 from case_svc.config import Settings
 from case_svc.main import create_app
 from casestream.testing.services import (

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import intake_svc
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
+import intake_svc
 from casestream import topics
 from casestream.persistence.database import Database
 from casestream.persistence.tables import outbox

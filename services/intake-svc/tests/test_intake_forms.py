@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from casestream.testing.services import STAFF_HEADERS
 
 from .conftest import CONTACT_FORM, contact_form

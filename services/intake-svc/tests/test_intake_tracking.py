@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+
 from casestream import topics
 from casestream.contracts.case import CaseEvent, CaseOrigin, CaseState, ContactState
 from casestream.envelope import new_envelope

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from casestream import topics
-from casestream.persistence.database import Transaction
-from casestream.settings import ServiceSettings
 from sqlalchemy.dialects.postgresql import insert
 
 from activity_svc.events import ActivityRecord, created_envelope, record_of
 from activity_svc.tables import activities, activity_types
+from casestream import topics
+from casestream.persistence.database import Transaction
+from casestream.settings import ServiceSettings
 
 
 async def record_activity(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from casestream.contracts.case import CaseTypeDefinition, CaseTypeVersion
 from sqlalchemy.dialects.postgresql import insert
 
 from activity_svc.tables import case_type_versions
+from casestream.contracts.case import CaseTypeDefinition, CaseTypeVersion
 
 
 class DefinitionNotYetKnown(LookupError):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from activity_svc.activities import record_activity
+from activity_svc.case_types import definition_of, store_version
+from activity_svc.timeline import plan_timeline
 from casestream.contracts.case import (
     CASE_OPENED,
     CASETYPE_VERSION_PUBLISHED,
@@ -14,10 +17,6 @@ from casestream.contracts.notify import EMAIL_SENT, EmailEnvelope
 from casestream.logging import get_logger
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
-
-from activity_svc.activities import record_activity
-from activity_svc.case_types import definition_of, store_version
-from activity_svc.timeline import plan_timeline
 
 log = get_logger(__name__)
 

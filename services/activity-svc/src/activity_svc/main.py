@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from casestream import topics
-from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope
-from casestream.contracts.notify import EmailEnvelope
-from casestream.http.app import create_service_app
-from casestream.messaging.broker import declare_publisher, subscribe
-from casestream.service import Runtime
 from fastapi import FastAPI
 
 from activity_svc.config import Settings
 from activity_svc.events import ActivityRecordEnvelope
 from activity_svc.handlers import Handlers
 from activity_svc.routes import router
+from casestream import topics
+from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope
+from casestream.contracts.notify import EmailEnvelope
+from casestream.http.app import create_service_app
+from casestream.messaging.broker import declare_publisher, subscribe
+from casestream.service import Runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from casestream.http.auth import Staff
-from casestream.http.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy.dialects.postgresql import insert
 
 from activity_svc.activities import activity_type_exists, record_activity
 from activity_svc.schemas import ActivityIn, ActivityOut, ActivityTypeIn, ActivityTypeOut
 from activity_svc.tables import activities, activity_types, timeline_at
+from casestream.http.auth import Staff
+from casestream.http.pagination import Cursor, Limit, Page, decode_cursor, page_of
 
 router = APIRouter()
 

@@ -5,6 +5,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+
+from case_svc.config import Settings
+from case_svc.configuration import case_type_named, statuses_by_name
+from case_svc.contacts import contact_state, find_or_create_by_email, get_contacts
+from case_svc.errors import invalid, not_found
+from case_svc.schemas import CaseIn
+from case_svc.tables import case_clients, case_history, cases, contacts
 from casestream import topics
 from casestream.contracts.case import (
     CASE_OPENED,
@@ -16,13 +23,6 @@ from casestream.contracts.case import (
 )
 from casestream.envelope import new_envelope
 from casestream.persistence.database import Transaction
-
-from case_svc.config import Settings
-from case_svc.configuration import case_type_named, statuses_by_name
-from case_svc.contacts import contact_state, find_or_create_by_email, get_contacts
-from case_svc.errors import invalid, not_found
-from case_svc.schemas import CaseIn
-from case_svc.tables import case_clients, case_history, cases, contacts
 
 
 async def open_case(

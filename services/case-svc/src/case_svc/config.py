@@ -1,5 +1,6 @@
-from casestream.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from casestream.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):

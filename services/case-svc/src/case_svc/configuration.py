@@ -3,16 +3,16 @@
 from typing import Any
 
 import sqlalchemy as sa
-from casestream import topics
-from casestream.contracts.case import CASETYPE_VERSION_PUBLISHED, CaseTypeVersion
-from casestream.envelope import new_envelope
-from casestream.persistence.database import Transaction
 from sqlalchemy.dialects.postgresql import insert
 
 from case_svc.config import Settings
 from case_svc.errors import conflict, invalid, not_found
 from case_svc.schemas import CaseStatusIn, CaseTypeIn, InstanceIn
 from case_svc.tables import case_statuses, case_type_versions, case_types, instances
+from casestream import topics
+from casestream.contracts.case import CASETYPE_VERSION_PUBLISHED, CaseTypeVersion
+from casestream.envelope import new_envelope
+from casestream.persistence.database import Transaction
 
 
 async def add_instance(tx: Transaction, instance: InstanceIn) -> Any:

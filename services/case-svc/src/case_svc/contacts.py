@@ -4,13 +4,13 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+
+from case_svc.config import Settings
+from case_svc.tables import contacts
 from casestream import topics
 from casestream.contracts.case import CONTACT_CREATED, ContactEvent, ContactState
 from casestream.envelope import new_envelope
 from casestream.persistence.database import Transaction
-
-from case_svc.config import Settings
-from case_svc.tables import contacts
 
 
 def normalize_email(email: str | None) -> str | None:

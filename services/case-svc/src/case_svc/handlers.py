@@ -1,14 +1,14 @@
 """What case-svc does with the messages it hears."""
 
 import sqlalchemy as sa
-from casestream.contracts.case import CaseOrigin
-from casestream.contracts.intake import SubmissionEnvelope
-from casestream.persistence.database import Transaction
 
 from case_svc.cases import open_case
 from case_svc.config import Settings
 from case_svc.schemas import CaseIn, ContactIn
 from case_svc.tables import cases
+from casestream.contracts.case import CaseOrigin
+from casestream.contracts.intake import SubmissionEnvelope
+from casestream.persistence.database import Transaction
 
 
 def open_case_for_submission(settings: Settings):

@@ -1,11 +1,5 @@
 """case-svc: configuration, contacts and cases."""
 
-from casestream import topics
-from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope, ContactEnvelope
-from casestream.contracts.intake import SubmissionEnvelope
-from casestream.http.app import create_service_app
-from casestream.messaging.broker import declare_publisher, subscribe
-from casestream.service import Runtime
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -13,6 +7,12 @@ from case_svc.config import Settings
 from case_svc.errors import Refused
 from case_svc.handlers import open_case_for_submission
 from case_svc.routes import cases, configuration
+from casestream import topics
+from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope, ContactEnvelope
+from casestream.contracts.intake import SubmissionEnvelope
+from casestream.http.app import create_service_app
+from casestream.messaging.broker import declare_publisher, subscribe
+from casestream.service import Runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

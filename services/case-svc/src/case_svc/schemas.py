@@ -4,8 +4,9 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from casestream.contracts.case import CaseTypeDefinition, ContactState, RoleState
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from casestream.contracts.case import CaseTypeDefinition, ContactState, RoleState
 
 Name = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="lower_snake_case machine name")
 

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from casestream.service import run_cli
-
 from intake_svc.config import Settings
 from intake_svc.main import create_app
 

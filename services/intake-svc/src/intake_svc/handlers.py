@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from casestream.contracts.case import CASE_OPENED, CaseEnvelope
 from casestream.persistence.database import Transaction
-
 from intake_svc.tables import submissions
 
 

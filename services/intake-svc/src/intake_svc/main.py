@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI
+
 from casestream import topics
 from casestream.contracts.case import CaseEnvelope
 from casestream.contracts.intake import SubmissionEnvelope
 from casestream.http.app import create_service_app
 from casestream.messaging.broker import declare_publisher, subscribe
 from casestream.service import Runtime
-from fastapi import FastAPI
-
 from intake_svc import public_routes, staff_routes
 from intake_svc.config import Settings
 from intake_svc.handlers import track_case_opened

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from casestream.contracts.intake import SubmissionReceived, SubmittedCase, SubmittedContact
-
 from intake_svc.schemas import Form
 
 CUSTOM_PREFIX = "case.custom."

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from casestream.service import Runtime
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from casestream.service import Runtime
 from intake_svc.answers import check_answers
 from intake_svc.forms import get_form, public_path
 from intake_svc.pages import form_page, thanks_page

@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from casestream.http.auth import Staff, StaffUser
-from casestream.http.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
+from casestream.http.auth import Staff, StaffUser
+from casestream.http.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from intake_svc.form_rules import definition_problems
 from intake_svc.forms import get_form, list_forms, put_form
 from intake_svc.schemas import SLUG, Form, FormDefinition, Submission

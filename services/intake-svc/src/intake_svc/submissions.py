@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from casestream import topics
 from casestream.contracts.intake import SUBMISSION_RECEIVED
 from casestream.envelope import new_envelope
 from casestream.persistence.database import Database
 from casestream.settings import ServiceSettings
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from intake_svc.mapping import contact_key, submission_received
 from intake_svc.schemas import Form, Submission
 from intake_svc.tables import submissions

@@ -13,7 +13,6 @@ from alembic.config import Config
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-
 MIGRATION_LOCK = 0x0C45E0001
 
 

@@ -5,8 +5,6 @@ from datetime import date
 from typing import Literal
 
 import sqlalchemy as sa
-from casestream.http.auth import Staff
-from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 from fastapi import APIRouter, Query, Request
 
 from case_svc.cases import case_state, open_case
@@ -14,6 +12,8 @@ from case_svc.contacts import create_contact, normalize_email
 from case_svc.errors import not_found
 from case_svc.schemas import Case, CaseIn, Contact, ContactIn, HistoryEntry
 from case_svc.tables import case_clients, case_history, cases, contacts
+from casestream.http.auth import Staff
+from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 
 router = APIRouter(tags=["cases"])
 

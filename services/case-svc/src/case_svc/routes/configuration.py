@@ -1,13 +1,13 @@
 """Staff HTTP: instances, statuses, case types."""
 
 import sqlalchemy as sa
-from casestream.http.auth import Staff
 from fastapi import APIRouter, Request, Response
 
 from case_svc.configuration import add_instance, add_status, case_type_named, put_case_type
 from case_svc.errors import not_found
 from case_svc.schemas import CaseStatusIn, CaseType, CaseTypeIn, Instance, InstanceIn
 from case_svc.tables import case_statuses, case_types, instances
+from casestream.http.auth import Staff
 
 router = APIRouter(tags=["configuration"])
 

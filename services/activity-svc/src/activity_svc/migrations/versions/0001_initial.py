@@ -6,8 +6,9 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
-from casestream.persistence.tables import create_messaging_tables
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from casestream.persistence.tables import create_messaging_tables
 
 revision = "0001"
 down_revision = None

@@ -4,6 +4,7 @@ Revision ID: 0001
 """
 
 from alembic import op
+
 from casestream.persistence.tables import create_messaging_tables, drop_messaging_tables
 
 revision = "0001"
