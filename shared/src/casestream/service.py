@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from casestream.logging import configure_logging, get_logger
-from casestream.messaging.broker import create_broker
+from casestream.messaging.broker import create_broker, start_broker
 from casestream.messaging.relay import OutboxRelay
 from casestream.persistence.database import Database
 from casestream.settings import ServiceSettings
@@ -46,7 +46,7 @@ class Runtime:
         )
 
     async def start(self) -> None:
-        await asyncio.wait_for(self.broker.start(), self.settings.kafka_request_timeout_s * 3)
+        await asyncio.wait_for(start_broker(self.broker), self.settings.kafka_request_timeout_s * 3)
         await self.relay.start()
         log.info("service started", service=self.settings.service_name)
 

@@ -6,6 +6,7 @@ database transaction with the inbox row and any outbox rows. The offset is commi
 after that transaction (see ``consumption``).
 """
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -45,6 +46,17 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
     )
     policy.broker = broker
     return broker
+
+
+async def start_broker(broker: KafkaBroker) -> None:
+    """``broker.start()``, but the subscribers join their groups at the same time: each
+    consumer's start waits for its group join (seconds on Tansu), and FastStream starts them
+    one after another."""
+    await broker.connect()
+    await asyncio.gather(*(subscriber.start() for subscriber in broker.subscribers))
+    for publisher in broker.publishers:
+        await publisher.start()
+    broker.running = True
 
 
 def subscribe(
