@@ -1,0 +1,52 @@
+# casestream: one command to run the whole system locally, one to test it.
+# `make up` starts PostgreSQL, a Kafka-compatible broker, an SMTP sink and the five services
+# (see deploy/local/README.md); `make down` stops them; `make test` lints and runs every test.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+# uv from PATH, else the one `pip install uv` put next to $(PYTHON). Expanded when used, so
+# after `ensure-uv` has run.
+UV = $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+
+.PHONY: help ensure-uv sync up down status test lint format bench
+
+help:
+	@echo "make up      start everything locally (PostgreSQL, broker, SMTP sink, 5 services, demo config)"
+	@echo "make down    stop what 'make up' started"
+	@echo "make status  what runs, and whether each service is ready"
+	@echo "make test    ruff check, then every test (pytest)"
+	@echo "make lint    ruff check and ruff format --check"
+	@echo "make format  ruff format and ruff check --fix"
+	@echo "make bench   the form load benchmark"
+
+ensure-uv:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+		|| $(PYTHON) -m pip install --quiet uv
+
+sync: ensure-uv
+	$(UV) sync
+
+up: sync
+	$(UV) run casestream-local up
+
+down: ensure-uv
+	$(UV) run casestream-local down
+
+status: ensure-uv
+	$(UV) run casestream-local status
+
+# pytest exits 5 when it collected no tests: make treats that as a failure too.
+test: ensure-uv
+	$(UV) run ruff check .
+	$(UV) run pytest
+
+lint: ensure-uv
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+format: ensure-uv
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+bench: ensure-uv
+	$(UV) run python bench/form_load.py

@@ -1,0 +1,207 @@
+"""The whole system on one machine: PostgreSQL, a Kafka-compatible broker, the topics, the five
+services' migrations and processes, the SMTP sink and the demo configuration.
+
+``Stack(StackConfig()).up()`` brings it up (again: what already runs is reused) and records
+every process it started in ``<data_dir>/stack.json``; ``down()`` stops exactly those.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from casestream import devinfra
+from casestream_local import demo
+from casestream_local.config import (
+    HOST,
+    SERVICE_NAMES,
+    SERVICES,
+    ServiceSpec,
+    StackConfig,
+    service_env,
+)
+from casestream_local.infrastructure import Infrastructure, StackError
+from casestream_local.processes import is_running, log_tail, spawn, terminate
+from casestream_local.summary import describe
+
+__all__ = ["SERVICES", "Stack", "StackConfig", "StackError"]
+
+
+class Stack(Infrastructure):
+    # -- the whole thing --------------------------------------------------------------------
+
+    def up(self) -> dict[str, Any]:
+        """Bring everything up; returns the stack's addresses (also printed)."""
+        self.config.logs.mkdir(parents=True, exist_ok=True)
+        self.start_database()
+        self.start_broker()
+        self.create_topics()
+        to_start = [s for s in self._services() if not self._running(s.name)]
+        self.migrate(to_start)
+        self.start_sink()
+        self.start_services(to_start)
+        self.wait_until_ready()
+        if self.config.load_demo:
+            self.echo("Loading the demo configuration:")
+            demo.load_demo(
+                demo.read_demo(self.config.demo_path),
+                {s.name: self.config.service_url(s.name) for s in self._services()},
+                self.config.staff_token,
+                echo=self.echo,
+            )
+        self.echo(describe(self.config, self.info()))
+        return self.info()
+
+    def down(self) -> list[str]:
+        """Stop what ``up`` recorded, services first (they say goodbye to broker and database),
+        then the sink and the broker, then PostgreSQL. Returns the names stopped."""
+        records = self.state.processes
+        services = [r for n, r in records.items() if n in SERVICE_NAMES]
+        order = [services, [records[n] for n in ("smtp-sink", "tansu") if n in records]]
+        stopped: list[str] = []
+        for group in order:
+            if group:
+                self.echo("Stopping " + ", ".join(r.name for r in group))
+                stopped += terminate(group)
+        if (pg := records.get("postgres")) is not None:
+            self.echo("Stopping PostgreSQL")
+            devinfra.stop_embedded_postgres(Path(pg.data_dir or ""))
+            stopped.append(pg.name)
+        self.state.forget(stopped)
+        if not stopped:
+            self.echo("Nothing recorded as running.")
+        return stopped
+
+    def status(self) -> list[dict[str, Any]]:
+        rows = []
+        for record in self.state.processes.values():
+            row = {
+                "name": record.name,
+                "pid": record.pid,
+                "port": record.port,
+                "running": self._running(record.name),
+                "log": record.log,
+            }
+            if record.name in SERVICE_NAMES and row["running"]:
+                row["ready"] = self._ready(record.name)[0]
+            rows.append(row)
+        return rows
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "database_url": self.state.info.get("database_url"),
+            "kafka_bootstrap": self.state.info.get("kafka_bootstrap"),
+            "services": {s.name: self.config.service_url(s.name) for s in self._services()},
+            "smtp": f"{HOST}:{self.config.smtp_port}",
+            "smtp_http": f"http://{HOST}:{self.config.smtp_http_port}",
+            "token": self.config.staff_token,
+            "logs": str(self.config.logs),
+        }
+
+    # -- the services ------------------------------------------------------------------------
+
+    def migrate(self, services: list[ServiceSpec] | None = None) -> None:
+        """Run ``<svc> migrate`` for each service, side by side (each creates its database)."""
+        services = self._services() if services is None else services
+        running = [(spec, self._start_migration(spec)) for spec in services]
+        failed = []
+        for spec, proc in running:
+            log = self.config.logs / f"{spec.name}.log"
+            try:
+                code = proc.wait(180)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = "timeout"
+            if code != 0:
+                failed.append(f"{spec.name} migrate failed ({code}); {log}:\n{log_tail(log)}")
+        if failed:
+            raise StackError("\n\n".join(failed))
+
+    def _start_migration(self, spec: ServiceSpec) -> subprocess.Popen[bytes]:
+        self.echo(f"Migrating {spec.name}")
+        with open(self.config.logs / f"{spec.name}.log", "ab") as log:
+            log.write(f"\n=== {spec.name} migrate\n".encode())
+            log.flush()
+            return subprocess.Popen(
+                [self.config.python, "-m", spec.module, "migrate"],
+                env=self.service_env(spec),
+                cwd=self.config.repo_root,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def start_services(self, services: list[ServiceSpec] | None = None) -> None:
+        services = self._services() if services is None else services
+        for spec in services:
+            if self._running(spec.name):
+                pid = self.state.processes[spec.name].pid
+                self.echo(f"{spec.name} already running (pid {pid})")
+                continue
+            port = self.config.service_ports[spec.name]
+            if devinfra.port_open(HOST, port):
+                raise self._port_taken(port, spec.name)
+            self.echo(f"Starting {spec.name} on {self.config.service_url(spec.name)}")
+            self.state.record(
+                spawn(
+                    spec.name,
+                    [self.config.python, "-m", spec.module, "serve"],
+                    env=self.service_env(spec),
+                    log_path=self.config.logs / f"{spec.name}.log",
+                    cwd=self.config.repo_root,
+                    port=port,
+                )
+            )
+
+    def wait_until_ready(self) -> None:
+        """Until every service answers ``GET /readyz`` with 200, or one of them dies."""
+        pending = [s.name for s in self._services()]
+        deadline = time.monotonic() + self.config.ready_timeout_s
+        last: dict[str, str] = {}
+        while pending:
+            for name in list(pending):
+                record = self.state.processes.get(name)
+                if record is None or not is_running(record):
+                    raise StackError(f"{name} stopped while starting; {self._log_hint(name)}")
+                ready, last[name] = self._ready(name)
+                if ready:
+                    self.echo(f"{name} is ready")
+                    pending.remove(name)
+            if pending and time.monotonic() > deadline:
+                name = pending[0]
+                raise StackError(
+                    f"{', '.join(pending)} not ready after {self.config.ready_timeout_s:.0f}s "
+                    f"(last answer from {name}: {last.get(name)}); {self._log_hint(name)}"
+                )
+            if pending:
+                time.sleep(0.5)
+
+    def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+        return service_env(
+            self.config,
+            spec,
+            database_server=str(self.state.info["database_url"]),
+            kafka_bootstrap=str(self.state.info["kafka_bootstrap"]),
+        )
+
+    # -- bits ----------------------------------------------------------------------------
+
+    def _services(self) -> list[ServiceSpec]:
+        unknown = set(self.config.services) - set(SERVICE_NAMES)
+        if unknown:
+            raise StackError(f"unknown services: {', '.join(sorted(unknown))}")
+        return [s for s in SERVICES if s.name in self.config.services]
+
+    def _ready(self, name: str) -> tuple[bool, str]:
+        # Ask the port it was started on (``status`` may run with another config's defaults).
+        record = self.state.processes.get(name)
+        port = record.port if record and record.port else self.config.service_ports[name]
+        try:
+            response = httpx.get(f"http://{HOST}:{port}/readyz", timeout=3)
+        except httpx.HTTPError as error:
+            return False, f"{type(error).__name__}"
+        return response.status_code == 200, f"{response.status_code} {response.text[:300]}"

@@ -1,0 +1,52 @@
+"""What ``casestream-local up`` prints once everything is ready."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+
+def describe(config: Any, info: dict[str, Any]) -> str:
+    token = info["token"]
+    services: dict[str, str] = info["services"]
+    lines = ["", "casestream is up.", ""]
+    for name, url in services.items():
+        lines.append(f"  {name:<15} {url:<24} API docs: {url}/docs")
+    lines += [
+        f"  {'SMTP sink':<15} smtp://{info['smtp']:<17} messages: {info['smtp_http']}/messages",
+        f"  {'PostgreSQL':<15} {info['database_url']}",
+        f"  {'Kafka broker':<15} {info['kafka_bootstrap']}",
+        f"  {'logs':<15} {info['logs']}/<name>.log",
+        "",
+        f"Staff token: {token}   (send it as: Authorization: Bearer {token})",
+        "",
+        "Try it:",
+    ]
+    auth = shlex.quote(f"Authorization: Bearer {token}")
+    if "case-svc" in services:
+        lines.append(f"  curl -s -H {auth} {services['case-svc']}/case-types")
+    if "intake-svc" in services:
+        intake = services["intake-svc"]
+        submission = json.dumps(
+            {
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "email": "ada@example.org",
+                "subject": "Broken streetlight",
+                "message": "The light on Elm Street is out.",
+            }
+        )
+        lines += [
+            f"  open {intake}/f/contact   (the demo web form, in a browser)",
+            f"  curl -s -X POST {intake}/f/contact -H 'Content-Type: application/json' \\",
+            f"       -d {shlex.quote(submission)}",
+        ]
+    if "case-svc" in services:
+        lines.append(f"  curl -s -H {auth} '{services['case-svc']}/cases?q=streetlight'")
+    lines += [
+        f"  curl -s {info['smtp_http']}/messages   (the acknowledgement email arrives here)",
+        "",
+        "Stop it with: make down   (or: uv run casestream-local down)",
+    ]
+    return "\n".join(lines)
