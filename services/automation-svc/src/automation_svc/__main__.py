@@ -2,10 +2,9 @@
 
 from pathlib import Path
 
-from casestream.service import run_cli
-
 from automation_svc.config import Settings
 from automation_svc.main import create_app
+from casestream.service import run_cli
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from casestream.service import run_cli
-
 from notify_svc.config import Settings
 from notify_svc.main import create_app
 

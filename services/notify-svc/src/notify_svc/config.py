@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic_settings import SettingsConfigDict
 
 from casestream.settings import ServiceSettings
@@ -9,3 +11,25 @@ class Settings(ServiceSettings):
     service_name: str = "notify-svc"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/casestream_notify"
     http_port: int = 8040
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_sender: str = "casestream <noreply@casestream.local>"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    # "tls": TLS from the first byte (port 465); "starttls": upgrade after EHLO (587).
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout_s: float = 10.0
+
+    send_max_attempts: int = 8
+    send_backoff_initial_s: float = 5.0
+    send_backoff_max_s: float = 900.0
+    delivery_poll_interval_s: float = 0.5
+    delivery_batch_size: int = 20
+    # A claimed email is retried after this long if its worker died mid-send; longer than
+    # one SMTP conversation can take.
+    delivery_lease_s: float = 120.0
+    # An email whose case is not in the read model yet is looked at again this often, and
+    # given up after the second figure.
+    unknown_case_retry_s: float = 1.0
+    unknown_case_give_up_s: float = 3600.0

@@ -1,0 +1,176 @@
+"""Staff HTTP: rules (create, upsert, read, delete) and the log of their firings."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from sqlalchemy.dialects.postgresql import insert
+
+from automation_svc.listing import after_cursor, cursor_key
+from automation_svc.schemas import Firing, FiringAction, NewRule, Rule, RuleIn, action_errors
+from automation_svc.tables import firing_actions, firings, rules
+from casestream.http.auth import Staff
+from casestream.http.pagination import Cursor, Limit, Page, page_of
+from casestream.persistence.database import Database
+
+router = APIRouter(tags=["rules"])
+
+
+def _database(request: Request) -> Database:
+    return request.app.state.runtime.database
+
+
+Db = Annotated[Database, Depends(_database)]
+
+
+def _content(rule: RuleIn) -> dict[str, Any]:
+    """The stored form of a rule's definition (JSON columns)."""
+    return dict(
+        name=rule.name,
+        enabled=rule.enabled,
+        trigger=rule.trigger.model_dump(mode="json"),
+        conditions=[c.model_dump(mode="json") for c in rule.conditions],
+        actions=[a.model_dump(mode="json", exclude_none=True) for a in rule.actions],
+        cancel_if=[c.model_dump(mode="json") for c in rule.cancel_if],
+    )
+
+
+def _checked(rule: RuleIn) -> dict[str, Any]:
+    if errors := action_errors(rule):
+        raise HTTPException(422, errors)
+    return _content(rule)
+
+
+def _not_found(rule_id: uuid.UUID) -> HTTPException:
+    return HTTPException(404, f"no rule {rule_id}")
+
+
+@router.post("/rules", status_code=201, response_model=Rule)
+async def create_rule(body: NewRule, staff: Staff, db: Db) -> Any:
+    content = _checked(body)
+    async with db.transaction() as tx:
+        row = (
+            await tx.session.execute(
+                insert(rules)
+                .values(id=body.id or uuid.uuid4(), version=1, **content)
+                .on_conflict_do_nothing()
+                .returning(rules)
+            )
+        ).first()
+    if row is None:
+        raise HTTPException(409, f"rule {body.id} already exists")
+    return row._mapping
+
+
+@router.put("/rules/{rule_id}", response_model=Rule)
+async def put_rule(
+    rule_id: uuid.UUID, body: RuleIn, staff: Staff, db: Db, response: Response
+) -> Any:
+    """Create or replace the rule with this id. The version goes up when the definition
+    changes; repeating the same PUT changes nothing."""
+    content = _checked(body)
+    async with db.transaction() as tx:
+        created = (
+            await tx.session.execute(
+                insert(rules)
+                .values(id=rule_id, version=1, **content)
+                .on_conflict_do_nothing()
+                .returning(rules)
+            )
+        ).first()
+        if created is not None:
+            response.status_code = 201
+            return created._mapping
+        current = (
+            await tx.session.execute(
+                sa.select(rules).where(rules.c.id == rule_id).with_for_update()
+            )
+        ).one()
+        if all(getattr(current, k) == v for k, v in content.items()):
+            return current._mapping
+        updated = (
+            await tx.session.execute(
+                rules.update()
+                .where(rules.c.id == rule_id)
+                .values(version=rules.c.version + 1, updated_at=sa.func.now(), **content)
+                .returning(rules)
+            )
+        ).one()
+    return updated._mapping
+
+
+@router.get("/rules", response_model=Page[Rule])
+async def list_rules(staff: Staff, db: Db, limit: Limit = 50, cursor: Cursor = None) -> Any:
+    query = (
+        sa.select(rules)
+        .where(after_cursor(rules.c.created_at, rules.c.id, cursor))
+        .order_by(rules.c.created_at, rules.c.id)
+        .limit(limit + 1)
+    )
+    async with db.session() as session:
+        rows = (await session.execute(query)).all()
+    items, next_cursor = page_of(rows, limit, lambda r: cursor_key(r.created_at, r.id))
+    return {"items": [r._mapping for r in items], "next_cursor": next_cursor}
+
+
+@router.get("/rules/{rule_id}", response_model=Rule)
+async def get_rule(rule_id: uuid.UUID, staff: Staff, db: Db) -> Any:
+    async with db.session() as session:
+        row = (await session.execute(sa.select(rules).where(rules.c.id == rule_id))).first()
+    if row is None:
+        raise _not_found(rule_id)
+    return row._mapping
+
+
+@router.delete("/rules/{rule_id}", status_code=204)
+async def delete_rule(rule_id: uuid.UUID, staff: Staff, db: Db) -> None:
+    """The firing log stays; the rule's actions still waiting are cancelled."""
+    async with db.transaction() as tx:
+        deleted = await tx.session.execute(
+            rules.delete().where(rules.c.id == rule_id).returning(rules.c.id)
+        )
+        if deleted.first() is None:
+            raise _not_found(rule_id)
+        of_rule = sa.select(firings.c.id).where(firings.c.rule_id == rule_id)
+        await tx.session.execute(
+            firing_actions.update()
+            .where(firing_actions.c.firing_id.in_(of_rule), firing_actions.c.state == "pending")
+            .values(state="cancelled", error="rule deleted", updated_at=sa.func.now())
+        )
+
+
+@router.get("/firings", response_model=Page[Firing])
+async def list_firings(
+    staff: Staff,
+    db: Db,
+    rule_id: Annotated[uuid.UUID | None, Query()] = None,
+    case_id: Annotated[uuid.UUID | None, Query()] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Any:
+    query = sa.select(firings).where(after_cursor(firings.c.fired_at, firings.c.id, cursor))
+    if rule_id is not None:
+        query = query.where(firings.c.rule_id == rule_id)
+    if case_id is not None:
+        query = query.where(firings.c.case_id == case_id)
+    query = query.order_by(firings.c.fired_at, firings.c.id).limit(limit + 1)
+    async with db.session() as session:
+        rows = (await session.execute(query)).all()
+        items, next_cursor = page_of(rows, limit, lambda r: cursor_key(r.fired_at, r.id))
+        actions = (
+            await session.execute(
+                sa.select(firing_actions)
+                .where(firing_actions.c.firing_id.in_([r.id for r in items]))
+                .order_by(firing_actions.c.firing_id, firing_actions.c["index"])
+            )
+        ).all()
+    by_firing: dict[uuid.UUID, list[FiringAction]] = {}
+    for action in actions:
+        by_firing.setdefault(action.firing_id, []).append(FiringAction(**action._mapping))
+    return {
+        "items": [Firing(**r._mapping, actions=by_firing.get(r.id, [])) for r in items],
+        "next_cursor": next_cursor,
+    }

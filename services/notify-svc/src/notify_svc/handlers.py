@@ -1,0 +1,84 @@
+"""What notify-svc does with each message it hears. Nothing is sent here: a send_email
+command only queues the email for the delivery worker."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from casestream.contracts.case import CaseEnvelope, ContactEnvelope, ContactState
+from casestream.contracts.notify import SendEmailEnvelope
+from casestream.persistence.database import Transaction
+from notify_svc.composing import message_id_for
+from notify_svc.tables import cases, contacts, emails
+
+EMAIL_NAMESPACE = uuid.UUID("3c1e4a8e-92f4-4f6b-8d0a-6b2f1c7d9e55")
+
+
+async def remember_case(envelope: CaseEnvelope, tx: Transaction) -> None:
+    """Keep the newest version of the case, and its clients as contacts, to render emails."""
+    case = envelope.data.case
+    state = case.model_dump(mode="json")
+    upsert = insert(cases).values(id=case.id, state=state, version=case.version)
+    await tx.session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[cases.c.id],
+            set_={"state": upsert.excluded.state, "version": upsert.excluded.version},
+            where=cases.c.version < upsert.excluded.version,
+        )
+    )
+    for client in case.clients:
+        await _upsert_contact(tx, client, from_contact_events=False)
+
+
+async def remember_contact(envelope: ContactEnvelope, tx: Transaction) -> None:
+    """A contact's own events are the authority on its name, address and do-not-email flag."""
+    await _upsert_contact(tx, envelope.data.contact, from_contact_events=True)
+
+
+async def queue_email(envelope: SendEmailEnvelope, tx: Transaction) -> None:
+    """One queued email per notification id, however often the command comes."""
+    command = envelope.data
+    await tx.session.execute(
+        insert(emails)
+        .values(
+            id=uuid.uuid5(EMAIL_NAMESPACE, str(command.notification_id)),
+            notification_id=command.notification_id,
+            case_id=command.case_id,
+            template=command.template,
+            to_spec=command.to,
+            subject=command.subject,
+            body_text=command.body_text,
+            status="queued",
+            message_id=message_id_for(command.notification_id),
+            next_attempt_at=sa.func.now(),
+            requested_by=command.requested_by,
+            correlation_id=envelope.correlation_id,
+        )
+        .on_conflict_do_nothing(index_elements=[emails.c.notification_id])
+    )
+
+
+async def _upsert_contact(
+    tx: Transaction, contact: ContactState, *, from_contact_events: bool
+) -> None:
+    upsert = insert(contacts).values(
+        id=contact.id,
+        state=contact.model_dump(mode="json"),
+        from_contact_events=from_contact_events,
+    )
+    where: Any = None if from_contact_events else ~contacts.c.from_contact_events
+    await tx.session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[contacts.c.id],
+            set_={
+                "state": upsert.excluded.state,
+                "from_contact_events": contacts.c.from_contact_events
+                | upsert.excluded.from_contact_events,
+            },
+            where=where,
+        )
+    )

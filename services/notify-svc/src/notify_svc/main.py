@@ -1,0 +1,61 @@
+"""notify-svc: email templates, and emails rendered from its read model of cases and
+contacts, sent over SMTP by a delivery worker and reported on notify.events."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from casestream import topics
+from casestream.contracts.case import CaseEnvelope, ContactEnvelope
+from casestream.contracts.notify import SendEmailEnvelope
+from casestream.http.app import create_service_app
+from casestream.messaging.broker import declare_publisher, subscribe
+from casestream.service import Runtime
+from notify_svc import email_routes, handlers, template_routes
+from notify_svc.config import Settings
+from notify_svc.delivery import DeliveryWorker
+from notify_svc.events import EmailRecordEnvelope
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = Runtime(settings)
+    broker, db = runtime.broker, runtime.database
+    subscribe(
+        broker,
+        db,
+        settings.topic(topics.CASE_EVENTS),
+        CaseEnvelope,
+        handlers.remember_case,
+        group_id=settings.group("remember_case"),
+    )
+    subscribe(
+        broker,
+        db,
+        settings.topic(topics.CONTACT_EVENTS),
+        ContactEnvelope,
+        handlers.remember_contact,
+        group_id=settings.group("remember_contact"),
+    )
+    subscribe(
+        broker,
+        db,
+        settings.topic(topics.NOTIFY_COMMANDS),
+        SendEmailEnvelope,
+        handlers.queue_email,
+        group_id=settings.group("queue_email"),
+    )
+    declare_publisher(
+        broker,
+        settings.topic(topics.NOTIFY_EVENTS),
+        EmailRecordEnvelope,
+        "notify.email_sent / notify.email_failed / notify.email_suppressed: an email's full "
+        "state once its fate is known; keyed by case id",
+    )
+    worker = DeliveryWorker(db, settings)
+    return create_service_app(
+        runtime,
+        title="notify-svc",
+        routers=[template_routes.router, email_routes.router],
+        workers=[("delivery", worker.run)],
+    )

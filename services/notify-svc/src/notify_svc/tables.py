@@ -1,0 +1,65 @@
+"""notify-svc's own tables: templates, outgoing emails, and a read model of cases and
+contacts (learnt from case-svc's events) to render and address them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = sa.MetaData()
+
+
+def _now() -> sa.Column:
+    return sa.func.now()
+
+
+templates = sa.Table(
+    "templates",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("state", JSONB, nullable=False),  # CaseState
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("state", JSONB, nullable=False),  # ContactState
+    # True once the contact's own events spoke: a case's copy no longer overwrites it.
+    sa.Column("from_contact_events", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+emails = sa.Table(
+    "emails",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    # Chosen by the requester: the same notification is one email however often asked for.
+    sa.Column("notification_id", UUID(as_uuid=True), nullable=False, unique=True),
+    sa.Column("case_id", UUID(as_uuid=True)),
+    sa.Column("template", sa.Text),
+    sa.Column("to_spec", JSONB, nullable=False),
+    sa.Column("recipients", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("subject", sa.Text),
+    sa.Column("body_text", sa.Text),
+    sa.Column("body_html", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),  # queued, sent, failed, suppressed
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("requested_by", sa.Text),
+    sa.Column("correlation_id", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+)
