@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from casestream.envelope import new_envelope
+from casestream.persistence.database import Database
 from casestream.persistence.tables import outbox
 from casestream.service import Runtime
 
@@ -149,3 +150,55 @@ async def test_a_row_that_keeps_failing_is_parked_and_does_not_block_others(
         await runtime.stop()
     assert [r.key.decode() for r in records] == ["fine"]
     assert len(rows) == 1 and rows[0].attempts == 2 and "can never be sent" in rows[0].last_error
+
+
+async def test_two_relays_split_the_keys_and_keep_their_order(settings, new_topic, read_topic):
+    """Replicas share the outbox: each shard (so each key) has exactly one publisher."""
+    topic = await new_topic("replicas", partitions=3)
+    first, second = Runtime(settings), Runtime(settings)
+    await first.start()
+    await second.start()
+    try:
+        for batch in range(10):
+            writer = first if batch % 2 else second
+            async with writer.database.transaction() as tx:
+                for key in range(10):
+                    await tx.publish(
+                        topic,
+                        new_envelope(
+                            type="t.x", source="test", subject=f"case-{key}", data={"seq": batch}
+                        ),
+                    )
+        records = await read_topic(topic, expected=100)
+        shards = (set(first.relay.shards), set(second.relay.shards))
+    finally:
+        await first.stop()
+        await second.stop()
+    assert not shards[0] & shards[1]
+    assert shards[0] | shards[1] == set(range(settings.outbox_shards))
+    seen = defaultdict(list)
+    for r in records:
+        seen[r.key.decode()].append(body(r)["data"]["seq"])
+    assert len(records) == 100
+    assert all(seqs == list(range(10)) for seqs in seen.values()), seen
+
+
+async def test_a_commit_in_another_process_wakes_the_relay_at_once(settings, new_topic, read_topic):
+    """NOTIFY wakes the relay long before its polling interval comes round."""
+    topic = await new_topic("wake")
+    settings.outbox_poll_interval_s = 60.0
+    relay_side = Runtime(settings)
+    await relay_side.start()
+    other = Database(settings.database_url, outbox_shards=settings.outbox_shards)  # no relay
+    try:
+        await asyncio.sleep(1)  # the relay has drained and sleeps for a minute
+        started = asyncio.get_running_loop().time()
+        async with other.transaction() as tx:
+            await tx.publish(topic, new_envelope(type="t.x", source="test", subject="k", data={}))
+        records = await read_topic(topic, expected=1, timeout_s=20)
+        waited = asyncio.get_running_loop().time() - started
+    finally:
+        await other.dispose()
+        await relay_side.stop()
+    assert len(records) == 1
+    assert waited < 15  # the reader's own group join takes a few seconds; polling would take 60

@@ -21,7 +21,7 @@ def create_http_app(store: MailStore) -> FastAPI:
         messages = store.messages()
         if to:
             messages = [m for m in messages if to.lower() in (r.lower() for r in m.rcpt_tos)]
-        return [m.summary() for m in messages]
+        return [m.headline for m in messages]
 
     @app.get("/messages/{message_id}")
     async def get_message(message_id: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ programs open the file as an ordinary message.
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +35,11 @@ class StoredMessage:
 
     def parsed(self) -> EmailMessage:
         return BytesParser(policy=policy.default).parsebytes(self.raw)  # type: ignore[return-value]
+
+    @functools.cached_property
+    def headline(self) -> dict[str, Any]:
+        """The summary, parsed once: listing hundreds of messages stays fast."""
+        return self.summary()
 
     def summary(self, message: EmailMessage | None = None) -> dict[str, Any]:
         message = message or self.parsed()

@@ -14,7 +14,7 @@ from activity_svc.activities import activity_type_exists, record_activity
 from activity_svc.schemas import ActivityIn, ActivityOut, ActivityTypeIn, ActivityTypeOut
 from activity_svc.tables import activities, activity_types, timeline_at
 from casestream.http.auth import Staff
-from casestream.http.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 
 router = APIRouter()
 
@@ -84,7 +84,7 @@ async def case_timeline(
     query = (
         sa.select(*ACTIVITY_COLUMNS, timeline_at.label("timeline_at"))
         .select_from(ACTIVITY_FROM)
-        .where(activities.c.case_id == case_id, _after(order, cursor))
+        .where(activities.c.case_id == case_id, keyset(order, cursor))
         .order_by(*order)
         .limit(limit + 1)
     )
@@ -96,27 +96,6 @@ async def case_timeline(
     return Page[ActivityOut](
         items=[ActivityOut.model_validate(r, from_attributes=True) for r in items],
         next_cursor=next_cursor,
-    )
-
-
-def _after(order: list[Any], cursor: str | None) -> sa.ColumnElement[bool]:
-    """Rows after the cursor's (timeline_at, created_at, id)."""
-    values = decode_cursor(cursor)
-    if values is None:
-        return sa.true()
-    try:
-        at, created_at, activity_id = values
-        key = (
-            datetime.fromisoformat(at),
-            datetime.fromisoformat(created_at),
-            uuid.UUID(activity_id),
-        )
-    except (TypeError, ValueError) as error:
-        raise HTTPException(
-            422, [{"loc": ["query", "cursor"], "msg": "stale cursor", "type": "value_error"}]
-        ) from error
-    return sa.tuple_(*order) > sa.tuple_(
-        *[sa.literal(v, c.type) for v, c in zip(key, order, strict=True)]
     )
 
 

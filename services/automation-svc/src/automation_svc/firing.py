@@ -12,8 +12,11 @@ from sqlalchemy.dialects.postgresql import insert
 from automation_svc.actions import perform_action
 from automation_svc.matching import conditions_hold, trigger_matches
 from automation_svc.tables import firings, rules
+from casestream.logging import get_logger
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
+
+log = get_logger(__name__)
 
 FIRING_NAMESPACE = uuid.UUID("0b7f6c52-2f0e-4d0b-9a43-5d4f7a6e2c11")
 
@@ -76,4 +79,5 @@ async def fire_rules(
                 rule_id=rule.id,
             )
         fired.append(firing_id)
+        log.info("rule fired", rule=rule.name, firing_id=str(firing_id), case_id=str(case_id))
     return fired

@@ -9,11 +9,10 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy.dialects.postgresql import insert
 
-from automation_svc.listing import after_cursor, cursor_key
 from automation_svc.schemas import Firing, FiringAction, NewRule, Rule, RuleIn, action_errors
 from automation_svc.tables import firing_actions, firings, rules
 from casestream.http.auth import Staff
-from casestream.http.pagination import Cursor, Limit, Page, page_of
+from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 from casestream.persistence.database import Database
 
 router = APIRouter(tags=["rules"])
@@ -106,13 +105,13 @@ async def put_rule(
 async def list_rules(staff: Staff, db: Db, limit: Limit = 50, cursor: Cursor = None) -> Any:
     query = (
         sa.select(rules)
-        .where(after_cursor(rules.c.created_at, rules.c.id, cursor))
+        .where(keyset([rules.c.created_at, rules.c.id], cursor))
         .order_by(rules.c.created_at, rules.c.id)
         .limit(limit + 1)
     )
     async with db.session() as session:
         rows = (await session.execute(query)).all()
-    items, next_cursor = page_of(rows, limit, lambda r: cursor_key(r.created_at, r.id))
+    items, next_cursor = page_of(rows, limit, lambda r: [r.created_at, r.id])
     return {"items": [r._mapping for r in items], "next_cursor": next_cursor}
 
 
@@ -151,7 +150,7 @@ async def list_firings(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Any:
-    query = sa.select(firings).where(after_cursor(firings.c.fired_at, firings.c.id, cursor))
+    query = sa.select(firings).where(keyset([firings.c.fired_at, firings.c.id], cursor))
     if rule_id is not None:
         query = query.where(firings.c.rule_id == rule_id)
     if case_id is not None:
@@ -159,7 +158,7 @@ async def list_firings(
     query = query.order_by(firings.c.fired_at, firings.c.id).limit(limit + 1)
     async with db.session() as session:
         rows = (await session.execute(query)).all()
-        items, next_cursor = page_of(rows, limit, lambda r: cursor_key(r.fired_at, r.id))
+        items, next_cursor = page_of(rows, limit, lambda r: [r.fired_at, r.id])
         actions = (
             await session.execute(
                 sa.select(firing_actions)

@@ -22,7 +22,10 @@ from casestream.contracts.case import (
     Change,
 )
 from casestream.envelope import new_envelope
+from casestream.logging import get_logger
 from casestream.persistence.database import Transaction
+
+log = get_logger(__name__)
 
 
 async def open_case(
@@ -68,6 +71,7 @@ async def open_case(
         "clients": Change(after=[str(c) for c in client_ids]),
     }
     await _record(tx, settings, CASE_OPENED, state, changes, actor=actor, origin=origin)
+    log.info("case opened", case_id=str(case_id), case_type=case_type.name, actor=actor)
     return state
 
 

@@ -44,6 +44,7 @@ def compose(
     body_text: str | None,
     body_html: str | None,
     message_id: str,
+    correlation_id: str | None = None,
     sent_at: datetime | None = None,
 ) -> EmailMessage:
     message = EmailMessage(policy=email.policy.default)
@@ -52,6 +53,8 @@ def compose(
     message["Subject"] = one_line(subject)
     message["Message-ID"] = message_id
     message["Date"] = email.utils.format_datetime(sent_at or datetime.now(UTC))
+    if correlation_id:  # the web form post (or API call) this email answers, for tracing
+        message["X-Correlation-ID"] = one_line(correlation_id)
     message.set_content((body_text or "").replace("\x00", ""))
     if body_html:
         message.add_alternative(body_html.replace("\x00", ""), subtype="html")

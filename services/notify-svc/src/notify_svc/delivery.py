@@ -8,6 +8,7 @@ runs out, and several replicas never take the same email (SKIP LOCKED).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from datetime import timedelta
 from typing import Any
@@ -28,16 +29,29 @@ from notify_svc.tables import emails
 
 log = get_logger(__name__)
 
+# Marks an email held back because its case has not reached the read model yet (not a failed
+# send): the case's arrival releases exactly these, never one a worker holds on lease.
+WAITING_FOR_CASE = "waiting for the case to reach notify-svc"
+
 
 class DeliveryWorker:
     def __init__(self, database: Database, settings: Settings) -> None:
         self.database = database
         self.settings = settings
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something was queued: look now rather than at the next poll."""
+        self._wake.set()
 
     async def run(self) -> None:
         while True:
+            self._wake.clear()
             if not await self.deliver_due():
-                await asyncio.sleep(self.settings.delivery_poll_interval_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._wake.wait(), self.settings.delivery_poll_interval_s
+                    )
 
     async def deliver_due(self) -> int:
         claimed = await self._claim()
@@ -65,7 +79,15 @@ class DeliveryWorker:
             result = await tx.session.execute(
                 emails.update()
                 .where(emails.c.id.in_(due.scalar_subquery()))
-                .values(attempts=emails.c.attempts + 1, next_attempt_at=sa.func.now() + lease)
+                .values(
+                    attempts=emails.c.attempts + 1,
+                    next_attempt_at=sa.func.now() + lease,
+                    # Claimed: no longer waiting, so a case's arrival cannot release it again.
+                    last_error=sa.case(
+                        (emails.c.last_error == WAITING_FOR_CASE, None),
+                        else_=emails.c.last_error,
+                    ),
+                )
                 .returning(emails)
             )
             return list(result.all())
@@ -106,6 +128,7 @@ class DeliveryWorker:
                 body_text=draft.body_text,
                 body_html=draft.body_html,
                 message_id=row.message_id,
+                correlation_id=row.correlation_id,
             )
         except (ValueError, TypeError) as error:  # an address or header email refuses
             await self._finish(row, "failed", draft, error=f"cannot compose: {error}")
@@ -150,7 +173,7 @@ class DeliveryWorker:
                     await tx.publish(
                         self.settings.topic(topics.NOTIFY_EVENTS), email_event(finished)
                     )
-        log.info("email " + status, email_id=str(row.id), case_id=str(row.case_id), error=error)
+            log.info("email " + status, email_id=str(row.id), case_id=str(row.case_id), error=error)
 
     async def _retry_later(self, row: Any, error: str) -> None:
         s = self.settings
@@ -183,6 +206,7 @@ class DeliveryWorker:
                 .values(
                     attempts=emails.c.attempts - 1,
                     next_attempt_at=sa.func.now() + timedelta(seconds=s.unknown_case_retry_s),
+                    last_error=WAITING_FOR_CASE,
                 )
                 .returning(emails.c.id)
             )

@@ -9,9 +9,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query
 
 from casestream.http.auth import Staff
-from casestream.http.pagination import Cursor, Limit, Page, page_of
+from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 from notify_svc.composing import message_id_for
-from notify_svc.listing import after_cursor, cursor_key
 from notify_svc.schemas import Email, EmailIn, EmailStatus, template_errors
 from notify_svc.tables import emails, templates
 from notify_svc.template_routes import Db
@@ -86,7 +85,7 @@ async def list_emails(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Any:
-    query = sa.select(emails).where(after_cursor(emails.c.created_at, emails.c.id, cursor))
+    query = sa.select(emails).where(keyset([emails.c.created_at, emails.c.id], cursor))
     if case_id is not None:
         query = query.where(emails.c.case_id == case_id)
     if status is not None:
@@ -94,7 +93,7 @@ async def list_emails(
     query = query.order_by(emails.c.created_at, emails.c.id).limit(limit + 1)
     async with db.session() as session:
         rows = (await session.execute(query)).all()
-    items, next_cursor = page_of(rows, limit, lambda r: cursor_key(r.created_at, r.id))
+    items, next_cursor = page_of(rows, limit, lambda r: [r.created_at, r.id])
     return {"items": [Email.of(r) for r in items], "next_cursor": next_cursor}
 
 

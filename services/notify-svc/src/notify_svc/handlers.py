@@ -4,6 +4,7 @@ command only queues the email for the delivery worker."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,15 +12,37 @@ from sqlalchemy.dialects.postgresql import insert
 
 from casestream.contracts.case import CaseEnvelope, ContactEnvelope, ContactState
 from casestream.contracts.notify import SendEmailEnvelope
+from casestream.messaging.broker import Handler
 from casestream.persistence.database import Transaction
 from notify_svc.composing import message_id_for
+from notify_svc.delivery import WAITING_FOR_CASE
 from notify_svc.tables import cases, contacts, emails
 
 EMAIL_NAMESPACE = uuid.UUID("3c1e4a8e-92f4-4f6b-8d0a-6b2f1c7d9e55")
 
 
-async def remember_case(envelope: CaseEnvelope, tx: Transaction) -> None:
-    """Keep the newest version of the case, and its clients as contacts, to render emails."""
+def remember_case(wake_delivery: Callable[[], None]) -> Handler:
+    async def remember_case(envelope: CaseEnvelope, tx: Transaction) -> None:
+        """Keep the newest version of the case, and its clients as contacts, to render
+        emails; emails that were waiting for it go out now."""
+        await remember(envelope, tx)
+        waiting = await tx.session.execute(
+            emails.update()
+            .where(
+                emails.c.case_id == envelope.data.case.id,
+                emails.c.status == "queued",
+                emails.c.last_error == WAITING_FOR_CASE,
+            )
+            .values(next_attempt_at=sa.func.now())
+            .returning(emails.c.id)
+        )
+        if waiting.first() is not None:
+            tx.after_commit(wake_delivery)
+
+    return remember_case
+
+
+async def remember(envelope: CaseEnvelope, tx: Transaction) -> None:
     case = envelope.data.case
     state = case.model_dump(mode="json")
     upsert = insert(cases).values(id=case.id, state=state, version=case.version)
@@ -39,8 +62,16 @@ async def remember_contact(envelope: ContactEnvelope, tx: Transaction) -> None:
     await _upsert_contact(tx, envelope.data.contact, from_contact_events=True)
 
 
-async def queue_email(envelope: SendEmailEnvelope, tx: Transaction) -> None:
-    """One queued email per notification id, however often the command comes."""
+def queue_email(wake_delivery: Callable[[], None]) -> Handler:
+    async def queue_email(envelope: SendEmailEnvelope, tx: Transaction) -> None:
+        """One queued email per notification id, however often the command comes."""
+        await queue(envelope, tx)
+        tx.after_commit(wake_delivery)  # send it now, not at the next poll
+
+    return queue_email
+
+
+async def queue(envelope: SendEmailEnvelope, tx: Transaction) -> None:
     command = envelope.data
     await tx.session.execute(
         insert(emails)

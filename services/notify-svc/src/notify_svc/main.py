@@ -21,12 +21,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = Runtime(settings)
     broker, db = runtime.broker, runtime.database
+    worker = DeliveryWorker(db, settings)
     subscribe(
         broker,
         db,
         settings.topic(topics.CASE_EVENTS),
         CaseEnvelope,
-        handlers.remember_case,
+        handlers.remember_case(worker.wake),
         group_id=settings.group("remember_case"),
     )
     subscribe(
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db,
         settings.topic(topics.NOTIFY_COMMANDS),
         SendEmailEnvelope,
-        handlers.queue_email,
+        handlers.queue_email(worker.wake),
         group_id=settings.group("queue_email"),
     )
     declare_publisher(
@@ -52,7 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "notify.email_sent / notify.email_failed / notify.email_suppressed: an email's full "
         "state once its fate is known; keyed by case id",
     )
-    worker = DeliveryWorker(db, settings)
     return create_service_app(
         runtime,
         title="notify-svc",

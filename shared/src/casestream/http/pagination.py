@@ -64,7 +64,12 @@ def keyset(
         raise HTTPException(
             422, [{"loc": ["query", "cursor"], "msg": "stale cursor", "type": "value_error"}]
         )
-    values = [sa.literal(_typed(v, c), c.type) for v, c in zip(after, columns, strict=True)]
+    try:
+        values = [sa.literal(_typed(v, c), c.type) for v, c in zip(after, columns, strict=True)]
+    except (ValueError, TypeError) as error:
+        raise HTTPException(
+            422, [{"loc": ["query", "cursor"], "msg": "stale cursor", "type": "value_error"}]
+        ) from error
     if descending:
         return sa.tuple_(*columns) < sa.tuple_(*values)
     return sa.tuple_(*columns) > sa.tuple_(*values)

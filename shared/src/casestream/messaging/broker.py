@@ -8,6 +8,7 @@ after that transaction (see ``consumption``).
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
 from casestream import metrics
+from casestream.logging import get_logger
 from casestream.messaging.consumption import ConsumptionPolicy
 from casestream.persistence.database import Database, Transaction
 from casestream.settings import ServiceSettings
@@ -42,6 +44,10 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
         ack_policy=AckPolicy.MANUAL,
         middlewares=(policy,),
         graceful_timeout=15.0,
+        # FastStream's own "Received"/"Processed" lines go through our structlog set-up, at
+        # DEBUG: at INFO they would double the log volume of a busy service.
+        logger=get_logger("faststream"),
+        log_level=logging.DEBUG,
         description=f"{settings.service_name}: messages it hears and says",
     )
     policy.broker = broker
@@ -73,10 +79,12 @@ def subscribe(
     """Subscribe ``handler`` to ``topic`` as consumer group ``group_id`` (also the inbox's
     consumer name, so each group handles a message once)."""
 
+    service = group_id.rsplit(".", 1)[0]  # groups are <prefix><service>.<handler>
+
     async def consume(envelope: Any) -> None:
         async with database.transaction() as tx:
             if not await tx.claim_message(group_id, envelope.id):
-                metrics.messages_consumed.labels(group_id, topic, "duplicate").inc()
+                metrics.messages_consumed.labels(service, topic, "duplicate").inc()
                 return
             await handler(envelope, tx)
 

@@ -41,6 +41,12 @@ class Transaction:
         self.session = session
         self._database = database
         self.published = 0
+        self.committed_callbacks: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this transaction has committed (e.g. wake a local worker
+        that should pick up what it wrote); never if it rolls back."""
+        self.committed_callbacks.append(callback)
 
     async def publish(
         self, topic: str, envelope: Envelope[Any], headers: dict[str, str] | None = None
@@ -109,6 +115,8 @@ class Database:
         async with self.sessions() as session, session.begin():
             tx = Transaction(session, self)
             yield tx
+        for callback in tx.committed_callbacks:
+            callback()
         if tx.published:
             for callback in self._after_publish:
                 callback()
