@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from casestream.logging import configure_logging, get_logger
-from casestream.messaging.broker import create_broker, start_broker
+from casestream.messaging.broker import Handler, create_broker, start_broker, subscribe
 from casestream.messaging.relay import OutboxRelay
 from casestream.persistence.database import Database
 from casestream.settings import ServiceSettings
@@ -43,6 +43,20 @@ class Runtime:
             publish_timeout_s=settings.kafka_request_timeout_s,
             outbox_retention=timedelta(hours=settings.outbox_retention_hours),
             inbox_retention=timedelta(hours=settings.inbox_retention_hours),
+        )
+
+    def subscribe(self, topic: str, contract: type, handler: Handler, *, group: str) -> None:
+        """Run ``handler(envelope, tx)`` for each message on ``topic`` (a name from
+        ``casestream.topics``), as this service's consumer group ``group``."""
+        subscribe(
+            self.broker,
+            self.database,
+            self.settings.topic(topic),
+            contract,
+            handler,
+            group_id=self.settings.group(group),
+            auto_offset_reset=self.settings.kafka_auto_offset_reset,
+            workers=self.settings.consume_workers,
         )
 
     async def start(self) -> None:

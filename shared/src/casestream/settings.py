@@ -41,6 +41,9 @@ class ServiceSettings(BaseSettings):
 
     # A failing handler is retried this many times in all, with exponential backoff, then
     # its message goes to <topic>.dlq.
+    # Consumers per handler in this process, each owning some partitions (order per key
+    # holds): handlers wait on the database, so several in flight keep a service busy.
+    consume_workers: int = 3
     consume_max_attempts: int = 5
     consume_backoff_initial_s: float = 0.2
     consume_backoff_max_s: float = 5.0

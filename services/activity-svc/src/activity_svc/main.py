@@ -12,7 +12,7 @@ from casestream import topics
 from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope
 from casestream.contracts.notify import EmailEnvelope
 from casestream.http.app import create_service_app
-from casestream.messaging.broker import declare_publisher, subscribe
+from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
 
 
@@ -20,30 +20,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = Runtime(settings)
     handlers = Handlers(settings)
-    broker, database = runtime.broker, runtime.database
-    subscribe(
-        broker,
-        database,
-        settings.topic(topics.CASETYPE_EVENTS),
+    broker = runtime.broker
+    runtime.subscribe(
+        topics.CASETYPE_EVENTS,
         CaseTypeEnvelope,
         handlers.store_case_type_version,
-        group_id=settings.group("case_type_versions"),
+        group="case_type_versions",
     )
-    subscribe(
-        broker,
-        database,
-        settings.topic(topics.CASE_EVENTS),
-        CaseEnvelope,
-        handlers.schedule_standard_timeline,
-        group_id=settings.group("timelines"),
+    runtime.subscribe(
+        topics.CASE_EVENTS, CaseEnvelope, handlers.schedule_standard_timeline, group="timelines"
     )
-    subscribe(
-        broker,
-        database,
-        settings.topic(topics.NOTIFY_EVENTS),
-        EmailEnvelope,
-        handlers.log_sent_email,
-        group_id=settings.group("sent_emails"),
+    runtime.subscribe(
+        topics.NOTIFY_EVENTS, EmailEnvelope, handlers.log_sent_email, group="sent_emails"
     )
     declare_publisher(
         broker,

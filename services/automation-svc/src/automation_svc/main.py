@@ -11,7 +11,7 @@ from casestream import topics
 from casestream.contracts.case import CaseEnvelope
 from casestream.contracts.notify import SendEmailEnvelope
 from casestream.http.app import create_service_app
-from casestream.messaging.broker import declare_publisher, subscribe
+from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
 
 
@@ -19,13 +19,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = Runtime(settings)
     handlers = Handlers(settings)
-    subscribe(
-        runtime.broker,
-        runtime.database,
-        settings.topic(topics.CASE_EVENTS),
-        CaseEnvelope,
-        handlers.fire_rules_on_case_event,
-        group_id=settings.group("fire_rules"),
+    runtime.subscribe(
+        topics.CASE_EVENTS, CaseEnvelope, handlers.fire_rules_on_case_event, group="fire_rules"
     )
     declare_publisher(
         runtime.broker,

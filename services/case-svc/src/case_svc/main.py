@@ -11,7 +11,7 @@ from casestream import topics
 from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope, ContactEnvelope
 from casestream.contracts.intake import SubmissionEnvelope
 from casestream.http.app import create_service_app
-from casestream.messaging.broker import declare_publisher, subscribe
+from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
 
 
@@ -20,13 +20,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = Runtime(settings)
     broker = runtime.broker
 
-    subscribe(
-        broker,
-        runtime.database,
-        settings.topic(topics.INTAKE_SUBMISSIONS),
+    runtime.subscribe(
+        topics.INTAKE_SUBMISSIONS,
         SubmissionEnvelope,
         open_case_for_submission(settings),
-        group_id=settings.group("open_case_for_submission"),
+        group="open_case_for_submission",
     )
     declare_publisher(
         broker,

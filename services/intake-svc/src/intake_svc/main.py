@@ -8,7 +8,7 @@ from casestream import topics
 from casestream.contracts.case import CaseEnvelope
 from casestream.contracts.intake import SubmissionEnvelope
 from casestream.http.app import create_service_app
-from casestream.messaging.broker import declare_publisher, subscribe
+from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
 from intake_svc import public_routes, staff_routes
 from intake_svc.config import Settings
@@ -25,13 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "intake.submission_received: a stored web form submission, keyed by the submitter's "
         "lowercased email",
     )
-    subscribe(
-        runtime.broker,
-        runtime.database,
-        settings.topic(topics.CASE_EVENTS),
-        CaseEnvelope,
-        track_case_opened,
-        group_id=settings.group("track_submissions"),
+    runtime.subscribe(
+        topics.CASE_EVENTS, CaseEnvelope, track_case_opened, group="track_submissions"
     )
     return create_service_app(
         runtime,

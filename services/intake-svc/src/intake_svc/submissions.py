@@ -36,10 +36,6 @@ async def receive_submission(
 ) -> Submission:
     """Store the submission and its ``intake.submission_received`` message together. With an
     idempotency key already used on this form, the earlier submission is the answer."""
-    if idempotency_key is not None and (
-        earlier := await _by_key(database, form.slug, idempotency_key)
-    ):
-        return earlier
     submission_id = uuid.uuid4()
     now = datetime.now(UTC)
     async with database.transaction() as tx:
@@ -60,7 +56,7 @@ async def receive_submission(
                 .on_conflict_do_nothing(
                     index_elements=[submissions.c.form, submissions.c.idempotency_key]
                 )
-                .returning(submissions.c.id)
+                .returning(submissions)
             )
         ).first()
         if inserted is not None:
@@ -77,9 +73,7 @@ async def receive_submission(
         earlier = await _by_key(database, form.slug, idempotency_key)
         assert earlier is not None
         return earlier
-    found = await get_submission(database, submission_id)
-    assert found is not None
-    return found
+    return submission_of(inserted)
 
 
 async def _by_key(database: Database, form: str, key: str) -> Submission | None:

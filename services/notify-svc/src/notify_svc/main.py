@@ -9,7 +9,7 @@ from casestream import topics
 from casestream.contracts.case import CaseEnvelope, ContactEnvelope
 from casestream.contracts.notify import SendEmailEnvelope
 from casestream.http.app import create_service_app
-from casestream.messaging.broker import declare_publisher, subscribe
+from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
 from notify_svc import email_routes, handlers, template_routes
 from notify_svc.config import Settings
@@ -22,29 +22,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = Runtime(settings)
     broker, db = runtime.broker, runtime.database
     worker = DeliveryWorker(db, settings)
-    subscribe(
-        broker,
-        db,
-        settings.topic(topics.CASE_EVENTS),
-        CaseEnvelope,
-        handlers.remember_case(worker.wake),
-        group_id=settings.group("remember_case"),
+    runtime.subscribe(
+        topics.CASE_EVENTS, CaseEnvelope, handlers.remember_case(worker.wake), group="remember_case"
     )
-    subscribe(
-        broker,
-        db,
-        settings.topic(topics.CONTACT_EVENTS),
-        ContactEnvelope,
-        handlers.remember_contact,
-        group_id=settings.group("remember_contact"),
+    runtime.subscribe(
+        topics.CONTACT_EVENTS, ContactEnvelope, handlers.remember_contact, group="remember_contact"
     )
-    subscribe(
-        broker,
-        db,
-        settings.topic(topics.NOTIFY_COMMANDS),
+    runtime.subscribe(
+        topics.NOTIFY_COMMANDS,
         SendEmailEnvelope,
         handlers.queue_email(worker.wake),
-        group_id=settings.group("queue_email"),
+        group="queue_email",
     )
     declare_publisher(
         broker,

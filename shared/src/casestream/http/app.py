@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.site import get_asyncapi_html
@@ -52,12 +52,7 @@ def create_service_app(
     app.state.settings = runtime.settings
     app.state.runtime = runtime
 
-    @app.middleware("http")
-    async def correlate(request: Request, call_next: Any) -> Response:
-        with traced(request.headers.get("x-correlation-id") or str(uuid.uuid4())) as cid:
-            response = await call_next(request)
-        response.headers["X-Correlation-ID"] = cid
-        return response
+    app.add_middleware(CorrelationMiddleware)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -86,6 +81,31 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+class CorrelationMiddleware:
+    """Each request runs as part of the work named by its ``X-Correlation-ID`` (a new id if
+    none), and answers with that header. Plain ASGI: no extra task per request."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-correlation-id", b"").decode("latin-1")[:100]
+        with traced(given or str(uuid.uuid4())) as cid:
+
+            async def send_with_id(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (b"x-correlation-id", cid.encode("latin-1")),
+                    ]
+                await send(message)
+
+            await self.app(scope, receive, send_with_id)
 
 
 async def _forever(name: str, worker: Worker) -> None:

@@ -75,6 +75,7 @@ def subscribe(
     group_id: str,
     auto_offset_reset: str = "earliest",
     description: str | None = None,
+    workers: int = 3,
 ) -> None:
     """Subscribe ``handler`` to ``topic`` as consumer group ``group_id`` (also the inbox's
     consumer name, so each group handles a message once)."""
@@ -106,6 +107,7 @@ def subscribe(
         group_id=group_id,
         auto_offset_reset=auto_offset_reset,
         description=description or (handler.__doc__ or "").strip() or None,
+        max_workers=workers,
     )(consume)
 
 

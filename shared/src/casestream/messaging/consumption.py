@@ -126,7 +126,9 @@ class ReliableConsumption(BaseMiddleware):
             # record so it is read again once the broker is back.
             log.exception("dead-lettering failed; message will be re-read", topic=record.topic)
             await asyncio.sleep(self.policy.backoff_max_s)
-            msg.consumer.seek(TopicPartition(record.topic, record.partition), record.offset)
+            _consumer(msg, record).seek(
+                TopicPartition(record.topic, record.partition), record.offset
+            )
             raise
         log.error(
             "message dead-lettered",
@@ -142,10 +144,15 @@ class ReliableConsumption(BaseMiddleware):
         await _commit(msg, record)
 
 
+def _consumer(msg: Any, record: Any) -> Any:
+    # With several consumers per handler, the record knows which one fetched it.
+    return getattr(record, "consumer", None) or msg.consumer
+
+
 async def _commit(msg: Any, record: Any) -> None:
     tp = TopicPartition(record.topic, record.partition)
     try:
-        await msg.consumer.commit({tp: record.offset + 1})
+        await _consumer(msg, record).commit({tp: record.offset + 1})
     except Exception as error:
         # A rebalance took the partition away: the record will be delivered again and the
         # inbox makes that harmless.

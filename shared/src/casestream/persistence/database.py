@@ -96,8 +96,10 @@ class Database:
         max_message_bytes: int = 1_000_000,
     ) -> None:
         self.url = url
+        # No pre-ping: it costs a round trip per checkout. A connection that died is
+        # discarded when it fails, and the request or message is retried.
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.outbox_shards = outbox_shards
