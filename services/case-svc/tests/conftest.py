@@ -5,6 +5,7 @@ import pytest
 import case_svc
 from case_svc.config import Settings
 from case_svc.main import create_app
+from casestream.settings import StaffToken
 from casestream.testing.services import (
     STAFF_HEADERS,
     create_system_topics,
@@ -46,9 +47,21 @@ DEMO_CASE_TYPE = {
 async def settings(create_database, kafka_bootstrap):
     prefix = await create_system_topics(kafka_bootstrap)
     url = await migrated_database(create_database, "case", MIGRATIONS)
-    return settings_for_tests(
+    settings = settings_for_tests(
         Settings, database_url=url, kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix
     )
+    settings.staff_tokens |= OTHER_TOKENS
+    return settings
+
+
+# Tokens besides the admin one, for permission tests; AS["clerk"] are its headers.
+OTHER_TOKENS = {
+    "clerk-token": StaffToken(user="clerk", rights=["cases:cases:own", "add_cases"]),
+    "colleague-token": StaffToken(user="colleague", rights=["cases:cases:own", "add_cases"]),
+    "manager-token": StaffToken(user="manager", rights=["cases:*:all", "add_cases"]),
+    "nobody-token": StaffToken(user="nobody", rights=[]),
+}
+AS = {t.user: {"Authorization": f"Bearer {token}"} for token, t in OTHER_TOKENS.items()}
 
 
 @pytest.fixture

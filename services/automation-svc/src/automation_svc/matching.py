@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from casestream.contracts.case import CASE_EVENT_TYPES
+
 # The event types a rule may name as its trigger. Only the case.* ones arrive yet
 # (automation-svc consumes case.events); the others are accepted so rules can be written now.
 KNOWN_EVENTS = (
-    "case.opened",
-    "case.status_changed",
-    "case.assigned",
-    "case.closed",
+    *CASE_EVENT_TYPES,
     "activity.scheduled",
     "activity.completed",
     "intake.submission_received",

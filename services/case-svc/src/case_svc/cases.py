@@ -9,9 +9,11 @@ import sqlalchemy as sa
 from case_svc.config import Settings
 from case_svc.configuration import case_type_named, statuses_by_name
 from case_svc.contacts import contact_state, find_or_create_by_email, get_contacts
+from case_svc.custom_fields import validated_custom
 from case_svc.errors import invalid, not_found
+from case_svc.permissions import ensure_can_add
 from case_svc.schemas import CaseIn
-from case_svc.tables import case_clients, case_history, cases, contacts
+from case_svc.tables import case_clients, case_history, case_links, case_roles, cases, contacts
 from casestream import topics
 from casestream.contracts.case import (
     CASE_OPENED,
@@ -20,8 +22,10 @@ from casestream.contracts.case import (
     CaseState,
     CaseTypeDefinition,
     Change,
+    RoleState,
 )
 from casestream.envelope import new_envelope
+from casestream.http.auth import StaffUser
 from casestream.logging import get_logger
 from casestream.persistence.database import Transaction
 
@@ -35,14 +39,18 @@ async def open_case(
     *,
     actor: str | None,
     origin: CaseOrigin | None = None,
+    staff: StaffUser | None = None,
 ) -> CaseState:
+    """Open a case (``staff``: the caller whose rights apply; None for the system)."""
     case_type = await case_type_named(tx, request.case_type)
+    if staff is not None:
+        ensure_can_add(staff, case_type.instance)
     if not case_type.active:
         raise invalid(("body", "case_type"), f"case type {request.case_type!r} is not active")
     definition = CaseTypeDefinition.model_validate(case_type.definition)
     status = await _opening_status(tx, definition, request.status)
     client_ids = await _clients(tx, settings, request)
-    custom = _custom_values(definition, request.custom)
+    custom = await validated_custom(tx, definition.custom_fields, request.custom)
 
     case_id = uuid.uuid4()
     await tx.session.execute(
@@ -58,6 +66,7 @@ async def open_case(
             custom=custom,
             start_date=request.start_date or datetime.now(UTC).date(),
             source_submission_id=origin.submission_id if origin else None,
+            created_by=actor,
         )
     )
     await tx.session.execute(
@@ -70,7 +79,7 @@ async def open_case(
         "subject": Change(after=request.subject),
         "clients": Change(after=[str(c) for c in client_ids]),
     }
-    await _record(tx, settings, CASE_OPENED, state, changes, actor=actor, origin=origin)
+    await record_case_event(tx, settings, CASE_OPENED, state, changes, actor=actor, origin=origin)
     log.info("case opened", case_id=str(case_id), case_type=case_type.name, actor=actor)
     return state
 
@@ -110,56 +119,83 @@ async def _clients(tx: Transaction, settings: Settings, request: CaseIn) -> list
     return ids
 
 
-def _custom_values(definition: CaseTypeDefinition, given: dict[str, Any]) -> dict[str, Any]:
-    fields = {f.name: f for f in definition.custom_fields}
-    for name in given:
-        if name not in fields:
-            raise invalid(("body", "custom", name), f"the case type has no custom field {name!r}")
-    values = {n: f.default for n, f in fields.items() if f.default is not None} | given
-    for name, field in fields.items():
-        if field.required and values.get(name) in (None, "", []):
-            raise invalid(("body", "custom", name), f"{field.label} is required")
-    return values
-
-
 async def case_state(tx: Transaction, case_id: uuid.UUID) -> CaseState:
+    """The full state of a case, as events carry it and the API answers it."""
     row = (await tx.session.execute(sa.select(cases).where(cases.c.id == case_id))).first()
     if row is None:
         raise not_found(f"case {case_id}")
+    return await state_of(tx, row)
+
+
+async def state_of(tx: Transaction, row: Any) -> CaseState:
     clients = (
         await tx.session.execute(
             sa.select(contacts)
             .join(case_clients, case_clients.c.contact_id == contacts.c.id)
-            .where(case_clients.c.case_id == case_id)
+            .where(case_clients.c.case_id == row.id)
             .order_by(case_clients.c.position)
         )
     ).all()
+    roles = (
+        await tx.session.execute(
+            sa.select(case_roles)
+            .where(case_roles.c.case_id == row.id)
+            .order_by(case_roles.c.start_date, case_roles.c.created_at)
+        )
+    ).all()
+    links = (
+        await tx.session.execute(
+            sa.select(case_links.c.linked_case_id)
+            .where(case_links.c.case_id == row.id)
+            .order_by(case_links.c.created_at)
+        )
+    ).scalars()
     statuses = await statuses_by_name(tx)
     return CaseState(
-        id=row.id,
-        instance=row.instance,
-        case_type=row.case_type,
-        case_type_version=row.case_type_version,
-        subject=row.subject,
-        details=row.details,
-        status=row.status,
+        **{k: getattr(row, k) for k in _STATE_COLUMNS},
         status_class=statuses[row.status].grouping,
-        active=row.active,
-        assignee=row.assignee,
         clients=[contact_state(c) for c in clients],
-        roles=[],
-        tags=row.tags,
-        custom=row.custom,
-        start_date=row.start_date,
-        end_date=row.end_date,
-        next_activity_at=row.next_activity_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
+        roles=[
+            RoleState(
+                id=r.id,
+                role=r.role,
+                contact_id=r.contact_id,
+                start_date=r.start_date,
+                end_date=r.end_date,
+            )
+            for r in roles
+        ],
+        linked_case_ids=list(links),
     )
 
 
-async def _record(
+_STATE_COLUMNS = (
+    "id",
+    "instance",
+    "case_type",
+    "case_type_version",
+    "subject",
+    "details",
+    "status",
+    "active",
+    "assignee",
+    "tags",
+    "custom",
+    "opportunity",
+    "start_date",
+    "end_date",
+    "outcome",
+    "lost_reason",
+    "merged_into",
+    "created_by",
+    "next_activity_at",
+    "created_at",
+    "updated_at",
+    "version",
+)
+
+
+async def record_case_event(
     tx: Transaction,
     settings: Settings,
     event_type: str,

@@ -6,11 +6,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from case_svc.config import Settings
+from case_svc.custom_fields import check_definition_fields
 from case_svc.errors import conflict, invalid, not_found
 from case_svc.schemas import CaseStatusIn, CaseTypeIn, InstanceIn
 from case_svc.tables import case_statuses, case_type_versions, case_types, instances
 from casestream import topics
-from casestream.contracts.case import CASETYPE_VERSION_PUBLISHED, CaseTypeVersion
+from casestream.contracts.case import (
+    CASETYPE_VERSION_PUBLISHED,
+    CaseTypeDefinition,
+    CaseTypeVersion,
+)
 from casestream.envelope import new_envelope
 from casestream.persistence.database import Transaction
 
@@ -106,6 +111,7 @@ async def _check_references(tx: Transaction, case_type: CaseTypeIn) -> None:
             raise invalid(
                 ("body", "definition", "statuses", str(i)), f"unknown case status {status!r}"
             )
+    check_definition_fields(case_type.definition.custom_fields)
     roles = case_type.definition.roles
     if sum(r.manager for r in roles) > 1:
         raise invalid(("body", "definition", "roles"), "only one role can be the case manager")
@@ -125,3 +131,28 @@ async def case_type_named(tx: Transaction, name: str) -> Any:
 async def statuses_by_name(tx: Transaction) -> dict[str, Any]:
     rows = (await tx.session.execute(sa.select(case_statuses))).all()
     return {r.name: r for r in rows}
+
+
+async def definition_of(tx: Transaction, case_type: str, version: int) -> CaseTypeDefinition:
+    """The definition a case works under: the version it was opened (or transferred) with."""
+    row = (
+        await tx.session.execute(
+            sa.select(case_type_versions.c.definition).where(
+                case_type_versions.c.name == case_type, case_type_versions.c.version == version
+            )
+        )
+    ).first()
+    if row is None:
+        raise not_found(f"case type {case_type!r} version {version}")
+    return CaseTypeDefinition.model_validate(row.definition)
+
+
+async def statuses_of(
+    tx: Transaction, definition: CaseTypeDefinition, grouping: str | None = None
+) -> list[Any]:
+    """The statuses a case type allows (all statuses if it names none), in order, optionally
+    only those of one grouping (``opened`` or ``closed``)."""
+    statuses = await statuses_by_name(tx)
+    allowed = [statuses[s] for s in definition.statuses if s in statuses] or list(statuses.values())
+    ordered = sorted(allowed, key=lambda s: (s.weight, s.name))
+    return [s for s in ordered if grouping is None or s.grouping == grouping]

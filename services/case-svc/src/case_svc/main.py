@@ -5,10 +5,15 @@ from fastapi.responses import JSONResponse
 
 from case_svc.config import Settings
 from case_svc.errors import Refused
-from case_svc.handlers import open_case_for_submission
-from case_svc.routes import cases, configuration
+from case_svc.handlers import handle_case_command, open_case_for_submission
+from case_svc.routes import case_actions, cases, configuration
 from casestream import topics
-from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope, ContactEnvelope
+from casestream.contracts.case import (
+    CaseCommandEnvelope,
+    CaseEnvelope,
+    CaseTypeEnvelope,
+    ContactEnvelope,
+)
 from casestream.contracts.intake import SubmissionEnvelope
 from casestream.http.app import create_service_app
 from casestream.messaging.broker import declare_publisher
@@ -25,6 +30,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         SubmissionEnvelope,
         open_case_for_submission(settings),
         group="open_case_for_submission",
+    )
+    runtime.subscribe(
+        topics.CASE_COMMANDS,
+        CaseCommandEnvelope,
+        handle_case_command(settings),
+        group="handle_case_command",
     )
     declare_publisher(
         broker,
@@ -43,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app = create_service_app(
-        runtime, title="case-svc", routers=[configuration.router, cases.router]
+        runtime, title="case-svc", routers=[configuration.router, cases.router, case_actions.router]
     )
 
     @app.exception_handler(Refused)

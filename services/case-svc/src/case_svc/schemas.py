@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from casestream.contracts.case import CaseTypeDefinition, ContactState, RoleState
+from casestream.contracts.case import CaseState, CaseTypeDefinition, ContactState
 
 Name = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="lower_snake_case machine name")
 
@@ -73,10 +73,26 @@ class Contact(ContactState):
 
 
 class OpportunityIn(BaseModel):
-    amount: str | None = None
-    currency: str | None = None
+    model_config = ConfigDict(extra="forbid")
+
+    amount: str | None = Field(default=None, description='a decimal string, e.g. "1200.00"')
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     probability: int | None = Field(default=None, ge=0, le=100)
     expected_close_date: date | None = None
+
+
+class CasePatch(BaseModel):
+    """Fields to change; what is left out stays. ``version``: the version you saw (409 if the
+    case has changed since)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str | None = Field(default=None, min_length=1, max_length=500)
+    details: str | None = Field(default=None, max_length=50_000)
+    custom: dict[str, Any] | None = None
+    opportunity: OpportunityIn | None = None
+    tags: list[str] | None = None
+    version: int | None = None
 
 
 class CaseIn(BaseModel):
@@ -92,27 +108,8 @@ class CaseIn(BaseModel):
     custom: dict[str, Any] = Field(default_factory=dict)
 
 
-class Case(BaseModel):
-    id: uuid.UUID
-    instance: str
-    case_type: str
-    case_type_version: int
-    subject: str
-    details: str | None
-    status: str
-    active: bool
-    assignee: str | None
-    clients: list[ContactState]
-    roles: list[RoleState]
-    tags: list[str]
-    custom: dict[str, Any]
-    opportunity: dict[str, Any] | None = None
-    start_date: date
-    end_date: date | None
-    next_activity_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    version: int
+class Case(CaseState):
+    """A case as the API answers it: its full state (the same as events carry)."""
 
 
 class HistoryEntry(BaseModel):

@@ -66,6 +66,8 @@ contacts = sa.Table(
     sa.Column("email", sa.Text),
     sa.Column("phone", sa.Text),
     sa.Column("do_not_email", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Set when this contact was merged into another: it stays, pointing at the survivor.
+    sa.Column("merged_into", UUID(as_uuid=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
 )
@@ -89,6 +91,12 @@ cases = sa.Table(
     sa.Column("end_date", sa.Date),
     sa.Column("next_activity_at", sa.DateTime(timezone=True)),
     sa.Column("source_submission_id", UUID(as_uuid=True), unique=True),
+    sa.Column("opportunity", JSONB),
+    sa.Column("outcome", sa.Text),
+    sa.Column("lost_reason", sa.Text),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("merged_into", UUID(as_uuid=True)),
+    sa.Column("created_by", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
@@ -103,6 +111,29 @@ case_clients = sa.Table(
     sa.Column("position", sa.Integer, nullable=False),
 )
 sa.Index("case_clients_contact", case_clients.c.contact_id)
+
+case_roles = sa.Table(
+    "case_roles",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("case_id", UUID(as_uuid=True), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("contact_id", UUID(as_uuid=True), sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+)
+sa.Index("case_roles_case", case_roles.c.case_id)
+sa.Index("case_roles_contact", case_roles.c.contact_id)
+
+# Links are symmetric: each is stored once in each direction.
+case_links = sa.Table(
+    "case_links",
+    metadata,
+    sa.Column("case_id", UUID(as_uuid=True), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("linked_case_id", UUID(as_uuid=True), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+)
 
 case_history = sa.Table(
     "case_history",

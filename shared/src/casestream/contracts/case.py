@@ -11,8 +11,34 @@ from pydantic import BaseModel, Field
 from casestream.envelope import Envelope
 
 CASE_OPENED = "case.opened"
+CASE_UPDATED = "case.updated"  # subject, details, custom values, opportunity, clients
+CASE_ASSIGNED = "case.assigned"  # take, requeue (assignee None) and assign
+CASE_STATUS_CHANGED = "case.status_changed"
+CASE_TRANSFERRED = "case.transferred"  # to another case type (and maybe instance)
+CASE_CLOSED = "case.closed"
+CASE_REOPENED = "case.reopened"
+CASE_ROLE_ADDED = "case.role_added"
+CASE_ROLE_ENDED = "case.role_ended"
+CASE_TAGGED = "case.tagged"  # tags added or removed
+CASE_LINKED = "case.linked"
+CASE_MERGED = "case.merged"  # this case was merged into another (it is closed, merged_into set)
+CASE_EVENT_TYPES = (
+    CASE_OPENED,
+    CASE_UPDATED,
+    CASE_ASSIGNED,
+    CASE_STATUS_CHANGED,
+    CASE_TRANSFERRED,
+    CASE_CLOSED,
+    CASE_REOPENED,
+    CASE_ROLE_ADDED,
+    CASE_ROLE_ENDED,
+    CASE_TAGGED,
+    CASE_LINKED,
+    CASE_MERGED,
+)
 CONTACT_CREATED = "contact.created"
 CONTACT_UPDATED = "contact.updated"
+CONTACT_MERGED = "contact.merged"  # data.contact is the survivor; merged_contact_id the other
 CASETYPE_VERSION_PUBLISHED = "casetype.version_published"
 
 
@@ -23,6 +49,7 @@ class Change(BaseModel):
 
 class ContactState(BaseModel):
     id: uuid.UUID
+    merged_into: uuid.UUID | None = None
     contact_type: Literal["individual", "organization"] = "individual"
     first_name: str | None = None
     last_name: str | None = None
@@ -33,6 +60,7 @@ class ContactState(BaseModel):
 
 
 class RoleState(BaseModel):
+    id: uuid.UUID | None = None
     role: str
     contact_id: uuid.UUID
     start_date: date | None = None
@@ -56,8 +84,14 @@ class CaseState(BaseModel):
     roles: list[RoleState] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     custom: dict[str, Any] = Field(default_factory=dict)
+    opportunity: dict[str, Any] | None = None
     start_date: date
     end_date: date | None = None
+    outcome: str | None = None
+    lost_reason: str | None = None
+    linked_case_ids: list[uuid.UUID] = Field(default_factory=list)
+    merged_into: uuid.UUID | None = None
+    created_by: str | None = None
     next_activity_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
@@ -81,6 +115,7 @@ class CaseEvent(BaseModel):
 class ContactEvent(BaseModel):
     contact: ContactState
     changes: dict[str, Change] = Field(default_factory=dict)
+    merged_contact_id: uuid.UUID | None = None
 
 
 class TimelineActivity(BaseModel):
@@ -141,3 +176,35 @@ class CaseTypeVersion(BaseModel):
 CaseEnvelope = Envelope[CaseEvent]
 ContactEnvelope = Envelope[ContactEvent]
 CaseTypeEnvelope = Envelope[CaseTypeVersion]
+
+
+# Commands internal apps (and automation-svc) send on case.commands, keyed by case id. They go
+# through the same handlers and checks as the HTTP API; one that can never succeed ends in
+# case.commands.dlq with the reason.
+OPEN_CASE = "case.open"
+CHANGE_CASE_STATUS = "case.change_status"
+ASSIGN_CASE = "case.assign"
+ADD_CASE_ROLE = "case.add_role"
+CLOSE_CASE = "case.close"
+CASE_COMMAND_TYPES = (OPEN_CASE, CHANGE_CASE_STATUS, ASSIGN_CASE, ADD_CASE_ROLE, CLOSE_CASE)
+
+
+class CaseCommand(BaseModel):
+    """``actor`` names who asks (recorded in the case's history). The other fields are the
+    command's parameters: ``case`` (open: the body of POST /cases), ``case_id`` (the rest),
+    ``status``, ``user`` (assign; null = the pool), ``role`` + ``contact_id`` (add_role),
+    ``outcome`` / ``lost_reason`` (close), ``expected_version`` (refuse if the case changed)."""
+
+    actor: str
+    case_id: uuid.UUID | None = None
+    case: dict[str, Any] | None = None
+    status: str | None = None
+    user: str | None = None
+    role: str | None = None
+    contact_id: uuid.UUID | None = None
+    outcome: str | None = None
+    lost_reason: str | None = None
+    expected_version: int | None = None
+
+
+CaseCommandEnvelope = Envelope[CaseCommand]

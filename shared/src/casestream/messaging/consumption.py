@@ -30,8 +30,20 @@ from casestream.tracing import traced
 
 log = get_logger(__name__)
 
-# Decoding and validation errors: retrying cannot help.
-POISON = (pydantic.ValidationError, json.JSONDecodeError, UnicodeDecodeError, FastStreamException)
+
+class Rejected(Exception):
+    """Raised by a handler for a message that can never succeed (a command the rules refuse):
+    it goes to the dead-letter topic at once, with this as its error."""
+
+
+# Decoding, validation and refusals: retrying cannot help.
+POISON = (
+    pydantic.ValidationError,
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+    FastStreamException,
+    Rejected,
+)
 
 
 @dataclass
@@ -71,7 +83,8 @@ class ReliableConsumption(BaseMiddleware):
                 except asyncio.CancelledError:
                     raise  # shutting down: not committed, it will come again
                 except POISON as error:
-                    await self._dead_letter(msg, record, error, attempt, "invalid message")
+                    reason = "rejected" if isinstance(error, Rejected) else "invalid message"
+                    await self._dead_letter(msg, record, error, attempt, reason)
                     return None
                 except Exception as error:
                     if attempt >= self.policy.max_attempts:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from case_svc.cases import case_state, open_case
 from case_svc.contacts import create_contact, normalize_email
 from case_svc.errors import not_found
+from case_svc.permissions import ensure_can_see
 from case_svc.schemas import Case, CaseIn, Contact, ContactIn, HistoryEntry
 from case_svc.tables import case_clients, case_history, cases, contacts
 from casestream.http.auth import Staff
@@ -62,13 +63,15 @@ async def get_contact(contact_id: uuid.UUID, staff: Staff, request: Request):
 async def add_case(body: CaseIn, staff: Staff, request: Request):
     runtime = request.app.state.runtime
     async with runtime.database.transaction() as tx:
-        return await open_case(tx, runtime.settings, body, actor=staff.user)
+        return await open_case(tx, runtime.settings, body, actor=staff.user, staff=staff)
 
 
 @router.get("/cases/{case_id}", response_model=Case)
 async def get_case(case_id: uuid.UUID, staff: Staff, request: Request):
     async with request.app.state.runtime.database.transaction() as tx:
-        return await case_state(tx, case_id)
+        state = await case_state(tx, case_id)
+        ensure_can_see(staff, state)
+        return state
 
 
 @router.get("/cases", response_model=Page[Case])
@@ -117,7 +120,9 @@ async def list_cases(
 
 @router.get("/cases/{case_id}/history", response_model=list[HistoryEntry])
 async def case_history_of(case_id: uuid.UUID, staff: Staff, request: Request):
-    async with request.app.state.runtime.database.session() as s:
+    async with request.app.state.runtime.database.transaction() as tx:
+        ensure_can_see(staff, await case_state(tx, case_id))  # 404 or 403 first
+        s = tx.session
         rows = (
             await s.execute(
                 sa.select(case_history)
@@ -125,10 +130,4 @@ async def case_history_of(case_id: uuid.UUID, staff: Staff, request: Request):
                 .order_by(case_history.c.id)
             )
         ).all()
-        if (
-            not rows
-            and (await s.execute(sa.select(cases.c.id).where(cases.c.id == case_id))).first()
-            is None
-        ):
-            raise not_found(f"case {case_id}")
     return [r._asdict() for r in rows]

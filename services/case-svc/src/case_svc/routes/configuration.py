@@ -5,6 +5,7 @@ from fastapi import APIRouter, Request, Response
 
 from case_svc.configuration import add_instance, add_status, case_type_named, put_case_type
 from case_svc.errors import not_found
+from case_svc.permissions import require_configure
 from case_svc.schemas import CaseStatusIn, CaseType, CaseTypeIn, Instance, InstanceIn
 from case_svc.tables import case_statuses, case_types, instances
 from casestream.http.auth import Staff
@@ -18,6 +19,7 @@ def _runtime(request: Request):
 
 @router.post("/instances", status_code=201, response_model=Instance)
 async def create_instance(body: InstanceIn, staff: Staff, request: Request):
+    require_configure(staff)
     async with _runtime(request).database.transaction() as tx:
         return (await add_instance(tx, body))._asdict()
 
@@ -40,6 +42,7 @@ async def get_instance(name: str, staff: Staff, request: Request):
 
 @router.post("/case-statuses", status_code=201, response_model=CaseStatusIn)
 async def create_status(body: CaseStatusIn, staff: Staff, request: Request):
+    require_configure(staff)
     async with _runtime(request).database.transaction() as tx:
         return (await add_status(tx, body))._asdict()
 
@@ -55,6 +58,7 @@ async def list_statuses(staff: Staff, request: Request):
 async def save_case_type(
     name: str, body: CaseTypeIn, staff: Staff, request: Request, response: Response
 ):
+    require_configure(staff)
     runtime = _runtime(request)
     async with runtime.database.transaction() as tx:
         row, created = await put_case_type(tx, runtime.settings, name, body)

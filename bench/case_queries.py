@@ -1,0 +1,453 @@
+"""Benchmark: GET /cases and GET /dashboard/summary on a large caseload.
+
+Creates a fresh case-svc database (migrated like the tests do), loads N cases across 3
+instances and 10 case types with SQL (contacts, clients, assignees, closed cases, tags and
+2.5 activities per case in the activity projection), then times each query through the app
+in-process (httpx over ASGI, no broker: the app's lifespan is not run) and prints p50/p95.
+
+    uv run python bench/case_queries.py                 # 200,000 cases, 50 runs per query
+    uv run python bench/case_queries.py --cases 20000 --runs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import sqlalchemy as sa
+
+import case_svc
+from case_svc.cases import state_of
+from case_svc.config import Settings
+from case_svc.finding import states_of
+from case_svc.main import create_app
+from case_svc.routes import finding
+from case_svc.tables import cases
+from casestream.persistence.migrations import upgrade
+from casestream.settings import StaffToken
+
+MIGRATIONS = Path(case_svc.__file__).parent / "migrations"
+TOKENS = {
+    "bench-admin": StaffToken(user="user_5", rights=["admin"]),
+    "bench-own": StaffToken(user="user_6", rights=["cases:*:own"]),
+    "bench-instance": StaffToken(user="user_7", rights=["cases:applicants:all"]),
+}
+WORDS = [
+    "water",
+    "leak",
+    "roof",
+    "broken",
+    "light",
+    "street",
+    "noise",
+    "neighbour",
+    "rent",
+    "deposit",
+    "repair",
+    "heating",
+    "boiler",
+    "mould",
+    "window",
+    "door",
+    "lock",
+    "parking",
+    "permit",
+    "bin",
+    "collection",
+    "pothole",
+    "tree",
+    "pavement",
+    "graffiti",
+    "benefit",
+    "claim",
+    "housing",
+    "transfer",
+    "appeal",
+    "complaint",
+    "refund",
+    "invoice",
+    "order",
+    "delivery",
+    "contract",
+    "renewal",
+    "upgrade",
+    "meeting",
+    "quote",
+    "proposal",
+    "tender",
+    "budget",
+    "school",
+    "place",
+    "transport",
+    "grant",
+    "loan",
+    "visa",
+    "application",
+    "interview",
+    "reference",
+    "training",
+    "course",
+    "exam",
+    "result",
+    "licence",
+    "registration",
+]
+FIRST = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Margaret",
+    "Ken",
+    "Dennis",
+    "Frances",
+    "Radia",
+    "Tim",
+    "Linus",
+    "Guido",
+    "Anita",
+    "Sophie",
+    "John",
+    "Mary",
+    "Ahmed",
+    "Fatima",
+    "Wei",
+    "Yuki",
+    "Olga",
+    "Ivan",
+    "Priya",
+]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Hamilton",
+    "Thompson",
+    "Ritchie",
+    "Allen",
+    "Perlman",
+    "Lee",
+    "Torvalds",
+    "Rossum",
+    "Borg",
+    "Wilson",
+    "Smith",
+    "Jones",
+    "Khan",
+    "Hassan",
+    "Zhang",
+    "Sato",
+    "Petrova",
+    "Ivanov",
+    "Patel",
+    "Garcia",
+    "Muller",
+    "Rossi",
+    "Novak",
+    "Kowalski",
+]
+
+LOAD = """
+CREATE TEMP TABLE n_contacts AS
+  SELECT n, gen_random_uuid() AS id FROM generate_series(1, :contacts) n;
+INSERT INTO contacts (id, first_name, last_name, display_name, email, created_at, updated_at)
+  SELECT id, f, l, f || ' ' || l, lower(f || '.' || l || '.' || n || '@example.org'),
+         now(), now()
+  FROM (SELECT id, n, (CAST(:first AS text[]))[1 + n % :nfirst] AS f, (CAST(:last AS text[]))[1 + (n / 7) % :nlast] AS l
+        FROM n_contacts) x;
+CREATE TEMP TABLE n_cases AS
+  SELECT n, gen_random_uuid() AS id, random() AS r FROM generate_series(1, :cases) n;
+INSERT INTO cases (id, instance, case_type, case_type_version, subject, details, status, active,
+                   assignee, tags, start_date, created_by, created_at, updated_at, closed_at)
+  SELECT id, t.instance, t.name, 1,
+         initcap((CAST(:words AS text[]))[1 + n % :nwords]) || ' ' || (CAST(:words AS text[]))[1 + (n / 3) % :nwords] || ' '
+           || (CAST(:words AS text[]))[1 + (n / 11) % :nwords] || ' #' || n,
+         (SELECT string_agg((CAST(:words AS text[]))[1 + ((n * 31 + k * 17) % :nwords)], ' ')
+            FROM generate_series(1, 12 + n % 20) k),
+         s.status, s.active,
+         CASE WHEN n % 10 < 4 THEN NULL ELSE 'user_' || (n % 50) END,
+         CASE WHEN n % 5 = 0 THEN '["urgent"]'::jsonb WHEN n % 17 = 0 THEN '["vip", "urgent"]'
+              ELSE '[]'::jsonb END,
+         (created - interval '1 day')::date,
+         'user_' || ((n * 7) % 50),
+         created, created + (r * interval '20 days'),
+         CASE WHEN NOT s.active THEN created + interval '30 days' END
+  FROM n_cases
+  CROSS JOIN LATERAL (SELECT now() - (:cases - n) * interval '1 minute' AS created) c
+  JOIN (SELECT name, instance, row_number() OVER (ORDER BY name) - 1 AS k FROM case_types) t
+    ON t.k = n % 10
+  JOIN (VALUES (0, 'open', true), (1, 'open', true), (2, 'in_progress', true),
+               (3, 'waiting', true), (4, 'open', true), (5, 'in_progress', true),
+               (6, 'resolved', false), (7, 'cancelled', false)) s(k, status, active)
+    ON s.k = (n / 10) % 8;
+INSERT INTO case_clients (case_id, contact_id, position)
+  SELECT c.id, p.id, 0 FROM n_cases c JOIN n_contacts p ON p.n = 1 + c.n % :contacts;
+INSERT INTO case_clients (case_id, contact_id, position)
+  SELECT c.id, p.id, 1 FROM n_cases c JOIN n_contacts p ON p.n = 1 + (c.n * 13 + 5) % :contacts
+  WHERE c.n % 10 = 3 AND 1 + (c.n * 13 + 5) % :contacts <> 1 + c.n % :contacts;
+INSERT INTO case_activities (activity_id, case_id, status, due_at, updated_at, instance,
+                             case_active)
+  SELECT gen_random_uuid(), k.id,
+         CASE WHEN a % 10 < 5 THEN 'scheduled' WHEN a % 10 < 9 THEN 'completed'
+              ELSE 'cancelled' END,
+         now() + (random() - 0.4) * interval '60 days', now(), k.instance, k.active
+  FROM n_cases c JOIN cases k ON k.id = c.id CROSS JOIN generate_series(1, 3) a
+  WHERE NOT (a = 3 AND c.n % 2 = 0);
+UPDATE cases SET next_activity_at = a.due
+  FROM (SELECT case_id, min(due_at) AS due FROM case_activities
+        WHERE status = 'scheduled' GROUP BY case_id) a
+  WHERE cases.id = a.case_id;
+"""
+
+CONFIG = """
+INSERT INTO case_statuses (name, label, grouping, weight) VALUES
+  ('open', 'Open', 'opened', 1), ('in_progress', 'In progress', 'opened', 2),
+  ('waiting', 'Waiting', 'opened', 3), ('resolved', 'Resolved', 'closed', 4),
+  ('cancelled', 'Cancelled', 'closed', 5);
+INSERT INTO instances (name, label, singular_label, instance_type) VALUES
+  ('cases', 'Cases', 'Case', 'case_management'),
+  ('applicants', 'Applicants', 'Applicant', 'applicant_management'),
+  ('sales', 'Prospects', 'Prospect', 'sales_opportunity');
+INSERT INTO case_types (name, title, instance, version, definition)
+  SELECT 'type_' || k, 'Type ' || k,
+         (ARRAY['cases', 'cases', 'cases', 'cases', 'applicants', 'applicants', 'applicants',
+                'sales', 'sales', 'sales'])[k + 1], 1, '{}'::jsonb
+  FROM generate_series(0, 9) k;
+"""
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def create_database(server: str, name: str) -> None:
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(server: str, name: str) -> None:
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def load(database, n: int) -> None:
+    params = {
+        "cases": n,
+        "contacts": max(10, n * 3 // 5),
+        "words": WORDS,
+        "nwords": len(WORDS),
+        "first": FIRST,
+        "nfirst": len(FIRST),
+        "last": LAST,
+        "nlast": len(LAST),
+    }
+    async with database.transaction() as tx:
+        for statement in CONFIG.split(";"):
+            if statement.strip():
+                await tx.session.execute(sa.text(statement))
+        for statement in LOAD.split(";"):
+            if statement.strip():
+                text = sa.text(statement)
+                used = {k: v for k, v in params.items() if f":{k}" in statement}
+                await tx.session.execute(text, used)
+    async with database.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(sa.text("VACUUM ANALYZE"))
+        counts = await conn.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM contacts), "
+                "(SELECT count(*) FROM case_clients), (SELECT count(*) FROM case_activities)"
+            )
+        )
+        c, p, cc, a = counts.one()
+    print(f"loaded {c} cases, {p} contacts, {cc} case clients, {a} activity rows")
+
+
+def bench_app(url: str):
+    settings = Settings(database_url=url, staff_tokens=TOKENS, log_json=False, log_level="WARNING")
+    app = create_app(settings)
+    if not any(getattr(r, "original_router", None) is finding.router for r in app.router.routes):
+        app.include_router(finding.router)  # until main.py serves it instead of the old route
+        app.router.routes.insert(0, app.router.routes.pop())
+    return app
+
+
+async def timed(client: httpx.AsyncClient, runs: int, path: str, params: dict, token: str):
+    headers = {"Authorization": f"Bearer {token}"}
+    times, size = [], 0
+    for i in range(runs + 3):  # three warm-up runs
+        started = time.perf_counter()
+        response = await client.get(path, params=params, headers=headers)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"{path} {params}: {response.status_code} {response.text[:300]}")
+        if i >= 3:
+            times.append(elapsed)
+        body = response.json()
+        size = len(body["items"]) if "items" in body else len(body["counts"])
+    return times, size
+
+
+async def pick(database, query: str):
+    async with database.session() as s:
+        return (await s.execute(sa.text(query))).scalar_one()
+
+
+async def state_building(database, runs: int) -> list[tuple[str, list[float]]]:
+    """A page of 50 cases: four queries per case (cases.state_of) or four for the page."""
+    async with database.transaction() as tx:
+        rows = (
+            await tx.session.execute(sa.select(cases).order_by(cases.c.created_at.desc()).limit(50))
+        ).all()
+    results = []
+    for label, build in (
+        ("state_of per row x50", lambda tx: _each(tx, rows)),
+        ("states_of batched x50", lambda tx: states_of(tx, rows)),
+    ):
+        times = []
+        for _ in range(runs):
+            async with database.transaction() as tx:
+                started = time.perf_counter()
+                await build(tx)
+                times.append((time.perf_counter() - started) * 1000)
+        results.append((label, times))
+    return results
+
+
+async def _each(tx, rows):
+    return [await state_of(tx, row) for row in rows]
+
+
+async def run(args: argparse.Namespace) -> None:
+    name = f"bench_case_{uuid.uuid4().hex[:8]}"
+    server = sa.make_url(args.server)
+    await create_database(server.render_as_string(hide_password=False), name)
+    url = server.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+        hide_password=False
+    )
+    try:
+        await asyncio.to_thread(upgrade, MIGRATIONS, url)
+        app = bench_app(url)
+        database = app.state.runtime.database
+        started = time.perf_counter()
+        await load(database, args.cases)
+        print(f"load + VACUUM ANALYZE: {time.perf_counter() - started:.1f}s")
+        contact = await pick(
+            database,
+            "SELECT contact_id FROM case_clients GROUP BY contact_id ORDER BY count(*) DESC LIMIT 1",
+        )
+        surname = await pick(database, "SELECT last_name FROM contacts ORDER BY id LIMIT 1")
+        rare = f"#{args.cases // 2}"
+        middle = await pick(
+            database, "SELECT min(start_date) + (max(start_date) - min(start_date)) / 2 FROM cases"
+        )
+        week = {"opened_from": str(middle), "opened_to": str(middle + timedelta(days=6))}
+        queries = [
+            ("default list (active, newest first)", "/cases", {}, "bench-admin"),
+            ("status=in_progress", "/cases", {"status": "in_progress"}, "bench-admin"),
+            ("assignee=me", "/cases", {"assignee": "me"}, "bench-admin"),
+            ("assignee=none", "/cases", {"assignee": "none"}, "bench-admin"),
+            (
+                "instance+case_type",
+                "/cases",
+                {"instance": "sales", "case_type": "type_8"},
+                "bench-admin",
+            ),
+            ("q=common word (boiler)", "/cases", {"q": "boiler"}, "bench-admin"),
+            (f"q=rare ({rare})", "/cases", {"q": rare}, "bench-admin"),
+            (f"q=client surname ({surname})", "/cases", {"q": surname}, "bench-admin"),
+            ("q=two words (roof leak)", "/cases", {"q": "roof leak"}, "bench-admin"),
+            ("client_id", "/cases", {"client_id": str(contact), "active": "all"}, "bench-admin"),
+            ("tag=vip", "/cases", {"tag": "vip"}, "bench-admin"),
+            ("active=false (archive)", "/cases", {"active": "false"}, "bench-admin"),
+            ("active=all", "/cases", {"active": "all"}, "bench-admin"),
+            ("opened in one week", "/cases", week, "bench-admin"),
+            ("sort=-updated_at", "/cases", {"sort": "-updated_at"}, "bench-admin"),
+            ("sort=subject", "/cases", {"sort": "subject"}, "bench-admin"),
+            ("limit=500", "/cases", {"limit": 500}, "bench-admin"),
+            ("own-only token", "/cases", {}, "bench-own"),
+            ("one-instance token", "/cases", {}, "bench-instance"),
+            ("dashboard (all instances)", "/dashboard/summary", {}, "bench-admin"),
+            (
+                "dashboard instance=cases",
+                "/dashboard/summary",
+                {"instance": "cases"},
+                "bench-admin",
+            ),
+            ("dashboard own-only token", "/dashboard/summary", {}, "bench-own"),
+            ("dashboard one-instance token", "/dashboard/summary", {}, "bench-instance"),
+        ]
+        print(f"\n{args.runs} runs each (ms), {args.cases} cases")
+        print(f"{'query':48} {'p50':>8} {'p95':>8} {'mean':>8} {'items':>6}")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            # The second page, with the first page's cursor.
+            headers = {"Authorization": "Bearer bench-admin"}
+            first = (await client.get("/cases", headers=headers)).json()
+            queries.insert(
+                1,
+                (
+                    "default list, page 2 (cursor)",
+                    "/cases",
+                    {"cursor": first["next_cursor"]},
+                    "bench-admin",
+                ),
+            )
+            for label, path, params, token in queries:
+                times, size = await timed(client, args.runs, path, params, token)
+                print(
+                    f"{label:48} {pct(times, 50):8.1f} {pct(times, 95):8.1f} "
+                    f"{statistics.mean(times):8.1f} {size:6}"
+                )
+        print()
+        for label, times in await state_building(database, args.runs):
+            print(
+                f"{label:48} {pct(times, 50):8.1f} {pct(times, 95):8.1f} {statistics.mean(times):8.1f}"
+            )
+        await database.dispose()
+    finally:
+        if args.keep:
+            print(f"kept database {name}")
+        else:
+            await drop_database(server.render_as_string(hide_password=False), name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cases", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument(
+        "--server",
+        default=os.environ.get(
+            "CASESTREAM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="a PostgreSQL server URL; a fresh database is created on it (and dropped)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Who may do what with cases.
+
+A token's rights (settings ``STAFF_TOKENS``) are strings:
+
+- ``admin``: everything.
+- ``configure``: administer instances, statuses and case types.
+- ``cases:<instance>:all``: see and work on every case of that instance (``*`` = every
+  instance); ``cases:<instance>:own``: only the cases assigned to the user or opened by them.
+- ``add_cases``: open cases (in the instances the token can see).
+- ``delete_cases``: merge cases away (the destructive action).
+
+Lists and counts filter with ``visible_cases``; a single case outside the caller's rights is
+403 (``ensure_can_see``).
+"""
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from case_svc.errors import Refused
+from case_svc.tables import cases, instances
+from casestream.http.auth import StaffUser
+
+
+def forbidden(message: str) -> Refused:
+    return Refused(403, message)
+
+
+def _access(staff: StaffUser, instance: str) -> str | None:
+    """'all', 'own' or None for this instance."""
+    if "admin" in staff.rights:
+        return "all"
+    best = None
+    for right in staff.rights:
+        parts = right.split(":")
+        if len(parts) == 3 and parts[0] == "cases" and parts[1] in (instance, "*"):
+            if parts[2] == "all":
+                return "all"
+            if parts[2] == "own":
+                best = "own"
+    return best
+
+
+def _granted(staff: StaffUser) -> list[tuple[str, str]]:
+    return [
+        (parts[1], parts[2])
+        for parts in (r.split(":") for r in staff.rights)
+        if len(parts) == 3 and parts[0] == "cases" and parts[2] in ("all", "own")
+    ]
+
+
+def require_configure(staff: StaffUser) -> None:
+    if not staff.may("configure"):
+        raise forbidden("this token may not change the configuration")
+
+
+def visible_cases(staff: StaffUser) -> sa.ColumnElement[bool]:
+    """The cases the caller may see in lists and counts: in an enabled instance, and in an
+    instance where the token sees all cases, or its own."""
+    enabled = cases.c.instance.in_(sa.select(instances.c.name).where(instances.c.enabled))
+    if "admin" in staff.rights:
+        return enabled
+    own = sa.or_(cases.c.assignee == staff.user, cases.c.created_by == staff.user)
+    clauses = []
+    for instance, scope in _granted(staff):
+        in_instance = sa.true() if instance == "*" else cases.c.instance == instance
+        clauses.append(sa.and_(in_instance, own) if scope == "own" else in_instance)
+    return sa.and_(enabled, sa.or_(*clauses)) if clauses else sa.false()
+
+
+def may_see(staff: StaffUser, case: Any) -> bool:
+    access = _access(staff, case.instance)
+    if access == "all":
+        return True
+    return access == "own" and staff.user in (case.assignee, case.created_by)
+
+
+def ensure_can_see(staff: StaffUser, case: Any) -> None:
+    if not may_see(staff, case):
+        raise forbidden("this case is outside the token's rights")
+
+
+def ensure_can_add(staff: StaffUser, instance: str) -> None:
+    if not (staff.may("add_cases") and _access(staff, instance)):
+        raise forbidden(f"this token may not open cases in {instance!r}")
+
+
+def ensure_can_delete(staff: StaffUser) -> None:
+    if not staff.may("delete_cases"):
+        raise forbidden("this token may not merge or delete cases")

@@ -1,0 +1,94 @@
+"""Staff HTTP: finding cases (GET /cases) and the dashboard (GET /dashboard/summary)."""
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query, Request
+
+from case_svc.dashboard import DashboardSummary, summary
+from case_svc.errors import invalid, not_found
+from case_svc.finding import Active, CaseFilters, Sort, access_to, cursor_key, page_query, states_of
+from case_svc.permissions import forbidden
+from case_svc.schemas import Case
+from case_svc.tables import instances
+from casestream.http.auth import Staff, StaffUser
+from casestream.http.pagination import Cursor, Limit, Page, page_of
+from casestream.persistence.database import Transaction
+
+router = APIRouter(tags=["finding"])
+
+Names = Annotated[list[str] | None, Query()]
+
+
+@router.get("/cases", response_model=Page[Case])
+async def find_cases(
+    staff: Staff,
+    request: Request,
+    instance: str | None = None,
+    case_type: Names = None,
+    status: Names = None,
+    assignee: Annotated[
+        str | None, Query(description="`me`, `none` (the available pool) or a user id")
+    ] = None,
+    client_id: uuid.UUID | None = None,
+    tag: Annotated[list[str] | None, Query(description="cases carrying every one")] = None,
+    opened_from: date | None = None,
+    opened_to: date | None = None,
+    active: Active = "true",
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="words in subject, details or a client's name or email"),
+    ] = None,
+    sort: Sort = "-created_at",
+    limit: Limit = 50,
+    cursor: Cursor = None,
+):
+    """Cases the caller may see, newest first by default. Repeat ``case_type``, ``status``
+    or ``tag`` to give several."""
+    if opened_from and opened_to and opened_from > opened_to:
+        raise invalid(("query", "opened_to"), "opened_to is before opened_from")
+    if instance:
+        ensure_instance_rights(staff, instance)
+    filters = CaseFilters(
+        instance=instance,
+        case_types=case_type or [],
+        statuses=status or [],
+        assignee=assignee,
+        client_id=client_id,
+        tags=tag or [],
+        opened_from=opened_from,
+        opened_to=opened_to,
+        active=active,
+        q=q,
+    )
+    async with request.app.state.runtime.database.transaction() as tx:
+        query = await page_query(tx, staff, filters, sort, cursor, limit)
+        rows = (await tx.session.execute(query)).all()
+        items, next_cursor = page_of(rows, limit, cursor_key(sort))
+        return {"items": await states_of(tx, items), "next_cursor": next_cursor}
+
+
+@router.get("/dashboard/summary", response_model=DashboardSummary)
+async def dashboard_summary(staff: Staff, request: Request, instance: str | None = None):
+    """Counts over the cases the caller may see (every instance unless ``instance``)."""
+    async with request.app.state.runtime.database.transaction() as tx:
+        if instance:
+            await ensure_instance_exists(tx, instance)
+            ensure_instance_rights(staff, instance)
+        return await summary(tx, staff, instance)
+
+
+def ensure_instance_rights(staff: StaffUser, instance: str) -> None:
+    """403 when the token has no rights at all on ``instance``."""
+    if access_to(staff, instance) is None:
+        raise forbidden(f"this token has no rights on instance {instance!r}")
+
+
+async def ensure_instance_exists(tx: Transaction, instance: str) -> None:
+    found = await tx.session.execute(
+        sa.select(instances.c.name).where(instances.c.name == instance)
+    )
+    if found.first() is None:
+        raise not_found(f"instance {instance!r}")

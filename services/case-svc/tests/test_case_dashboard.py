@@ -1,0 +1,252 @@
+"""The dashboard's numbers, and next_activity_at kept from activity events."""
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+
+from case_svc.activity_view import case_activities, track_activity
+from case_svc.dashboard import case_counts
+from case_svc.tables import cases
+from casestream import topics
+from casestream.contracts.activity import ActivityEnvelope, ActivityEvent, ActivityState
+from casestream.envelope import new_envelope
+from casestream.persistence.tables import outbox
+from casestream.testing.plugin import eventually
+from casestream.testing.services import STAFF_HEADERS, running
+
+from .test_case_finding import (
+    as_user,
+    caseload,
+    configure,
+    finding_app,
+    open_case,
+    set_values,
+)
+
+__all__ = ["caseload"]  # the fixture, shared with test_case_finding
+
+NOW = datetime.now(UTC)
+
+
+def activity(case_id, status="scheduled", due_in_days=1.0, *, activity_id=None, at=None):
+    """An activity event as activity-svc says it; ``at`` is the activity's updated_at."""
+    at = at or datetime.now(UTC)
+    state = ActivityState(
+        id=activity_id or uuid.uuid4(),
+        case_id=case_id,
+        type="follow_up_call",
+        status=status,
+        due_at=None if due_in_days is None else NOW + timedelta(days=due_in_days),
+        created_at=at,
+        updated_at=at,
+    )
+    envelope = new_envelope(
+        type=f"activity.{status}",
+        source="activity-svc",
+        subject=str(case_id),
+        data=ActivityEvent(activity=state),
+    )
+    return ActivityEnvelope.model_validate(envelope.model_dump(mode="json"))
+
+
+async def track(database, *envelopes) -> None:
+    for envelope in envelopes:
+        async with database.transaction() as tx:
+            await track_activity(envelope, tx)
+
+
+async def summary(load, token=None, **params):
+    headers = as_user(token) if token else {}
+    response = await load.api.get("/dashboard/summary", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    body["grid"] = {(c["case_type"], c["status"]): c["count"] for c in body["counts"]}
+    return body
+
+
+async def test_dashboard_counts_what_each_token_may_see(caseload):
+    ids = caseload.ids
+    await track(
+        caseload.database,
+        activity(ids["streetlight"], due_in_days=-1),  # overdue
+        activity(ids["streetlight"], due_in_days=3),
+        activity(ids["bins"], "completed", due_in_days=-2),  # done: not overdue
+        activity(ids["pothole"], due_in_days=-0.5),  # overdue
+        activity(ids["archived"], due_in_days=-5),  # closed case: not work to do
+        activity(ids["order"], due_in_days=-1),  # overdue, in sales
+        activity(ids["legacy"], due_in_days=-1),  # disabled instance: hidden
+    )
+    everything = await summary(caseload)
+    assert everything["grid"] == {
+        ("complaint", "in_progress"): 1,
+        ("complaint", "open"): 1,
+        ("deal", "open"): 1,
+        ("general_enquiry", "open"): 2,
+        ("general_enquiry", "resolved"): 1,
+    }
+    assert everything["closed_statuses"] == ["resolved"]
+    resolved = next(c for c in everything["counts"] if c["status"] == "resolved")
+    assert resolved["status_class"] == "closed" and resolved["status_label"] == "Resolved"
+    assert (everything["my_open"], everything["available"]) == (1, 2)
+    assert everything["overdue_activities"] == 3
+
+    only = await summary(caseload, instance="cases")
+    assert ("deal", "open") not in only["grid"] and len(only["grid"]) == 4
+    assert (only["my_open"], only["available"], only["overdue_activities"]) == (1, 2, 2)
+
+    olga = await summary(caseload, "olga-token")  # own-only: bins (hers) and pothole (by her)
+    assert olga["grid"] == {("complaint", "in_progress"): 1, ("complaint", "open"): 1}
+    assert (olga["my_open"], olga["available"], olga["overdue_activities"]) == (1, 1, 1)
+
+    sam = await summary(caseload, "sam-token", instance="sales")
+    assert sam["grid"] == {("deal", "open"): 1}
+    assert (sam["my_open"], sam["available"], sam["overdue_activities"]) == (1, 0, 1)
+
+    nora = await summary(caseload, "nora-token")
+    assert (nora["counts"], nora["my_open"], nora["available"], nora["overdue_activities"]) == (
+        [],
+        0,
+        0,
+        0,
+    )
+    for token, instance, status in [
+        ("olga-token", "sales", 403),
+        ("nora-token", "cases", 403),
+        (None, "nowhere", 404),
+    ]:
+        headers = as_user(token) if token else {}
+        response = await caseload.api.get(
+            "/dashboard/summary", params={"instance": instance}, headers=headers
+        )
+        assert response.status_code == status, (token, instance, response.text)
+
+    # The counters follow every write to cases, whatever wrote it.
+    await set_values(caseload.database, ids["pothole"], assignee="tester")
+    await set_values(caseload.database, ids["bins"], status="resolved", active=False)
+    after = await summary(caseload, instance="cases")
+    assert (after["my_open"], after["available"], after["overdue_activities"]) == (2, 1, 2)
+    assert after["grid"][("complaint", "resolved")] == 1
+    assert ("complaint", "in_progress") not in after["grid"]
+    # Closing a case, and moving one to another instance, move their overdue work too.
+    await set_values(caseload.database, ids["pothole"], status="resolved", active=False)
+    await set_values(caseload.database, ids["order"], instance="cases", case_type="complaint")
+    after = await summary(caseload, instance="cases")
+    assert (after["my_open"], after["available"], after["overdue_activities"]) == (1, 1, 2)
+    assert (await summary(caseload, instance="sales"))["overdue_activities"] == 0
+    async with caseload.database.session() as s:
+        key = [
+            cases.c.instance,
+            cases.c.case_type,
+            cases.c.status,
+            cases.c.active,
+            cases.c.assignee,
+        ]
+        counted = (
+            sa.select(
+                case_counts.c.instance,
+                case_counts.c.case_type,
+                case_counts.c.status,
+                case_counts.c.active,
+                sa.func.nullif(case_counts.c.assignee, ""),
+                sa.func.sum(case_counts.c.n),
+            )
+            .group_by(*list(case_counts.c)[:5])
+            .having(sa.func.sum(case_counts.c.n) != 0)
+        )
+        actual = sa.select(*key, sa.func.count()).group_by(*key)
+        assert set((await s.execute(counted)).all()) == set((await s.execute(actual)).all())
+
+
+async def case_row(database, case_id):
+    async with database.session() as s:
+        query = sa.select(cases.c.next_activity_at, cases.c.version, cases.c.updated_at)
+        return (await s.execute(query.where(cases.c.id == case_id))).one()
+
+
+async def case_events(database) -> int:
+    async with database.session() as s:
+        query = sa.select(sa.func.count()).where(outbox.c.topic.endswith(topics.CASE_EVENTS))
+        return (await s.execute(query)).scalar_one()
+
+
+async def test_next_activity_at_follows_the_scheduled_activities(caseload):
+    database, case_id = caseload.database, uuid.UUID(caseload.ids["neighbours"])
+    before, events = await case_row(database, case_id), await case_events(database)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    t0 = datetime.now(UTC)
+
+    await track(database, activity(case_id, due_in_days=5, activity_id=first, at=t0))
+    assert (await case_row(database, case_id)).next_activity_at == NOW + timedelta(days=5)
+    await track(database, activity(case_id, due_in_days=2, activity_id=second, at=t0))
+    assert (await case_row(database, case_id)).next_activity_at == NOW + timedelta(days=2)
+    completed = activity(case_id, "completed", 2, activity_id=second, at=t0 + timedelta(1))
+    await track(database, completed)
+    assert (await case_row(database, case_id)).next_activity_at == NOW + timedelta(days=5)
+    # Redelivered, or arriving late: changes nothing more.
+    stale = activity(case_id, due_in_days=2, activity_id=second, at=t0)
+    await track(database, completed, stale)
+    assert (await case_row(database, case_id)).next_activity_at == NOW + timedelta(days=5)
+    # Moved to another day (activity.updated), then cancelled: none left.
+    await track(database, activity(case_id, due_in_days=9, activity_id=first, at=t0 + timedelta(1)))
+    assert (await case_row(database, case_id)).next_activity_at == NOW + timedelta(days=9)
+    await track(
+        database, activity(case_id, "cancelled", 9, activity_id=first, at=t0 + timedelta(2))
+    )
+    after = await case_row(database, case_id)
+    assert after.next_activity_at is None
+    # Derived data: no new version, no history, no case event.
+    assert (after.version, after.updated_at) == (before.version, before.updated_at)
+    assert await case_events(database) == events
+    async with database.session() as s:
+        rows = (await s.execute(sa.select(case_activities))).all()
+    assert {(r.activity_id, r.status) for r in rows} == {
+        (first, "cancelled"),
+        (second, "completed"),
+    }
+
+    # Activities with no case, and for a case we do not know, are harmless.
+    await track(database, activity(None), activity(uuid.uuid4()))
+    listed = (await caseload.api.get("/cases", params={"q": "noisy"})).json()["items"]
+    assert listed[0]["next_activity_at"] is None
+
+
+async def test_activity_events_from_the_broker_set_next_activity_at(settings, kafka_bootstrap):
+    app = finding_app(settings)
+    runtime = app.state.runtime
+    topic = settings.topic(topics.ACTIVITY_EVENTS)
+    if not any(topic in getattr(s, "topic_names", ()) for s in runtime.broker.subscribers):
+        runtime.subscribe(
+            topics.ACTIVITY_EVENTS, ActivityEnvelope, track_activity, group="track_activities"
+        )
+    async with running(app) as api:
+        api.headers.update(STAFF_HEADERS)
+        await configure(api)
+        case_id = await open_case(api, "general_enquiry", "Call me back")
+        later, sooner = activity(case_id, due_in_days=4), activity(case_id, due_in_days=1)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            for envelope in (later, later, sooner):  # the first one twice
+                body = json.dumps(envelope.model_dump(mode="json")).encode()
+                await producer.send_and_wait(topic, body, key=case_id.encode())
+        finally:
+            await producer.stop()
+
+        sooner_due = NOW + timedelta(days=1)
+
+        async def sooner_landed():
+            case = (await api.get(f"/cases/{case_id}")).json()
+            at = case["next_activity_at"]
+            return case if at and datetime.fromisoformat(at) == sooner_due else None
+
+        # One key, one partition, in order: when the last has landed, so has the duplicate.
+        case = await eventually(sooner_landed, timeout_s=30)
+        assert case["version"] == 1
+        listed = (await api.get("/cases")).json()["items"]
+        assert listed[0]["next_activity_at"] == case["next_activity_at"]
+        async with runtime.database.session() as s:
+            count = await s.execute(sa.select(sa.func.count()).select_from(case_activities))
+            assert count.scalar_one() == 2
