@@ -339,97 +339,91 @@ async def _each(tx, rows):
 
 
 async def run(args: argparse.Namespace) -> None:
-    name = f"bench_case_{uuid.uuid4().hex[:8]}"
     server = sa.make_url(args.server)
-    await create_database(server.render_as_string(hide_password=False), name)
+    name = args.reuse or f"bench_case_{uuid.uuid4().hex[:8]}"
     url = server.set(drivername="postgresql+asyncpg", database=name).render_as_string(
         hide_password=False
     )
+    if not args.reuse:
+        await create_database(server.render_as_string(hide_password=False), name)
     try:
-        await asyncio.to_thread(upgrade, MIGRATIONS, url)
+        if not args.reuse:
+            await asyncio.to_thread(upgrade, MIGRATIONS, url)
         app = bench_app(url)
         database = app.state.runtime.database
-        started = time.perf_counter()
-        await load(database, args.cases)
-        print(f"load + VACUUM ANALYZE: {time.perf_counter() - started:.1f}s")
-        contact = await pick(
-            database,
-            "SELECT contact_id FROM case_clients GROUP BY contact_id ORDER BY count(*) DESC LIMIT 1",
-        )
-        surname = await pick(database, "SELECT last_name FROM contacts ORDER BY id LIMIT 1")
-        rare = f"#{args.cases // 2}"
-        middle = await pick(
-            database, "SELECT min(start_date) + (max(start_date) - min(start_date)) / 2 FROM cases"
-        )
-        week = {"opened_from": str(middle), "opened_to": str(middle + timedelta(days=6))}
-        queries = [
-            ("default list (active, newest first)", "/cases", {}, "bench-admin"),
-            ("status=in_progress", "/cases", {"status": "in_progress"}, "bench-admin"),
-            ("assignee=me", "/cases", {"assignee": "me"}, "bench-admin"),
-            ("assignee=none", "/cases", {"assignee": "none"}, "bench-admin"),
-            (
-                "instance+case_type",
-                "/cases",
-                {"instance": "sales", "case_type": "type_8"},
-                "bench-admin",
-            ),
-            ("q=common word (boiler)", "/cases", {"q": "boiler"}, "bench-admin"),
-            (f"q=rare ({rare})", "/cases", {"q": rare}, "bench-admin"),
-            (f"q=client surname ({surname})", "/cases", {"q": surname}, "bench-admin"),
-            ("q=two words (roof leak)", "/cases", {"q": "roof leak"}, "bench-admin"),
-            ("client_id", "/cases", {"client_id": str(contact), "active": "all"}, "bench-admin"),
-            ("tag=vip", "/cases", {"tag": "vip"}, "bench-admin"),
-            ("active=false (archive)", "/cases", {"active": "false"}, "bench-admin"),
-            ("active=all", "/cases", {"active": "all"}, "bench-admin"),
-            ("opened in one week", "/cases", week, "bench-admin"),
-            ("sort=-updated_at", "/cases", {"sort": "-updated_at"}, "bench-admin"),
-            ("sort=subject", "/cases", {"sort": "subject"}, "bench-admin"),
-            ("limit=500", "/cases", {"limit": 500}, "bench-admin"),
-            ("own-only token", "/cases", {}, "bench-own"),
-            ("one-instance token", "/cases", {}, "bench-instance"),
-            ("dashboard (all instances)", "/dashboard/summary", {}, "bench-admin"),
-            (
-                "dashboard instance=cases",
-                "/dashboard/summary",
-                {"instance": "cases"},
-                "bench-admin",
-            ),
-            ("dashboard own-only token", "/dashboard/summary", {}, "bench-own"),
-            ("dashboard one-instance token", "/dashboard/summary", {}, "bench-instance"),
-        ]
-        print(f"\n{args.runs} runs each (ms), {args.cases} cases")
-        print(f"{'query':48} {'p50':>8} {'p95':>8} {'mean':>8} {'items':>6}")
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            # The second page, with the first page's cursor.
-            headers = {"Authorization": "Bearer bench-admin"}
-            first = (await client.get("/cases", headers=headers)).json()
-            queries.insert(
-                1,
-                (
-                    "default list, page 2 (cursor)",
-                    "/cases",
-                    {"cursor": first["next_cursor"]},
-                    "bench-admin",
-                ),
-            )
-            for label, path, params, token in queries:
-                times, size = await timed(client, args.runs, path, params, token)
-                print(
-                    f"{label:48} {pct(times, 50):8.1f} {pct(times, 95):8.1f} "
-                    f"{statistics.mean(times):8.1f} {size:6}"
-                )
-        print()
-        for label, times in await state_building(database, args.runs):
-            print(
-                f"{label:48} {pct(times, 50):8.1f} {pct(times, 95):8.1f} {statistics.mean(times):8.1f}"
-            )
+        if not args.reuse:
+            started = time.perf_counter()
+            await load(database, args.cases)
+            print(f"load + VACUUM ANALYZE: {time.perf_counter() - started:.1f}s")
+        await measure(app, database, args)
         await database.dispose()
     finally:
-        if args.keep:
-            print(f"kept database {name}")
+        if args.keep or args.reuse:
+            print(f"kept database {name} (--reuse {name} to measure it again)")
         else:
             await drop_database(server.render_as_string(hide_password=False), name)
+
+
+async def measure(app, database, args: argparse.Namespace) -> None:
+    contact = await pick(
+        database,
+        "SELECT contact_id FROM case_clients GROUP BY contact_id ORDER BY count(*) DESC LIMIT 1",
+    )
+    surname = await pick(database, "SELECT last_name FROM contacts ORDER BY id LIMIT 1")
+    total = await pick(database, "SELECT count(*) FROM cases")
+    middle = await pick(
+        database, "SELECT min(start_date) + (max(start_date) - min(start_date)) / 2 FROM cases"
+    )
+    week = {"opened_from": str(middle), "opened_to": str(middle + timedelta(days=6))}
+    rare = f"#{total // 2}"
+    admin, own, one = "bench-admin", "bench-own", "bench-instance"
+    queries = [
+        ("default list (active, newest first)", "/cases", {}, admin),
+        ("status=in_progress", "/cases", {"status": "in_progress"}, admin),
+        ("assignee=me", "/cases", {"assignee": "me"}, admin),
+        ("assignee=none", "/cases", {"assignee": "none"}, admin),
+        ("instance+case_type", "/cases", {"instance": "sales", "case_type": "type_8"}, admin),
+        ("q=common word (boiler)", "/cases", {"q": "boiler"}, admin),
+        (f"q=rare ({rare})", "/cases", {"q": rare}, admin),
+        (f"q=client surname ({surname})", "/cases", {"q": surname}, admin),
+        ("q=two words (roof leak)", "/cases", {"q": "roof leak"}, admin),
+        ("client_id", "/cases", {"client_id": str(contact), "active": "all"}, admin),
+        ("tag=vip", "/cases", {"tag": "vip"}, admin),
+        ("active=false (archive)", "/cases", {"active": "false"}, admin),
+        ("active=all", "/cases", {"active": "all"}, admin),
+        ("opened in one week (mid-history)", "/cases", week, admin),
+        ("sort=-updated_at", "/cases", {"sort": "-updated_at"}, admin),
+        ("sort=subject", "/cases", {"sort": "subject"}, admin),
+        ("limit=500", "/cases", {"limit": 500}, admin),
+        ("own-only token", "/cases", {}, own),
+        ("one-instance token", "/cases", {}, one),
+        ("dashboard (all instances)", "/dashboard/summary", {}, admin),
+        ("dashboard instance=cases", "/dashboard/summary", {"instance": "cases"}, admin),
+        ("dashboard own-only token", "/dashboard/summary", {}, own),
+        ("dashboard one-instance token", "/dashboard/summary", {}, one),
+    ]
+    print(f"\n{args.runs} runs each (ms), {total} cases")
+    print(f"{'query':48} {'p50':>8} {'p95':>8} {'mean':>8} {'items':>6}")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        first = (await client.get("/cases", headers={"Authorization": f"Bearer {admin}"})).json()
+        page_2 = (
+            "default list, page 2 (cursor)",
+            "/cases",
+            {"cursor": first["next_cursor"]},
+            admin,
+        )
+        queries.insert(1, page_2)
+        for label, path, params, token in queries:
+            times, size = await timed(client, args.runs, path, params, token)
+            print(f"{label:48} {_figures(times)} {size:6}")
+    print()
+    for label, times in await state_building(database, args.runs):
+        print(f"{label:48} {_figures(times)}")
+
+
+def _figures(times: list[float]) -> str:
+    return f"{pct(times, 50):8.1f} {pct(times, 95):8.1f} {statistics.mean(times):8.1f}"
 
 
 def main() -> None:
@@ -446,6 +440,7 @@ def main() -> None:
         help="a PostgreSQL server URL; a fresh database is created on it (and dropped)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", metavar="DATABASE", help="measure a kept database again")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -310,3 +310,82 @@ async def test_commands_go_through_the_same_checks(api, settings, kafka_bootstra
     assert [h["actor"] for h in history][-2:] == ["crm-sync", "crm-sync"]
     opened = (await api.get("/cases", params={"q": "by command"})).json()["items"]
     assert len(opened) == 1 and opened[0]["created_by"] == "crm-sync"
+
+
+async def test_custom_values_are_checked_on_every_write(api):
+    typed = json.loads(json.dumps(DEMO_CASE_TYPE))
+    typed["definition"]["custom_fields"] = [
+        {
+            "name": "ward",
+            "label": "Ward",
+            "type": "select",
+            "options": ["North", "South"],
+            "required": True,
+        },
+        {"name": "budget", "label": "Budget", "type": "money"},
+    ]
+    assert (await api.put("/case-types/general_enquiry", json=typed)).json()["version"] == 3
+    missing = await api.post(
+        "/cases",
+        json={"case_type": "general_enquiry", "subject": "x", "client": {"first_name": "A"}},
+    )
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == [
+        "body",
+        "custom",
+        "ward",
+    ]
+    case = await open_case(api, custom={"ward": "North", "budget": "12.5"})
+    assert case["custom"] == {"ward": "North", "budget": "12.50"}
+    wrong = await api.patch(f"/cases/{case['id']}", json={"custom": {"ward": "East"}})
+    assert wrong.status_code == 422 and "North, South" in wrong.json()["detail"][0]["msg"]
+    cleared = await api.patch(f"/cases/{case['id']}", json={"custom": {"budget": None}})
+    assert cleared.json()["custom"] == {"ward": "North"}
+    bad_definition = json.loads(json.dumps(typed))
+    bad_definition["definition"]["custom_fields"][1]["type"] = "colour"
+    refused = await api.put("/case-types/general_enquiry", json=bad_definition)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"][:4] == ["body", "definition", "custom_fields", "1"]
+
+
+async def test_sales_opportunities_carry_amounts(api):
+    deal = await api.post(
+        "/cases",
+        json={
+            "case_type": "deal",
+            "subject": "Big order",
+            "client": {"first_name": "Co"},
+            "opportunity": {
+                "amount": "1200.5",
+                "currency": "EUR",
+                "expected_close_date": "2027-01-31",
+            },
+        },
+    )
+    assert deal.status_code == 201, deal.text
+    assert deal.json()["opportunity"] == {
+        "amount": "1200.50",
+        "currency": "EUR",
+        "probability": None,
+        "expected_close_date": "2027-01-31",
+    }
+    patched = await api.patch(
+        f"/cases/{deal.json()['id']}", json={"opportunity": {"probability": 60}}
+    )
+    assert patched.json()["opportunity"]["probability"] == 60
+    assert patched.json()["opportunity"]["amount"] == "1200.50"
+    bad = await api.patch(f"/cases/{deal.json()['id']}", json={"opportunity": {"amount": "1.005"}})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "amount"
+    elsewhere = await open_case(api)
+    refused = await api.patch(f"/cases/{elsewhere['id']}", json={"opportunity": {"amount": "1"}})
+    assert refused.status_code == 422 and "sales-opportunity" in refused.json()["detail"][0]["msg"]
+
+
+async def test_open_cases_keep_the_definition_they_were_opened_with(api):
+    old = await open_case(api, "opened under version 2")
+    narrowed = json.loads(json.dumps(DEMO_CASE_TYPE))  # without "in_progress"
+    narrowed["definition"]["roles"].append({"name": "advocate"})
+    assert (await api.put("/case-types/general_enquiry", json=narrowed)).json()["version"] == 3
+    new = await open_case(api, "opened under version 3")
+    assert (old["case_type_version"], new["case_type_version"]) == (2, 3)
+    assert (await act(api, old, "status", {"status": "in_progress"}))["status"] == "in_progress"
+    await act(api, new, "status", {"status": "in_progress"}, expect=409)

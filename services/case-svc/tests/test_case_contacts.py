@@ -285,7 +285,7 @@ async def test_a_merge_moves_cases_and_roles_to_the_survivor_and_says_so(api, se
         "contact.created",
         "contact.merged",
     ]
-    data = contact_events[-1]["data"]
+    data = next(e["data"] for e in contact_events if e["type"] == "contact.merged")
     assert data["merged_contact_id"] == other["id"] and data["contact"]["id"] == survivor["id"]
     assert data["contact"]["phone"] == "555" and data["contact"]["merged_into"] is None
     assert data["changes"]["phone"] == {"before": None, "after": "555"}

@@ -11,6 +11,7 @@ from case_svc.configuration import case_type_named, statuses_by_name
 from case_svc.contacts import contact_state, find_or_create_by_email, get_contacts
 from case_svc.custom_fields import validated_custom
 from case_svc.errors import invalid, not_found
+from case_svc.opportunities import checked_opportunity
 from case_svc.permissions import ensure_can_add
 from case_svc.schemas import CaseIn
 from case_svc.tables import case_clients, case_history, case_links, case_roles, cases, contacts
@@ -52,6 +53,12 @@ async def open_case(
     client_ids = await _clients(tx, settings, request)
     custom = await validated_custom(tx, definition.custom_fields, request.custom)
 
+    opportunity = None
+    if request.opportunity is not None:
+        opportunity = await checked_opportunity(tx, case_type.instance, None, request.opportunity)
+        if opportunity and opportunity.get("probability") is None:
+            # A sales stage gives its default probability.
+            opportunity["probability"] = (await statuses_by_name(tx))[status].probability
     case_id = uuid.uuid4()
     await tx.session.execute(
         cases.insert().values(
@@ -67,6 +74,7 @@ async def open_case(
             start_date=request.start_date or datetime.now(UTC).date(),
             source_submission_id=origin.submission_id if origin else None,
             created_by=actor,
+            opportunity=opportunity,
         )
     )
     await tx.session.execute(
@@ -108,6 +116,11 @@ async def _clients(tx: Transaction, settings: Settings, request: CaseIn) -> list
     for i, contact_id in enumerate(ids):
         if contact_id not in found:
             raise invalid(("body", "client_ids", str(i)), f"unknown contact {contact_id}")
+        if found[contact_id].merged_into is not None:
+            raise invalid(
+                ("body", "client_ids", str(i)),
+                f"contact {contact_id} was merged into {found[contact_id].merged_into}; use that",
+            )
     if request.client is not None:
         contact = await find_or_create_by_email(
             tx, request.client.model_dump(mode="json"), settings

@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from case_svc.config import Settings
 from case_svc.errors import Refused
 from case_svc.handlers import handle_case_command, open_case_for_submission
-from case_svc.routes import case_actions, cases, configuration
+from case_svc.routes import case_actions, cases, configuration, contacts
 from casestream import topics
 from casestream.contracts.case import (
     CaseCommandEnvelope,
@@ -54,7 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app = create_service_app(
-        runtime, title="case-svc", routers=[configuration.router, cases.router, case_actions.router]
+        runtime,
+        title="case-svc",
+        routers=[configuration.router, contacts.router, cases.router, case_actions.router],
     )
 
     @app.exception_handler(Refused)

@@ -25,6 +25,20 @@ class InstanceIn(BaseModel):
     enabled: bool = True
 
 
+class InstancePatch(BaseModel):
+    """What may change on an instance (its name and type stay)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = Field(default=None, min_length=1, max_length=200)
+    singular_label: str | None = Field(default=None, min_length=1, max_length=200)
+    features: list[Literal["quotations", "invoices"]] | None = None
+    description: str | None = None
+    weight: int | None = None
+    icon: str | None = None
+    enabled: bool | None = None
+
+
 class Instance(InstanceIn):
     created_at: datetime
 
@@ -106,6 +120,7 @@ class CaseIn(BaseModel):
     status: str | None = None
     start_date: date | None = None
     custom: dict[str, Any] = Field(default_factory=dict)
+    opportunity: "OpportunityIn | None" = None
 
 
 class Case(CaseState):

@@ -8,55 +8,13 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 
 from case_svc.cases import case_state, open_case
-from case_svc.contacts import create_contact, normalize_email
-from case_svc.errors import not_found
 from case_svc.permissions import ensure_can_see
-from case_svc.schemas import Case, CaseIn, Contact, ContactIn, HistoryEntry
-from case_svc.tables import case_clients, case_history, cases, contacts
+from case_svc.schemas import Case, CaseIn, HistoryEntry
+from case_svc.tables import case_clients, case_history, cases
 from casestream.http.auth import Staff
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 
 router = APIRouter(tags=["cases"])
-
-
-@router.post("/contacts", status_code=201, response_model=Contact)
-async def add_contact(body: ContactIn, staff: Staff, request: Request):
-    runtime = request.app.state.runtime
-    async with runtime.database.transaction() as tx:
-        return (await create_contact(tx, body.model_dump(mode="json"), runtime.settings))._asdict()
-
-
-@router.get("/contacts", response_model=Page[Contact])
-async def find_contacts(
-    staff: Staff,
-    request: Request,
-    email: str | None = None,
-    q: str | None = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-):
-    query = sa.select(contacts).where(keyset([contacts.c.created_at, contacts.c.id], cursor))
-    if email:
-        query = query.where(sa.func.lower(contacts.c.email) == normalize_email(email))
-    if q:
-        like = f"%{q}%"
-        query = query.where(
-            sa.or_(contacts.c.display_name.ilike(like), contacts.c.email.ilike(like))
-        )
-    query = query.order_by(contacts.c.created_at, contacts.c.id).limit(limit + 1)
-    async with request.app.state.runtime.database.session() as s:
-        rows = (await s.execute(query)).all()
-    items, next_cursor = page_of(rows, limit, lambda r: [r.created_at.isoformat(), str(r.id)])
-    return {"items": [r._asdict() for r in items], "next_cursor": next_cursor}
-
-
-@router.get("/contacts/{contact_id}", response_model=Contact)
-async def get_contact(contact_id: uuid.UUID, staff: Staff, request: Request):
-    async with request.app.state.runtime.database.session() as s:
-        row = (await s.execute(sa.select(contacts).where(contacts.c.id == contact_id))).first()
-    if row is None:
-        raise not_found(f"contact {contact_id}")
-    return row._asdict()
 
 
 @router.post("/cases", status_code=201, response_model=Case)

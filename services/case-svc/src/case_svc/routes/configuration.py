@@ -6,7 +6,14 @@ from fastapi import APIRouter, Request, Response
 from case_svc.configuration import add_instance, add_status, case_type_named, put_case_type
 from case_svc.errors import not_found
 from case_svc.permissions import require_configure
-from case_svc.schemas import CaseStatusIn, CaseType, CaseTypeIn, Instance, InstanceIn
+from case_svc.schemas import (
+    CaseStatusIn,
+    CaseType,
+    CaseTypeIn,
+    Instance,
+    InstanceIn,
+    InstancePatch,
+)
 from case_svc.tables import case_statuses, case_types, instances
 from casestream.http.auth import Staff
 
@@ -35,6 +42,25 @@ async def list_instances(staff: Staff, request: Request):
 async def get_instance(name: str, staff: Staff, request: Request):
     async with _runtime(request).database.session() as s:
         row = (await s.execute(sa.select(instances).where(instances.c.name == name))).first()
+    if row is None:
+        raise not_found(f"instance {name!r}")
+    return row._asdict()
+
+
+@router.patch("/instances/{name}", response_model=Instance)
+async def edit_instance(name: str, body: InstancePatch, staff: Staff, request: Request):
+    """A disabled instance's cases drop out of staff lists and counts; nothing is lost."""
+    require_configure(staff)
+    values = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    async with _runtime(request).database.transaction() as tx:
+        query = instances.update().where(instances.c.name == name).returning(instances)
+        row = (
+            await tx.session.execute(
+                query.values(**values)
+                if values
+                else sa.select(instances).where(instances.c.name == name)
+            )
+        ).first()
     if row is None:
         raise not_found(f"instance {name!r}")
     return row._asdict()

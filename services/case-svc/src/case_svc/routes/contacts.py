@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from case_svc.contact_merges import merge_contacts
 from case_svc.contacts import (
     check_contact,
     cleaned,
     create_contact,
-    merge_contacts,
     normalize_email,
     update_contact,
 )
