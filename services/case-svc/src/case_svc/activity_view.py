@@ -50,13 +50,13 @@ async def track_activity(envelope: ActivityEnvelope, tx: Transaction) -> None:
             )
             await refresh_next_activity(tx, previous_case)
         return
-    # FOR SHARE: a concurrent transfer or close of the case waits, so the copied instance
-    # and active flag cannot be stale.
+    # Locked as the UPDATE of next_activity_at below would: a concurrent transfer or close
+    # of the case waits, so the instance and active flag copied here cannot be stale.
     case = (
         await tx.session.execute(
             sa.select(cases.c.instance, cases.c.active)
             .where(cases.c.id == activity.case_id)
-            .with_for_update(read=True)
+            .with_for_update(key_share=True)
         )
     ).first()
     values = {

@@ -19,8 +19,7 @@ from pydantic import BaseModel
 
 from case_svc.activity_view import case_activities, overdue
 from case_svc.configuration import statuses_by_name
-from case_svc.finding import access_to
-from case_svc.permissions import visible_cases
+from case_svc.permissions import access_to, visible_cases
 from case_svc.tables import case_types, cases, instances
 from casestream.http.auth import StaffUser
 from casestream.persistence.database import Transaction

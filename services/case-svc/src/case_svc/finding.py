@@ -6,19 +6,14 @@ the case's subject + details, and its clients' names + email. Each word of ``q``
 in one of them."""
 
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from types import SimpleNamespace
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from case_svc.configuration import statuses_by_name
-from case_svc.contacts import contact_state
-from case_svc.permissions import may_see, visible_cases
-from case_svc.tables import case_clients, case_links, case_roles, cases, contacts
-from casestream.contracts.case import CaseState, RoleState
+from case_svc.permissions import visible_cases
+from case_svc.tables import case_clients, cases, contacts
 from casestream.http.auth import StaffUser
 from casestream.http.pagination import keyset
 from casestream.persistence.database import Transaction
@@ -70,15 +65,6 @@ class CaseFilters:
     opened_to: date | None = None
     active: Active = "true"
     q: str | None = None
-
-
-def access_to(staff: StaffUser, instance: str) -> Literal["all", "own"] | None:
-    """The caller's rights on ``instance``, asked of ``permissions.may_see``: would it see a
-    case of someone else's there, or one of its own?"""
-    if may_see(staff, SimpleNamespace(instance=instance, assignee=None, created_by=None)):
-        return "all"
-    own = SimpleNamespace(instance=instance, assignee=staff.user, created_by=staff.user)
-    return "own" if may_see(staff, own) else None
 
 
 def case_conditions(staff: StaffUser, f: CaseFilters) -> list[sa.ColumnElement[bool]]:
@@ -162,53 +148,3 @@ def cursor_key(sort: Sort) -> Any:
         return [v.isoformat() if hasattr(v, "isoformat") else str(v) for v in values]
 
     return key
-
-
-async def states_of(tx: Transaction, rows: list[Any]) -> list[CaseState]:
-    """The full state of each case row, as ``cases.state_of`` gives it, in four queries for
-    the whole page."""
-    ids = [r.id for r in rows]
-    if not ids:
-        return []
-    clients: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for c in await tx.session.execute(
-        sa.select(case_clients.c.case_id.label("of_case"), contacts)
-        .join(contacts, contacts.c.id == case_clients.c.contact_id)
-        .where(case_clients.c.case_id.in_(ids))
-        .order_by(case_clients.c.case_id, case_clients.c.position)
-    ):
-        clients[c.of_case].append(contact_state(c))
-    roles: dict[uuid.UUID, list[RoleState]] = defaultdict(list)
-    for r in await tx.session.execute(
-        sa.select(case_roles)
-        .where(case_roles.c.case_id.in_(ids))
-        .order_by(case_roles.c.start_date, case_roles.c.created_at)
-    ):
-        roles[r.case_id].append(
-            RoleState(
-                id=r.id,
-                role=r.role,
-                contact_id=r.contact_id,
-                start_date=r.start_date,
-                end_date=r.end_date,
-            )
-        )
-    links: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for link in await tx.session.execute(
-        sa.select(case_links.c.case_id, case_links.c.linked_case_id)
-        .where(case_links.c.case_id.in_(ids))
-        .order_by(case_links.c.created_at)
-    ):
-        links[link.case_id].append(link.linked_case_id)
-    statuses = await statuses_by_name(tx)
-    own = [name for name in CaseState.model_fields if name in rows[0]._fields]
-    return [
-        CaseState(
-            **{name: getattr(row, name) for name in own},
-            status_class=statuses[row.status].grouping,
-            clients=clients[row.id],
-            roles=roles[row.id],
-            linked_case_ids=links[row.id],
-        )
-        for row in rows
-    ]

@@ -3,11 +3,13 @@
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from case_svc.activity_view import track_activity
 from case_svc.config import Settings
 from case_svc.errors import Refused
 from case_svc.handlers import handle_case_command, open_case_for_submission
-from case_svc.routes import case_actions, cases, configuration, contacts
+from case_svc.routes import case_actions, cases, configuration, contacts, finding
 from casestream import topics
+from casestream.contracts.activity import ActivityEnvelope
 from casestream.contracts.case import (
     CaseCommandEnvelope,
     CaseEnvelope,
@@ -30,6 +32,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         SubmissionEnvelope,
         open_case_for_submission(settings),
         group="open_case_for_submission",
+    )
+    runtime.subscribe(
+        topics.ACTIVITY_EVENTS, ActivityEnvelope, track_activity, group="track_activities"
     )
     runtime.subscribe(
         topics.CASE_COMMANDS,
@@ -56,7 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = create_service_app(
         runtime,
         title="case-svc",
-        routers=[configuration.router, contacts.router, cases.router, case_actions.router],
+        routers=[
+            configuration.router,
+            contacts.router,
+            finding.router,
+            cases.router,
+            case_actions.router,
+        ],
     )
 
     @app.exception_handler(Refused)

@@ -26,8 +26,8 @@ def forbidden(message: str) -> Refused:
     return Refused(403, message)
 
 
-def _access(staff: StaffUser, instance: str) -> str | None:
-    """'all', 'own' or None for this instance."""
+def access_to(staff: StaffUser, instance: str) -> str | None:
+    """The caller's access to an instance's cases: 'all', 'own' or None."""
     if "admin" in staff.rights:
         return "all"
     best = None
@@ -69,7 +69,7 @@ def visible_cases(staff: StaffUser) -> sa.ColumnElement[bool]:
 
 
 def may_see(staff: StaffUser, case: Any) -> bool:
-    access = _access(staff, case.instance)
+    access = access_to(staff, case.instance)
     if access == "all":
         return True
     return access == "own" and staff.user in (case.assignee, case.created_by)
@@ -81,7 +81,7 @@ def ensure_can_see(staff: StaffUser, case: Any) -> None:
 
 
 def ensure_can_add(staff: StaffUser, instance: str) -> None:
-    if not (staff.may("add_cases") and _access(staff, instance)):
+    if not (staff.may("add_cases") and access_to(staff, instance)):
         raise forbidden(f"this token may not open cases in {instance!r}")
 
 

@@ -7,10 +7,11 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 
+from case_svc.cases import states_of
 from case_svc.dashboard import DashboardSummary, summary
 from case_svc.errors import invalid, not_found
-from case_svc.finding import Active, CaseFilters, Sort, access_to, cursor_key, page_query, states_of
-from case_svc.permissions import forbidden
+from case_svc.finding import Active, CaseFilters, Sort, cursor_key, page_query
+from case_svc.permissions import access_to, forbidden
 from case_svc.schemas import Case
 from case_svc.tables import instances
 from casestream.http.auth import Staff, StaffUser
