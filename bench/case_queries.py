@@ -25,9 +25,8 @@ import httpx
 import sqlalchemy as sa
 
 import case_svc
-from case_svc.cases import state_of
+from case_svc.cases import state_of, states_of
 from case_svc.config import Settings
-from case_svc.cases import states_of
 from case_svc.main import create_app
 from case_svc.routes import finding
 from case_svc.tables import cases
