@@ -28,7 +28,6 @@ import case_svc
 from case_svc.cases import state_of, states_of
 from case_svc.config import Settings
 from case_svc.main import create_app
-from case_svc.routes import finding
 from case_svc.tables import cases
 from casestream.persistence.migrations import upgrade
 from casestream.settings import StaffToken
@@ -284,11 +283,7 @@ async def load(database, n: int) -> None:
 
 def bench_app(url: str):
     settings = Settings(database_url=url, staff_tokens=TOKENS, log_json=False, log_level="WARNING")
-    app = create_app(settings)
-    if not any(getattr(r, "original_router", None) is finding.router for r in app.router.routes):
-        app.include_router(finding.router)  # until main.py serves it instead of the old route
-        app.router.routes.insert(0, app.router.routes.pop())
-    return app
+    return create_app(settings)
 
 
 async def timed(client: httpx.AsyncClient, runs: int, path: str, params: dict, token: str):

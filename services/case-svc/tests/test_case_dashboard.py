@@ -215,12 +215,7 @@ async def test_next_activity_at_follows_the_scheduled_activities(caseload):
 
 async def test_activity_events_from_the_broker_set_next_activity_at(settings, kafka_bootstrap):
     app = finding_app(settings)
-    runtime = app.state.runtime
-    topic = settings.topic(topics.ACTIVITY_EVENTS)
-    if not any(topic in getattr(s, "topic_names", ()) for s in runtime.broker.subscribers):
-        runtime.subscribe(
-            topics.ACTIVITY_EVENTS, ActivityEnvelope, track_activity, group="track_activities"
-        )
+    runtime, topic = app.state.runtime, settings.topic(topics.ACTIVITY_EVENTS)
     async with running(app) as api:
         api.headers.update(STAFF_HEADERS)
         await configure(api)

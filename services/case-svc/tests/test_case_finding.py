@@ -10,7 +10,6 @@ import pytest
 
 from case_svc import finding as finding_queries
 from case_svc.main import create_app
-from case_svc.routes import finding
 from case_svc.tables import case_links, case_roles, cases, instances
 from casestream.settings import StaffToken
 from casestream.testing.services import STAFF_HEADERS
@@ -87,12 +86,8 @@ def as_user(token: str) -> dict[str, str]:
 
 
 def finding_app(settings):
-    """case-svc's app with this router serving GET /cases (until main.py includes it)."""
-    app = create_app(settings.model_copy(update={"staff_tokens": settings.staff_tokens | TOKENS}))
-    if not any(getattr(r, "original_router", None) is finding.router for r in app.router.routes):
-        app.include_router(finding.router)
-        app.router.routes.insert(0, app.router.routes.pop())  # before the old GET /cases
-    return app
+    """case-svc's app, knowing this module's tokens too."""
+    return create_app(settings.model_copy(update={"staff_tokens": settings.staff_tokens | TOKENS}))
 
 
 @contextlib.asynccontextmanager
