@@ -92,7 +92,7 @@ async def test_the_pool_take_requeue_and_assign(api):
 
 async def test_status_close_reopen_and_their_refusals(api):
     case = await open_case(api)
-    moved = await act(api, case, "status", {"status": "in_progress"})
+    moved = await act(api, case, "status", {"status": "in_progress", "note": "started"})
     assert moved["status"] == "in_progress" and moved["status_class"] == "opened"
     assert (await act(api, case, "status", {"status": "won"}, expect=409))["detail"].endswith(
         "does not allow the status 'won'"
@@ -129,6 +129,7 @@ async def test_status_close_reopen_and_their_refusals(api):
         "case.reopened",
     ]
     assert history[1]["changes"]["status"] == {"before": "open", "after": "in_progress"}
+    assert history[1]["changes"]["note"] == {"before": None, "after": "started"}
 
 
 async def test_transfer_to_another_type_and_instance(api):

@@ -22,6 +22,7 @@ from casestream.contracts.case import (
     CASE_STATUS_CHANGED,
     CASE_TRANSFERRED,
     CaseState,
+    Change,
 )
 from casestream.persistence.database import Transaction
 
@@ -92,17 +93,20 @@ async def change_status(
     case_id: uuid.UUID,
     status: str,
     version: int | None = None,
+    note: str | None = None,
 ) -> CaseState:
     """To an opened status of the case's type; a closed one closes the case (and an opened
-    one reopens a closed case), so that the event says what really happened."""
+    one reopens a closed case), so that the event says what really happened. A ``note``
+    goes into the history with the change."""
     case = await lock_case(tx, case_id, staff=caller.staff, expected_version=version)
     target = await _allowed_status(tx, case, status)
     if target.name == case.status:
         raise conflict(f"the case is already {status!r}")
+    noted = {"note": Change(after=note)} if note else None
     if target.grouping == "closed" and case.active:
-        return await _close(tx, settings, caller, case, target.name, None, None)
+        return await _close(tx, settings, caller, case, target.name, None, None, noted)
     if target.grouping == "opened" and not case.active:
-        return await _reopen(tx, settings, caller, case, target.name)
+        return await _reopen(tx, settings, caller, case, target.name, noted)
     return await save_case(
         tx,
         settings,
@@ -110,6 +114,7 @@ async def change_status(
         values={"status": target.name},
         event_type=CASE_STATUS_CHANGED,
         actor=caller.actor,
+        extra_changes=noted,
     )
 
 
@@ -217,6 +222,7 @@ async def _close(
     status: str,
     outcome: str | None,
     lost_reason: str | None,
+    extra: dict[str, Change] | None = None,
 ) -> CaseState:
     values = {
         "status": status,
@@ -227,12 +233,23 @@ async def _close(
         "lost_reason": lost_reason,
     }
     return await save_case(
-        tx, settings, case, values=values, event_type=CASE_CLOSED, actor=caller.actor
+        tx,
+        settings,
+        case,
+        values=values,
+        event_type=CASE_CLOSED,
+        actor=caller.actor,
+        extra_changes=extra,
     )
 
 
 async def _reopen(
-    tx: Transaction, settings: Settings, caller: Caller, case: Any, status: str
+    tx: Transaction,
+    settings: Settings,
+    caller: Caller,
+    case: Any,
+    status: str,
+    extra: dict[str, Change] | None = None,
 ) -> CaseState:
     values = {
         "status": status,
@@ -243,7 +260,13 @@ async def _reopen(
         "lost_reason": None,
     }
     return await save_case(
-        tx, settings, case, values=values, event_type=CASE_REOPENED, actor=caller.actor
+        tx,
+        settings,
+        case,
+        values=values,
+        event_type=CASE_REOPENED,
+        actor=caller.actor,
+        extra_changes=extra,
     )
 
 

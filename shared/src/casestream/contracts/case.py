@@ -127,9 +127,13 @@ class TimelineActivity(BaseModel):
 
 
 class ActivitySet(BaseModel):
+    """A timeline (``timeline``: scheduled when a case opens if it is the standard one, else
+    applied by hand). ``sequence``: schedule each activity only when the one before completes."""
+
     name: str
     label: str
     timeline: bool = True
+    sequence: bool = False
     activities: list[TimelineActivity] = Field(default_factory=list)
 
 

@@ -157,7 +157,13 @@ async def change_case_status(
     db, settings = _run(request)
     async with db.transaction() as tx:
         return await lifecycle.change_status(
-            tx, settings, _caller(staff), case_id, body.status, expected_version(if_match)
+            tx,
+            settings,
+            _caller(staff),
+            case_id,
+            body.status,
+            expected_version(if_match),
+            body.note,
         )
 
 
