@@ -4,7 +4,7 @@ version you saw) to be refused with 409 instead of acting on a case that changed
 
 import uuid
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,7 +13,7 @@ from case_svc import editing, lifecycle, relations
 from case_svc.case_changes import Caller
 from case_svc.errors import invalid
 from case_svc.schemas import Case, CasePatch
-from casestream.http.auth import Staff
+from casestream.http.auth import Staff, StaffUser
 
 router = APIRouter(tags=["case actions"])
 
@@ -79,129 +79,81 @@ class MergeIn(Body):
     other_case_id: uuid.UUID
 
 
-def _run(request: Request):
+async def _apply(
+    request: Request, staff: StaffUser, if_match: str | None, action, *args, **kwargs
+) -> Any:
+    """Run one case action in its own transaction, as the calling staff user."""
     runtime = request.app.state.runtime
-    return runtime.database, runtime.settings
+    async with runtime.database.transaction() as tx:
+        return await action(
+            tx,
+            runtime.settings,
+            Caller(actor=staff.user, staff=staff),
+            *args,
+            version=expected_version(if_match),
+            **kwargs,
+        )
 
 
-def _caller(staff) -> Caller:
-    return Caller(actor=staff.user, staff=staff)
+IfMatch = Annotated[str | None, Header(description="the case version you saw")]
 
 
 @router.patch("/cases/{case_id}", response_model=Case)
 async def edit_case(
-    case_id: uuid.UUID,
-    body: CasePatch,
-    staff: Staff,
-    request: Request,
-    if_match: Annotated[str | None, Header()] = None,
+    case_id: uuid.UUID, body: CasePatch, staff: Staff, request: Request, if_match: IfMatch = None
 ):
-    db, settings = _run(request)
-    async with db.transaction() as tx:
-        return await editing.edit(
-            tx, settings, _caller(staff), case_id, body, expected_version(if_match)
-        )
+    return await _apply(request, staff, if_match, editing.edit, case_id, body)
 
 
 @router.post("/cases/{case_id}/take", response_model=Case)
-async def take_case(
-    case_id: uuid.UUID,
-    staff: Staff,
-    request: Request,
-    if_match: Annotated[str | None, Header()] = None,
-):
-    db, settings = _run(request)
-    async with db.transaction() as tx:
-        return await lifecycle.take(
-            tx, settings, _caller(staff), case_id, expected_version(if_match)
-        )
+async def take_case(case_id: uuid.UUID, staff: Staff, request: Request, if_match: IfMatch = None):
+    return await _apply(request, staff, if_match, lifecycle.take, case_id)
 
 
 @router.post("/cases/{case_id}/requeue", response_model=Case)
 async def requeue_case(
-    case_id: uuid.UUID,
-    staff: Staff,
-    request: Request,
-    if_match: Annotated[str | None, Header()] = None,
+    case_id: uuid.UUID, staff: Staff, request: Request, if_match: IfMatch = None
 ):
-    db, settings = _run(request)
-    async with db.transaction() as tx:
-        return await lifecycle.requeue(
-            tx, settings, _caller(staff), case_id, expected_version(if_match)
-        )
+    return await _apply(request, staff, if_match, lifecycle.requeue, case_id)
 
 
 @router.post("/cases/{case_id}/assign", response_model=Case)
 async def assign_case(
-    case_id: uuid.UUID,
-    body: AssignIn,
-    staff: Staff,
-    request: Request,
-    if_match: Annotated[str | None, Header()] = None,
+    case_id: uuid.UUID, body: AssignIn, staff: Staff, request: Request, if_match: IfMatch = None
 ):
-    db, settings = _run(request)
-    async with db.transaction() as tx:
-        return await lifecycle.assign(
-            tx, settings, _caller(staff), case_id, body.user, expected_version(if_match)
-        )
+    return await _apply(request, staff, if_match, lifecycle.assign, case_id, body.user)
 
 
 @router.post("/cases/{case_id}/status", response_model=Case)
 async def change_case_status(
-    case_id: uuid.UUID,
-    body: StatusIn,
-    staff: Staff,
-    request: Request,
-    if_match: Annotated[str | None, Header()] = None,
+    case_id: uuid.UUID, body: StatusIn, staff: Staff, request: Request, if_match: IfMatch = None
 ):
-    db, settings = _run(request)
-    async with db.transaction() as tx:
-        return await lifecycle.change_status(
-            tx,
-            settings,
-            _caller(staff),
-            case_id,
-            body.status,
-            expected_version(if_match),
-            body.note,
-        )
+    return await _apply(
+        request, staff, if_match, lifecycle.change_status, case_id, body.status, note=body.note
+    )
 
 
 @router.post("/cases/{case_id}/transfer", response_model=Case)
 async def transfer_case(
-    case_id: uuid.UUID,
-    body: TransferIn,
-    staff: Staff,
-    request: Request,
-    if_match: Annotated[str | None, Header()] = None,
+    case_id: uuid.UUID, body: TransferIn, staff: Staff, request: Request, if_match: IfMatch = None
 ):
-    db, settings = _run(request)
-    async with db.transaction() as tx:
-        return await lifecycle.transfer(
-            tx, settings, _caller(staff), case_id, body.case_type, expected_version(if_match)
-        )
+    return await _apply(request, staff, if_match, lifecycle.transfer, case_id, body.case_type)
 
 
 @router.post("/cases/{case_id}/close", response_model=Case)
 async def close_case(
-    case_id: uuid.UUID,
-    body: CloseIn,
-    staff: Staff,
-    request: Request,
-    if_match: Annotated[str | None, Header()] = None,
+    case_id: uuid.UUID, body: CloseIn, staff: Staff, request: Request, if_match: IfMatch = None
 ):
-    db, settings = _run(request)
-    async with db.transaction() as tx:
-        return await lifecycle.close(
-            tx,
-            settings,
-            _caller(staff),
-            case_id,
-            body.status,
-            body.outcome,
-            body.lost_reason,
-            expected_version(if_match),
-        )
+    return await _apply(
+        request,
+        staff,
+        if_match,
+        lifecycle.close,
+        case_id,
+        body.status,
+        body.outcome,
+        body.lost_reason,
+    )
 
 
 @router.post("/cases/{case_id}/reopen", response_model=Case)
@@ -210,40 +162,27 @@ async def reopen_case(
     staff: Staff,
     request: Request,
     body: ReopenIn | None = None,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ):
-    db, settings = _run(request)
-    async with db.transaction() as tx:
-        return await lifecycle.reopen(
-            tx,
-            settings,
-            _caller(staff),
-            case_id,
-            body.status if body else None,
-            expected_version(if_match),
-        )
+    return await _apply(
+        request, staff, if_match, lifecycle.reopen, case_id, body.status if body else None
+    )
 
 
 @router.post("/cases/{case_id}/roles", response_model=Case)
 async def add_case_role(
-    case_id: uuid.UUID,
-    body: RoleIn,
-    staff: Staff,
-    request: Request,
-    if_match: Annotated[str | None, Header()] = None,
+    case_id: uuid.UUID, body: RoleIn, staff: Staff, request: Request, if_match: IfMatch = None
 ):
-    db, settings = _run(request)
-    async with db.transaction() as tx:
-        return await relations.add_role(
-            tx,
-            settings,
-            _caller(staff),
-            case_id,
-            body.role,
-            body.contact_id,
-            body.start_date,
-            expected_version(if_match),
-        )
+    return await _apply(
+        request,
+        staff,
+        if_match,
+        relations.add_role,
+        case_id,
+        body.role,
+        body.contact_id,
+        body.start_date,
+    )
 
 
 @router.post("/cases/{case_id}/roles/{role_id}/end", response_model=Case)
@@ -253,61 +192,35 @@ async def end_case_role(
     staff: Staff,
     request: Request,
     body: EndRoleIn | None = None,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ):
-    db, settings = _run(request)
-    async with db.transaction() as tx:
-        return await relations.end_role(
-            tx,
-            settings,
-            _caller(staff),
-            case_id,
-            role_id,
-            body.end_date if body else None,
-            expected_version(if_match),
-        )
+    return await _apply(
+        request,
+        staff,
+        if_match,
+        relations.end_role,
+        case_id,
+        role_id,
+        body.end_date if body else None,
+    )
 
 
 @router.post("/cases/{case_id}/tags", response_model=Case)
 async def tag_case(
-    case_id: uuid.UUID,
-    body: TagsIn,
-    staff: Staff,
-    request: Request,
-    if_match: Annotated[str | None, Header()] = None,
+    case_id: uuid.UUID, body: TagsIn, staff: Staff, request: Request, if_match: IfMatch = None
 ):
-    db, settings = _run(request)
-    async with db.transaction() as tx:
-        return await relations.tag(
-            tx, settings, _caller(staff), case_id, body.add, body.remove, expected_version(if_match)
-        )
+    return await _apply(request, staff, if_match, relations.tag, case_id, body.add, body.remove)
 
 
 @router.post("/cases/{case_id}/links", response_model=Case)
 async def link_case(
-    case_id: uuid.UUID,
-    body: LinkIn,
-    staff: Staff,
-    request: Request,
-    if_match: Annotated[str | None, Header()] = None,
+    case_id: uuid.UUID, body: LinkIn, staff: Staff, request: Request, if_match: IfMatch = None
 ):
-    db, settings = _run(request)
-    async with db.transaction() as tx:
-        return await relations.link(
-            tx, settings, _caller(staff), case_id, body.case_id, expected_version(if_match)
-        )
+    return await _apply(request, staff, if_match, relations.link, case_id, body.case_id)
 
 
 @router.post("/cases/{case_id}/merge", response_model=Case)
 async def merge_case(
-    case_id: uuid.UUID,
-    body: MergeIn,
-    staff: Staff,
-    request: Request,
-    if_match: Annotated[str | None, Header()] = None,
+    case_id: uuid.UUID, body: MergeIn, staff: Staff, request: Request, if_match: IfMatch = None
 ):
-    db, settings = _run(request)
-    async with db.transaction() as tx:
-        return await relations.merge(
-            tx, settings, _caller(staff), case_id, body.other_case_id, expected_version(if_match)
-        )
+    return await _apply(request, staff, if_match, relations.merge, case_id, body.other_case_id)
