@@ -54,9 +54,17 @@ async def produce(
         await producer.stop()
 
 
-async def consuming(settings, topic: str, group: str) -> Runtime:
+async def consuming(settings, topic: str, group: str, workers: int = 1) -> Runtime:
     runtime = Runtime(settings)
-    subscribe(runtime.broker, runtime.database, topic, NoteEnvelope, record_note, group_id=group)
+    subscribe(
+        runtime.broker,
+        runtime.database,
+        topic,
+        NoteEnvelope,
+        record_note,
+        group_id=group,
+        workers=workers,
+    )
     await runtime.start()
     return runtime
 
@@ -122,12 +130,13 @@ async def test_a_consumer_restarted_mid_batch_skips_nothing(
 ):
     topic = await new_topic("restart", partitions=3)
     await produce(kafka_bootstrap, topic, [note(f"m{i}", subject=f"s{i % 7}") for i in range(300)])
-    first = await consuming(settings, topic, "restart-test")
+    # Three consumers in the group, each committing its own partitions' offsets.
+    first = await consuming(settings, topic, "restart-test", workers=3)
     await eventually(lambda: _count_at_least(database, 40), timeout_s=30, interval_s=0.01)
     await first.stop()  # mid-batch: some handled and committed, the rest not yet
     handled_before = len(await effect_rows(database))
 
-    second = await consuming(settings, topic, "restart-test")
+    second = await consuming(settings, topic, "restart-test", workers=3)
     try:
         await eventually(lambda: _count_at_least(database, 300), timeout_s=40)
     finally:

@@ -27,26 +27,7 @@ def forbidden(message: str) -> Refused:
 
 
 def access_to(staff: StaffUser, instance: str) -> str | None:
-    """The caller's access to an instance's cases: 'all', 'own' or None."""
-    if "admin" in staff.rights:
-        return "all"
-    best = None
-    for right in staff.rights:
-        parts = right.split(":")
-        if len(parts) == 3 and parts[0] == "cases" and parts[1] in (instance, "*"):
-            if parts[2] == "all":
-                return "all"
-            if parts[2] == "own":
-                best = "own"
-    return best
-
-
-def _granted(staff: StaffUser) -> list[tuple[str, str]]:
-    return [
-        (parts[1], parts[2])
-        for parts in (r.split(":") for r in staff.rights)
-        if len(parts) == 3 and parts[0] == "cases" and parts[2] in ("all", "own")
-    ]
+    return staff.access_to(instance)
 
 
 def require_configure(staff: StaffUser) -> None:
@@ -62,7 +43,7 @@ def visible_cases(staff: StaffUser) -> sa.ColumnElement[bool]:
         return enabled
     own = sa.or_(cases.c.assignee == staff.user, cases.c.created_by == staff.user)
     clauses = []
-    for instance, scope in _granted(staff):
+    for instance, scope in staff.granted_instances():
         in_instance = sa.true() if instance == "*" else cases.c.instance == instance
         clauses.append(sa.and_(in_instance, own) if scope == "own" else in_instance)
     return sa.and_(enabled, sa.or_(*clauses)) if clauses else sa.false()

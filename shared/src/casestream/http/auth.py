@@ -16,6 +16,30 @@ class StaffUser:
     def may(self, right: str) -> bool:
         return "admin" in self.rights or right in self.rights
 
+    def access_to(self, instance: str) -> str | None:
+        """Access to an instance's cases: "all", "own" (assigned to the user or opened by
+        them) or None, from the rights ``cases:<instance>:all|own`` (``*`` = every
+        instance). Every service applies the same rule to what hangs off cases."""
+        if "admin" in self.rights:
+            return "all"
+        found = None
+        for right in self.rights:
+            parts = right.split(":")
+            if len(parts) == 3 and parts[0] == "cases" and parts[1] in (instance, "*"):
+                if parts[2] == "all":
+                    return "all"
+                if parts[2] == "own":
+                    found = "own"
+        return found
+
+    def granted_instances(self) -> list[tuple[str, str]]:
+        """(instance or "*", "all" | "own") for each case right the token holds."""
+        return [
+            (parts[1], parts[2])
+            for parts in (r.split(":") for r in self.rights)
+            if len(parts) == 3 and parts[0] == "cases" and parts[2] in ("all", "own")
+        ]
+
 
 def staff_user(request: Request) -> StaffUser:
     header = request.headers.get("authorization", "")

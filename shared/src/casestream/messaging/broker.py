@@ -75,7 +75,7 @@ def subscribe(
     group_id: str,
     auto_offset_reset: str = "earliest",
     description: str | None = None,
-    workers: int = 3,
+    workers: int = 1,
 ) -> None:
     """Subscribe ``handler`` to ``topic`` as consumer group ``group_id`` (also the inbox's
     consumer name, so each group handles a message once)."""

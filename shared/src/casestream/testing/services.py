@@ -53,6 +53,8 @@ def settings_for_tests(
         kafka_bootstrap_servers=kafka_bootstrap,
         topic_prefix=topic_prefix,
         kafka_acks=1,
+        # One consumer per handler: each extra one is another group join and rebalance.
+        consume_workers=1,
         outbox_poll_interval_s=0.2,
         consume_backoff_initial_s=0.05,
         consume_backoff_max_s=0.2,
