@@ -153,11 +153,14 @@ class CustomField(BaseModel):
 
 
 class CaseTypeDefinition(BaseModel):
+    """``on_close``: what happens to a case's still-scheduled activities when it closes."""
+
     statuses: list[str] = Field(default_factory=list)
     activity_types: list[str] = Field(default_factory=list)
     activity_sets: list[ActivitySet] = Field(default_factory=list)
     roles: list[CaseRole] = Field(default_factory=list)
     custom_fields: list[CustomField] = Field(default_factory=list)
+    on_close: Literal["keep", "cancel"] = "keep"
 
     def standard_timeline(self) -> ActivitySet | None:
         """The activity set scheduled when a case opens: the one named ``standard_timeline``,

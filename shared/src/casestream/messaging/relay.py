@@ -185,13 +185,17 @@ class OutboxRelay:
 
     async def _send(self, row: Any) -> Any:
         try:
-            return await self.broker.publish(
-                row.payload,
-                topic=row.topic,
-                key=row.key.encode(),
-                headers=dict(row.headers),
-                correlation_id=row.headers.get("correlation_id"),
-                no_confirm=True,
+            # Enqueueing can block too when the broker is away (a full buffer).
+            return await asyncio.wait_for(
+                self.broker.publish(
+                    row.payload,
+                    topic=row.topic,
+                    key=row.key.encode(),
+                    headers=dict(row.headers),
+                    correlation_id=row.headers.get("correlation_id"),
+                    no_confirm=True,
+                ),
+                self.publish_timeout_s,
             )
         except Exception as error:  # not even queued
             return error
