@@ -1,4 +1,6 @@
-"""Recording activities: one row, and its event in the same transaction."""
+"""Recording and changing activities: each change writes the row, keeps its assignee rows in
+step, bumps its version and publishes its full state plus what changed, in one transaction.
+Everything that changes an activity (HTTP, commands, timelines) goes through here."""
 
 from __future__ import annotations
 
@@ -7,11 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic_core import to_jsonable_python
 from sqlalchemy.dialects.postgresql import insert
 
-from activity_svc.events import ActivityRecord, created_envelope, record_of
-from activity_svc.tables import activities, activity_types
+from activity_svc.events import ActivityRecord, changed_envelope, created_envelope, record_of
+from activity_svc.refusals import conflict, invalid, not_found
+from activity_svc.tables import activities, activity_assignees, activity_types
 from casestream import topics
+from casestream.contracts.case import Change
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
 
@@ -26,9 +31,8 @@ async def record_activity(
         "id": uuid.uuid4(),
         "created_at": now,
         "updated_at": now,
-        **values,
-        "assignee_ids": [str(a) for a in values.get("assignee_ids") or []],
-        "with_contact_ids": [str(c) for c in values.get("with_contact_ids") or []],
+        **{k: v for k, v in values.items() if v is not None},
+        **_stored(values),
     }
     statement = insert(activities).values(**row).returning(*activities.c)
     if row.get("source") is not None:
@@ -36,6 +40,7 @@ async def record_activity(
     created = (await tx.session.execute(statement)).first()
     if created is None:
         return None
+    await keep_assignees(tx, created)
     activity = record_of(created)
     await tx.publish(
         settings.topic(topics.ACTIVITY_EVENTS),
@@ -44,8 +49,111 @@ async def record_activity(
     return activity
 
 
+async def lock_activity(
+    tx: Transaction, activity_id: uuid.UUID, expected_version: int | None = None
+) -> Any:
+    """The activity's row, locked until the transaction ends. 404 if unknown; 409 if the
+    caller saw an older version (their change would overwrite one they have not seen)."""
+    row = (
+        await tx.session.execute(
+            sa.select(activities).where(activities.c.id == activity_id).with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise not_found(f"activity {activity_id}")
+    ensure_version(row, expected_version)
+    return row
+
+
+def ensure_version(row: Any, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != row.version:
+        raise conflict(
+            f"the activity changed since version {expected_version} (it is at version "
+            f"{row.version}): reload it and try again"
+        )
+
+
+async def save_activity(
+    tx: Transaction,
+    settings: ServiceSettings,
+    before: Any,
+    values: dict[str, Any],
+    event_type: str,
+) -> Any:
+    """Write ``values`` on the locked activity ``before`` and say ``event_type`` with what
+    changed. Values equal to what is stored change nothing: no new version, no event.
+    Returns the activity's row as it now is."""
+    values = {**values, **_stored(values)}
+    # Compared as values (two spellings of one instant are equal), said as JSON.
+    changes = {
+        name: Change(
+            before=to_jsonable_python(getattr(before, name)), after=to_jsonable_python(value)
+        )
+        for name, value in values.items()
+        if value != getattr(before, name)
+    }
+    if not changes:
+        return before
+    row = (
+        await tx.session.execute(
+            activities.update()
+            .where(activities.c.id == before.id)
+            .values(
+                **{k: values[k] for k in changes},
+                version=activities.c.version + 1,
+                updated_at=datetime.now(UTC),
+            )
+            .returning(*activities.c)
+        )
+    ).one()
+    await keep_assignees(tx, row)
+    await tx.publish(
+        settings.topic(topics.ACTIVITY_EVENTS),
+        changed_envelope(settings.service_name, record_of(row), event_type, changes),
+    )
+    return row
+
+
+async def keep_assignees(tx: Transaction, row: Any) -> None:
+    """Rewrite the activity's assignee rows from its current state."""
+    await tx.session.execute(
+        activity_assignees.delete().where(activity_assignees.c.activity_id == row.id)
+    )
+    if row.assignee_ids:
+        due_time = row.due_at or row.occurred_at or row.created_at
+        await tx.session.execute(
+            activity_assignees.insert(),
+            [
+                {
+                    "activity_id": row.id,
+                    "assignee": assignee,
+                    "status": row.status,
+                    "due_at": row.due_at,
+                    "due_time": due_time,
+                }
+                for assignee in dict.fromkeys(row.assignee_ids)
+            ],
+        )
+
+
 async def activity_type_exists(session: Any, name: str) -> bool:
     found = await session.execute(
         sa.select(activity_types.c.name).where(activity_types.c.name == name)
     )
     return found.first() is not None
+
+
+async def ensure_type_exists(session: Any, name: str, field: tuple[str, ...]) -> None:
+    if not await activity_type_exists(session, name):
+        raise invalid(field, f"unknown activity type {name!r}")
+
+
+def _stored(values: dict[str, Any]) -> dict[str, Any]:
+    """The JSON columns as stored: ids as strings, attachments as plain objects."""
+    stored: dict[str, Any] = {}
+    for name in ("assignee_ids", "with_contact_ids"):
+        if name in values:
+            stored[name] = [str(v) for v in values[name] or []]
+    if "attachments" in values:
+        stored["attachments"] = to_jsonable_python(values["attachments"] or [])
+    return stored

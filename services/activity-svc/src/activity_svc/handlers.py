@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 
 from activity_svc.activities import record_activity
-from activity_svc.case_types import definition_of, store_version
-from activity_svc.timeline import plan_timeline
+from activity_svc.case_types import CaseTypeVersionEnvelope, definition_of, store_version
+from activity_svc.timeline import OPENED_TRIGGER, apply_activity_set, settle_closed_case
+from activity_svc.timeline_cases import case_of, keep_case
 from casestream.contracts.case import (
+    CASE_CLOSED,
+    CASE_MERGED,
     CASE_OPENED,
     CASETYPE_VERSION_PUBLISHED,
     CaseEnvelope,
-    CaseTypeEnvelope,
+    CaseState,
 )
 from casestream.contracts.notify import EMAIL_SENT, EmailEnvelope
 from casestream.logging import get_logger
@@ -27,38 +30,49 @@ class Handlers:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
 
-    async def store_case_type_version(self, envelope: CaseTypeEnvelope, tx: Transaction) -> None:
-        """Keep each published case-type version: timelines are scheduled from it."""
+    async def store_case_type_version(
+        self, envelope: CaseTypeVersionEnvelope, tx: Transaction
+    ) -> None:
+        """Keep each published case-type version (as published, with keys such as
+        ``on_close`` the shared contract does not name yet): timelines are scheduled from it."""
         if envelope.type == CASETYPE_VERSION_PUBLISHED:
             await store_version(tx.session, envelope.data)
 
-    async def schedule_standard_timeline(self, envelope: CaseEnvelope, tx: Transaction) -> None:
-        """When a case opens, schedule its case type's standard timeline (at the version the
-        case was opened with). Until that version has arrived this fails, and is retried."""
-        if envelope.type != CASE_OPENED:
-            return
+    async def follow_case_for_timelines(self, envelope: CaseEnvelope, tx: Transaction) -> None:
+        """Keep what timelines need of the case. When it opens, schedule its case type's
+        standard timeline (at the version it was opened with; until that version has arrived
+        this fails, and is retried); when it closes or is merged away, settle its scheduled
+        activities as its case type says."""
         case = envelope.data.case
+        if not await keep_case(tx.session, case):
+            return  # a repeat, or older than what is known: done already
+        if envelope.type == CASE_OPENED:
+            await self._schedule_standard_timeline(case, tx)
+        elif envelope.type in (CASE_CLOSED, CASE_MERGED):
+            stored = await case_of(tx.session, case.id)
+            cancelled = await settle_closed_case(tx, self.settings, stored)
+            log.info("closed case settled", case_id=str(case.id), cancelled=cancelled)
+
+    async def _schedule_standard_timeline(self, case: CaseState, tx: Transaction) -> None:
         definition = await definition_of(tx.session, case.case_type, case.case_type_version)
         timeline = definition.standard_timeline()
         if timeline is None:
             return
-        recorded = [
-            await record_activity(
-                tx,
-                self.settings,
-                case_id=case.id,
-                type=planned.type,
-                subject=planned.subject,
-                status=planned.status,
-                due_at=planned.due_at,
-                occurred_at=planned.occurred_at,
-                source=planned.source,
-            )
-            for planned in plan_timeline(case, timeline)
-        ]
-        # None for those already there: a repeat of this case.opened creates nothing.
-        created = sum(activity is not None for activity in recorded)
-        log.info("timeline scheduled", case_id=str(case.id), set=timeline.name, created=created)
+        application = await apply_activity_set(
+            tx,
+            self.settings,
+            await case_of(tx.session, case.id),
+            timeline,
+            trigger=OPENED_TRIGGER,
+            happened_at=case.created_at,
+            applied_by=case.created_by,
+        )
+        log.info(
+            "timeline scheduled",
+            case_id=str(case.id),
+            set=timeline.name,
+            created=len(application.activity_ids) if application.new else 0,
+        )
 
     async def log_sent_email(self, envelope: EmailEnvelope, tx: Transaction) -> None:
         """Every email sent on a case becomes a completed Email activity on it."""

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from activity_svc.case_types import CaseTypeVersionEnvelope
+from activity_svc.case_view import case_follower
+from activity_svc.commands import ActivityCommandEnvelope, command_handler
 from activity_svc.config import Settings
 from activity_svc.events import ActivityRecordEnvelope
 from activity_svc.handlers import Handlers
 from activity_svc.routes import router
+from activity_svc.timeline_routes import router as timeline_router
 from casestream import topics
-from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope
+from casestream.contracts.case import CaseEnvelope
 from casestream.contracts.notify import EmailEnvelope
 from casestream.http.app import create_service_app
 from casestream.messaging.broker import declare_publisher
@@ -23,21 +27,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broker = runtime.broker
     runtime.subscribe(
         topics.CASETYPE_EVENTS,
-        CaseTypeEnvelope,
+        CaseTypeVersionEnvelope,
         handlers.store_case_type_version,
         group="case_type_versions",
     )
     runtime.subscribe(
-        topics.CASE_EVENTS, CaseEnvelope, handlers.schedule_standard_timeline, group="timelines"
+        topics.CASE_EVENTS, CaseEnvelope, handlers.follow_case_for_timelines, group="timelines"
     )
     runtime.subscribe(
         topics.NOTIFY_EVENTS, EmailEnvelope, handlers.log_sent_email, group="sent_emails"
+    )
+    runtime.subscribe(topics.CASE_EVENTS, CaseEnvelope, case_follower(settings), group="case_view")
+    runtime.subscribe(
+        topics.ACTIVITY_COMMANDS,
+        ActivityCommandEnvelope,
+        command_handler(settings),
+        group="activity_commands",
     )
     declare_publisher(
         broker,
         settings.topic(topics.ACTIVITY_EVENTS),
         ActivityRecordEnvelope,
-        "activity.scheduled / activity.completed: the full state of an activity, keyed by "
-        "its case id",
+        "activity.scheduled / completed / cancelled / updated: the full state of an activity "
+        "and what changed, keyed by its case id",
     )
-    return create_service_app(runtime, title="activity-svc", routers=[router])
+    return create_service_app(runtime, title="activity-svc", routers=[router, timeline_router])

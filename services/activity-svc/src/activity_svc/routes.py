@@ -1,26 +1,40 @@
-"""Staff HTTP: activity types, activities, and a case's timeline."""
+"""Staff HTTP: activity types, activities (record, edit, cancel, complete, the process
+action), "what is due", and a case's timeline. Everything an activity is on follows its
+case's visibility (``permissions``). Send ``If-Match: <version>`` with a change to be refused
+with 409 instead of overwriting a change you have not seen."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from pydantic import AwareDatetime
 from sqlalchemy.dialects.postgresql import insert
 
-from activity_svc.activities import activity_type_exists, record_activity
-from activity_svc.schemas import ActivityIn, ActivityOut, ActivityTypeIn, ActivityTypeOut
+from activity_svc import activity_actions
+from activity_svc.activity_actions import Caller
+from activity_svc.case_view import case_named
+from activity_svc.due import ACTIVITY_COLUMNS, ACTIVITY_FROM, DueFilters, cursor_of, due_query
+from activity_svc.permissions import ensure_can_see_activity, ensure_can_see_case
+from activity_svc.refusals import invalid
+from activity_svc.schemas import (
+    ActivityIn,
+    ActivityOut,
+    ActivityPatch,
+    ActivityTypeIn,
+    ActivityTypeOut,
+    CompleteIn,
+    ProcessActionOut,
+)
 from activity_svc.tables import activities, activity_types, timeline_at
-from casestream.http.auth import Staff
+from casestream.http.auth import Staff, StaffUser
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 
 router = APIRouter()
 
-# An activity with the label of its type.
-ACTIVITY_COLUMNS = [*activities.c, activity_types.c.label.label("type_label")]
-ACTIVITY_FROM = activities.outerjoin(activity_types, activity_types.c.name == activities.c.type)
+IfMatch = Annotated[str | None, Header(description="the activity version you saw")]
 
 
 @router.post("/activity-types", status_code=201, response_model=ActivityTypeOut)
@@ -50,28 +64,97 @@ async def list_activity_types(request: Request, staff: Staff) -> Any:
 @router.post("/activities", status_code=201, response_model=ActivityOut)
 async def create_activity(body: ActivityIn, request: Request, staff: Staff) -> Any:
     runtime = request.app.state.runtime
-    values = body.model_dump()
-    if body.status == "completed" and body.occurred_at is None:
-        values["occurred_at"] = datetime.now(UTC)
     async with runtime.database.transaction() as tx:
-        if not await activity_type_exists(tx.session, body.type):
-            raise HTTPException(
-                422,
-                [
-                    {
-                        "loc": ["body", "type"],
-                        "msg": f"unknown activity type {body.type!r}",
-                        "type": "value_error",
-                    }
-                ],
-            )
-        activity = await record_activity(tx, runtime.settings, **values)
+        activity = await activity_actions.schedule(tx, runtime.settings, _caller(staff), body)
     return await _activity(request, activity.id)
+
+
+@router.get("/activities", response_model=Page[ActivityOut])
+async def what_is_due(
+    request: Request,
+    staff: Staff,
+    assignee: Annotated[str | None, Query(description='"me" or a user id')] = None,
+    status: Literal["scheduled", "completed", "cancelled"] | None = None,
+    due_before: AwareDatetime | None = None,
+    overdue: bool = False,
+    type: str | None = None,
+    case_id: uuid.UUID | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Any:
+    """Activities by due time (then id): mine with ``assignee=me``, ``overdue=true`` for
+    scheduled ones already due."""
+    filters = DueFilters(
+        assignee=staff.user if assignee == "me" else assignee,
+        status=status,
+        due_before=due_before,
+        overdue=overdue,
+        type=type,
+        case_id=case_id,
+    )
+    async with request.app.state.runtime.database.session() as session:
+        rows = (await session.execute(due_query(staff, filters, cursor, limit))).all()
+    items, next_cursor = page_of(rows, limit, cursor_of)
+    return Page[ActivityOut](items=[_out(r) for r in items], next_cursor=next_cursor)
 
 
 @router.get("/activities/{activity_id}", response_model=ActivityOut)
 async def get_activity(activity_id: uuid.UUID, request: Request, staff: Staff) -> Any:
+    return await _activity(request, activity_id, staff)
+
+
+@router.patch("/activities/{activity_id}", response_model=ActivityOut)
+async def edit_activity(
+    activity_id: uuid.UUID,
+    body: ActivityPatch,
+    request: Request,
+    staff: Staff,
+    if_match: IfMatch = None,
+) -> Any:
+    runtime = request.app.state.runtime
+    async with runtime.database.transaction() as tx:
+        await activity_actions.edit(
+            tx, runtime.settings, _caller(staff), activity_id, body, _version(if_match)
+        )
     return await _activity(request, activity_id)
+
+
+@router.post("/activities/{activity_id}/cancel", response_model=ActivityOut)
+async def cancel_activity(
+    activity_id: uuid.UUID, request: Request, staff: Staff, if_match: IfMatch = None
+) -> Any:
+    runtime = request.app.state.runtime
+    async with runtime.database.transaction() as tx:
+        await activity_actions.cancel(
+            tx, runtime.settings, _caller(staff), activity_id, _version(if_match)
+        )
+    return await _activity(request, activity_id)
+
+
+@router.post("/activities/{activity_id}/complete", response_model=ProcessActionOut)
+async def complete_activity(
+    activity_id: uuid.UUID,
+    request: Request,
+    staff: Staff,
+    body: CompleteIn | None = None,
+    if_match: IfMatch = None,
+) -> Any:
+    """Complete the activity; with ``next``, schedule the next action too (the process
+    action): both or neither."""
+    runtime = request.app.state.runtime
+    async with runtime.database.transaction() as tx:
+        _, following = await activity_actions.complete(
+            tx,
+            runtime.settings,
+            _caller(staff),
+            activity_id,
+            body or CompleteIn(),
+            _version(if_match),
+        )
+    return ProcessActionOut(
+        completed=await _activity(request, activity_id),
+        next=await _activity(request, following.id) if following else None,
+    )
 
 
 @router.get("/cases/{case_id}/activities", response_model=Page[ActivityOut])
@@ -89,17 +172,35 @@ async def case_timeline(
         .limit(limit + 1)
     )
     async with request.app.state.runtime.database.session() as session:
+        ensure_can_see_case(staff, await case_named(session, case_id))
         rows = (await session.execute(query)).all()
     items, next_cursor = page_of(
         rows, limit, lambda r: [r.timeline_at.isoformat(), r.created_at.isoformat(), str(r.id)]
     )
-    return Page[ActivityOut](
-        items=[ActivityOut.model_validate(r, from_attributes=True) for r in items],
-        next_cursor=next_cursor,
-    )
+    return Page[ActivityOut](items=[_out(r) for r in items], next_cursor=next_cursor)
 
 
-async def _activity(request: Request, activity_id: uuid.UUID) -> Any:
+def _caller(staff: StaffUser) -> Caller:
+    return Caller(actor=staff.user, staff=staff)
+
+
+def _version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    try:
+        return int(if_match.removeprefix("W/").strip('"'))
+    except ValueError:
+        raise invalid(("header", "if-match"), 'an activity version number, e.g. "3"') from None
+
+
+def _out(row: Any) -> ActivityOut:
+    return ActivityOut.model_validate(row, from_attributes=True)
+
+
+async def _activity(
+    request: Request, activity_id: uuid.UUID, staff: StaffUser | None = None
+) -> ActivityOut:
+    """The activity as answered; with ``staff``, 403 if it is outside their rights."""
     async with request.app.state.runtime.database.session() as session:
         found = (
             await session.execute(
@@ -108,6 +209,8 @@ async def _activity(request: Request, activity_id: uuid.UUID) -> Any:
                 .where(activities.c.id == activity_id)
             )
         ).first()
-    if found is None:
-        raise HTTPException(404, "activity not found")
-    return found
+        if found is None:
+            raise HTTPException(404, "activity not found")
+        if staff is not None:
+            ensure_can_see_activity(staff, found, await case_named(session, found.case_id))
+    return _out(found)

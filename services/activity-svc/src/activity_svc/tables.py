@@ -50,9 +50,32 @@ activities = sa.Table(
     sa.Column("source", sa.Text, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("priority", sa.Text, nullable=False, server_default="normal"),
+    sa.Column("location", sa.Text),
+    # References to documents kept elsewhere: [{"name", "url"}].
+    sa.Column("attachments", JSONB, nullable=False, server_default="[]"),
+    sa.Column("created_by", sa.Text),
+    # Bumped by every change: If-Match refuses to act on a version the caller has not seen.
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.CheckConstraint(
         "status IN ('scheduled', 'completed', 'cancelled')", name="activities_status"
     ),
+)
+
+# The order of "what is due": when it falls due, else when it happened, else when recorded
+# (never null, so it can be a keyset cursor; indexed as such).
+due_time = sa.func.coalesce(activities.c.due_at, activities.c.occurred_at, activities.c.created_at)
+
+# One row per (activity, assignee) with the activity's status and due times, kept in step
+# by ``activities.keep_assignees``: "assignee=me" is then an index range scan.
+activity_assignees = sa.Table(
+    "activity_assignees",
+    metadata,
+    sa.Column("activity_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("assignee", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True)),
+    sa.Column("due_time", sa.DateTime(timezone=True), nullable=False),
 )
 
 # When an activity sits on a case's timeline: when it happened, else when it is due, else

@@ -13,6 +13,8 @@ from casestream.envelope import Envelope
 
 ACTIVITY_SCHEDULED = "activity.scheduled"
 ACTIVITY_COMPLETED = "activity.completed"
+ACTIVITY_CANCELLED = "activity.cancelled"
+ACTIVITY_UPDATED = "activity.updated"  # edited, rescheduled or reassigned
 
 
 class ActivityState(BaseModel):

@@ -1,0 +1,254 @@
+"""Benchmark: "what is due" (GET /activities) and a case's timeline on a large history.
+
+Creates a fresh activity-svc database (migrated like the tests do), loads N activities over
+N/10 cases with SQL (the case read model, activities of every status with one or two of 50
+assignees, their assignee rows), then times each query through the app in-process (httpx
+over ASGI, no broker: the app's lifespan is not run) and prints p50/p95.
+
+    uv run python bench/activity_queries.py                    # 1,000,000 activities
+    uv run python bench/activity_queries.py --activities 100000 --runs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import sqlalchemy as sa
+
+import activity_svc
+from activity_svc.config import Settings
+from activity_svc.main import create_app
+from casestream.persistence.migrations import upgrade
+from casestream.settings import StaffToken
+
+MIGRATIONS = Path(activity_svc.__file__).parent / "migrations"
+USERS = 50
+TOKENS = {
+    "bench-admin": StaffToken(user="user_5", rights=["admin"]),
+    "bench-own": StaffToken(user="user_6", rights=["cases:*:own"]),
+    "bench-instance": StaffToken(user="user_7", rights=["cases:applicants:all"]),
+}
+
+# Cases: 3 instances; 60% assigned to one of 50 users; opened by one of them. Activities:
+# 10 per case, 20% scheduled (due from 40 days ago to 100 days ahead: about 30% overdue),
+# 70% completed, 10% cancelled, over two years of history; one assignee, two for 1 in 7.
+LOAD = """
+INSERT INTO case_view (id, instance, case_type, assignee, created_by, active, status,
+                       status_class, client_ids, version)
+  SELECT gen_random_uuid(), (ARRAY['cases', 'applicants', 'sales'])[1 + n % 3],
+         'type_' || n % 10, CASE WHEN n % 10 < 4 THEN NULL ELSE 'user_' || n % :users END,
+         'user_' || (n * 7) % :users, n % 8 < 6,
+         CASE WHEN n % 8 < 6 THEN 'open' ELSE 'resolved' END,
+         CASE WHEN n % 8 < 6 THEN 'opened' ELSE 'closed' END, '[]'::jsonb, 1
+  FROM generate_series(1, :cases) n;
+CREATE TEMP TABLE n_cases AS
+  SELECT id, row_number() OVER (ORDER BY id) AS n FROM case_view;
+INSERT INTO activities (id, case_id, type, subject, status, due_at, occurred_at,
+                        assignee_ids, with_contact_ids, priority, created_by, created_at,
+                        updated_at)
+  SELECT gen_random_uuid(), c.id,
+         (ARRAY['follow_up_call', 'email', 'open_case', 'change_case_status'])[1 + a % 4],
+         'Activity ' || a || ' of case ' || c.n, s.status,
+         CASE WHEN s.status = 'scheduled' THEN now() + (random() * 140 - 40) * interval '1 day'
+              ELSE t.at END,
+         CASE WHEN s.status = 'completed' THEN t.at END,
+         CASE WHEN a % 7 = 0
+              THEN jsonb_build_array('user_' || (c.n * 3 + a) % :users,
+                                     'user_' || (c.n * 3 + a + 1) % :users)
+              ELSE jsonb_build_array('user_' || (c.n * 3 + a) % :users) END,
+         '[]'::jsonb, 'normal', 'user_' || (c.n * 7) % :users, t.at, t.at
+  FROM n_cases c CROSS JOIN generate_series(1, :per_case) a
+  CROSS JOIN LATERAL (SELECT now() - random() * interval '730 days' AS at) t
+  CROSS JOIN LATERAL (SELECT CASE WHEN (c.n + a) % 10 < 2 THEN 'scheduled'
+                                  WHEN (c.n + a) % 10 < 9 THEN 'completed'
+                                  ELSE 'cancelled' END AS status) s;
+INSERT INTO activity_assignees (activity_id, assignee, status, due_at, due_time)
+  SELECT id, a.assignee, status, due_at, coalesce(due_at, occurred_at, created_at)
+  FROM activities, LATERAL jsonb_array_elements_text(assignee_ids) AS a(assignee)
+"""
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def on_server(server: str, statement: str) -> None:
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def load(database, activities: int) -> None:
+    per_case = 10
+    params = {"cases": max(1, activities // per_case), "per_case": per_case, "users": USERS}
+    async with database.transaction() as tx:
+        for statement in LOAD.split(";"):
+            if statement.strip():
+                used = {k: v for k, v in params.items() if f":{k}" in statement}
+                await tx.session.execute(sa.text(statement), used)
+    async with database.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(sa.text("VACUUM ANALYZE"))
+        counts = await conn.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM case_view), (SELECT count(*) FROM activities), "
+                "(SELECT count(*) FROM activity_assignees), "
+                "(SELECT count(*) FROM activities WHERE status = 'scheduled' AND due_at < now())"
+            )
+        )
+        c, a, aa, overdue = counts.one()
+    print(f"loaded {c} cases, {a} activities ({overdue} overdue), {aa} assignee rows")
+
+
+async def timed(client: httpx.AsyncClient, runs: int, paths, params: dict, token: str):
+    """``paths(i)`` gives the path of run i (a different case each run, say)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    times, size = [], 0
+    for i in range(runs + 3):  # three warm-up runs
+        path = paths(i)
+        started = time.perf_counter()
+        response = await client.get(path, params=params, headers=headers)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"{path} {params}: {response.status_code} {response.text[:300]}")
+        if i >= 3:
+            times.append(elapsed)
+        size = len(response.json()["items"])
+    return times, size
+
+
+async def column(database, query: str) -> list:
+    async with database.session() as s:
+        return list((await s.execute(sa.text(query))).scalars())
+
+
+async def measure(app, database, args: argparse.Namespace) -> None:
+    cases = [
+        str(c)
+        for c in await column(database, "SELECT id FROM case_view ORDER BY random() LIMIT 200")
+    ]
+    own_cases = [
+        str(c)
+        for c in await column(
+            database,
+            "SELECT id FROM case_view WHERE assignee = 'user_6' OR created_by = 'user_6' "
+            "ORDER BY random() LIMIT 200",
+        )
+    ]
+    admin, own, one = "bench-admin", "bench-own", "bench-instance"
+    overdue = {"assignee": "me", "overdue": "true"}
+    queries = [
+        ("my overdue (assignee=me&overdue=true)", lambda i: "/activities", overdue, admin),
+        ("my overdue, own-cases token", lambda i: "/activities", overdue, own),
+        ("my overdue, one-instance token", lambda i: "/activities", overdue, one),
+        ("my overdue, limit=500", lambda i: "/activities", {**overdue, "limit": 500}, admin),
+        (
+            "my scheduled (status=scheduled)",
+            lambda i: "/activities",
+            {"assignee": "me", "status": "scheduled"},
+            admin,
+        ),
+        ("my everything (assignee=me)", lambda i: "/activities", {"assignee": "me"}, admin),
+        ("everyone's overdue (overdue=true)", lambda i: "/activities", {"overdue": "true"}, admin),
+        ("everyone's overdue, own-cases token", lambda i: "/activities", {"overdue": "true"}, own),
+        ("a case's timeline", lambda i: f"/cases/{cases[i % len(cases)]}/activities", {}, admin),
+        (
+            "a case's timeline, own-cases token",
+            lambda i: f"/cases/{own_cases[i % len(own_cases)]}/activities",
+            {},
+            own,
+        ),
+        (
+            "a case's scheduled (case_id&status)",
+            lambda i: "/activities",
+            {"case_id": cases[0], "status": "scheduled"},
+            admin,
+        ),
+    ]
+    print(f"\n{args.runs} runs each (ms)")
+    print(f"{'query':44} {'p50':>8} {'p95':>8} {'mean':>8} {'items':>6}")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        first = await client.get(
+            "/activities", params=overdue, headers={"Authorization": f"Bearer {admin}"}
+        )
+        cursor = first.json()["next_cursor"]
+        if cursor:
+            queries.insert(
+                1,
+                (
+                    "my overdue, page 2 (cursor)",
+                    lambda i: "/activities",
+                    {**overdue, "cursor": cursor},
+                    admin,
+                ),
+            )
+        for label, paths, params, token in queries:
+            times, size = await timed(client, args.runs, paths, params, token)
+            print(
+                f"{label:44} {pct(times, 50):8.1f} {pct(times, 95):8.1f} "
+                f"{statistics.mean(times):8.1f} {size:6}"
+            )
+
+
+async def run(args: argparse.Namespace) -> None:
+    server = sa.make_url(args.server)
+    server_url = server.render_as_string(hide_password=False)
+    name = args.reuse or f"bench_activity_{uuid.uuid4().hex[:8]}"
+    url = server.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+        hide_password=False
+    )
+    if not args.reuse:
+        await on_server(server_url, f'CREATE DATABASE "{name}"')
+    try:
+        if not args.reuse:
+            await asyncio.to_thread(upgrade, MIGRATIONS, url)
+        settings = Settings(
+            database_url=url, staff_tokens=TOKENS, log_json=False, log_level="WARNING"
+        )
+        app = create_app(settings)
+        database = app.state.runtime.database
+        if not args.reuse:
+            started = time.perf_counter()
+            await load(database, args.activities)
+            print(f"load + VACUUM ANALYZE: {time.perf_counter() - started:.1f}s")
+        await measure(app, database, args)
+        await database.dispose()
+    finally:
+        if args.keep or args.reuse:
+            print(f"kept database {name} (--reuse {name} to measure it again)")
+        else:
+            await on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--activities", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument(
+        "--server",
+        default=os.environ.get(
+            "CASESTREAM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="a PostgreSQL server URL; a fresh database is created on it (and dropped)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", metavar="DATABASE", help="measure a kept database again")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
