@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from casestream.messaging.broker import Handler, create_broker, start_broker, su
 from casestream.messaging.relay import OutboxRelay
 from casestream.persistence.database import Database
 from casestream.settings import ServiceSettings
+from casestream.shutdown import finish_within
 
 log = get_logger(__name__)
 
@@ -60,25 +60,27 @@ class Runtime:
         )
 
     async def start(self) -> None:
-        await asyncio.wait_for(start_broker(self.broker), self.settings.kafka_request_timeout_s * 3)
+        async with asyncio.timeout(self.settings.kafka_request_timeout_s * 3):
+            await start_broker(self.broker)
         await self.relay.start()
         log.info("service started", service=self.settings.service_name)
 
     async def stop(self) -> None:
         await self.relay.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.broker.stop(), 20)
-        await self.database.dispose()
+        await finish_within(self.broker.stop(), 20, "broker")
+        await finish_within(self.database.dispose(), 10, "database pool")
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
         try:
-            await asyncio.wait_for(self.database.ping(), 2)
+            async with asyncio.timeout(2):
+                await self.database.ping()
             checks["database"] = "ok"
         except Exception as error:
             checks["database"] = f"unreachable: {error!r}"
         try:
-            ok = await asyncio.wait_for(self.broker.ping(timeout=2), 3)
+            async with asyncio.timeout(3):
+                ok = await self.broker.ping(timeout=2)
             checks["broker"] = "ok" if ok else "unreachable"
         except Exception as error:
             checks["broker"] = f"unreachable: {error!r}"

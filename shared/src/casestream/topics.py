@@ -64,20 +64,20 @@ async def ensure_topics(
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
-    await asyncio.wait_for(admin.start(), timeout_s)
+    async with asyncio.timeout(timeout_s):
+        await admin.start()
     try:
-        existing = set(await asyncio.wait_for(admin.list_topics(), timeout_s))
+        async with asyncio.timeout(timeout_s):
+            existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
         if missing:
-            await asyncio.wait_for(
-                admin.create_topics(
+            async with asyncio.timeout(timeout_s):
+                await admin.create_topics(
                     [
                         NewTopic(s.name, num_partitions=s.partitions, replication_factor=1)
                         for s in missing
                     ]
-                ),
-                timeout_s,
-            )
+                )
         return [s.name for s in missing]
     finally:
         await admin.close()

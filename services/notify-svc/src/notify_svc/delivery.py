@@ -49,9 +49,9 @@ class DeliveryWorker:
             self._wake.clear()
             if not await self.deliver_due():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._wake.wait(), self.settings.delivery_poll_interval_s
-                    )
+                    # asyncio.timeout, not wait_for: wait_for can swallow a cancellation.
+                    async with asyncio.timeout(self.settings.delivery_poll_interval_s):
+                        await self._wake.wait()
 
     async def deliver_due(self) -> int:
         claimed = await self._claim()

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from casestream.logging import get_logger
 from casestream.service import Runtime
+from casestream.shutdown import cancel_and_wait
 from casestream.tracing import traced
 
 log = get_logger(__name__)
@@ -42,10 +43,7 @@ def create_service_app(
             yield
         finally:
             for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task, 10, task.get_name())
             await runtime.stop()
 
     app = FastAPI(title=title, lifespan=lifespan)

@@ -125,15 +125,13 @@ class ReliableConsumption(BaseMiddleware):
             }
         )
         try:
-            await asyncio.wait_for(
-                self.policy.broker.publish(
+            async with asyncio.timeout(self.policy.publish_timeout_s):
+                await self.policy.broker.publish(
                     record.value or b"",
                     topic=dead_letter_topic(record.topic),
                     key=record.key,
                     headers=headers,
-                ),
-                self.policy.publish_timeout_s,
-            )
+                )
         except Exception:
             # The dead-letter topic is out of reach too: do not move on. Rewind to this
             # record so it is read again once the broker is back.

@@ -22,6 +22,7 @@ from casestream import metrics
 from casestream.logging import get_logger
 from casestream.persistence.database import OUTBOX_CHANNEL, Database
 from casestream.persistence.tables import inbox, outbox
+from casestream.shutdown import cancel_and_wait
 
 log = get_logger(__name__)
 
@@ -60,6 +61,7 @@ class OutboxRelay:
         self.inbox_retention = inbox_retention
         self.shards: set[int] = set()
         self._wake = asyncio.Event()
+        self._stopping = False
         self._lock_conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_prune = 0.0
@@ -72,16 +74,15 @@ class OutboxRelay:
         self._task = asyncio.create_task(self.run(), name=f"{self.service}-outbox-relay")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._stopping = True
+        self.wake()
+        await cancel_and_wait(self._task, 10, "outbox relay")
+        self._task = None
         await self._release_locks()
 
     async def run(self) -> None:
         backoff = self.poll_interval_s
-        while True:
+        while not self._stopping:
             try:
                 await self._hold_shards()
                 published = await self.publish_batch() if self.shards else 0
@@ -98,8 +99,9 @@ class OutboxRelay:
             await self._sleep(backoff)
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _hold_shards(self) -> None:
@@ -124,7 +126,8 @@ class OutboxRelay:
         self.shards.clear()
         if conn is not None and not conn.is_closed():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 5)
+                async with asyncio.timeout(5):
+                    await conn.close()
 
     async def publish_batch(self) -> int:
         """Publish one batch of due rows from our shards. Returns how many were published."""
@@ -168,7 +171,8 @@ class OutboxRelay:
             try:
                 if isinstance(future, BaseException):
                     raise future
-                await asyncio.wait_for(future, self.publish_timeout_s)
+                async with asyncio.timeout(self.publish_timeout_s):
+                    await future
             except Exception as error:
                 failed[row.id] = (row, error)
                 failed_keys.add(row.key)
@@ -186,17 +190,15 @@ class OutboxRelay:
     async def _send(self, row: Any) -> Any:
         try:
             # Enqueueing can block too when the broker is away (a full buffer).
-            return await asyncio.wait_for(
-                self.broker.publish(
+            async with asyncio.timeout(self.publish_timeout_s):
+                return await self.broker.publish(
                     row.payload,
                     topic=row.topic,
                     key=row.key.encode(),
                     headers=dict(row.headers),
                     correlation_id=row.headers.get("correlation_id"),
                     no_confirm=True,
-                ),
-                self.publish_timeout_s,
-            )
+                )
         except Exception as error:  # not even queued
             return error
 
