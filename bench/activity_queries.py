@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import statistics
-import time
-import uuid
 from pathlib import Path
 
-import asyncpg
-import httpx
 import sqlalchemy as sa
+from harness import (
+    add_database_arguments,
+    figures,
+    in_process,
+    run_script,
+    scratch_database,
+    timed,
+    vacuum_and_count,
+)
 
 import activity_svc
 from activity_svc.config import Settings
 from activity_svc.main import create_app
-from casestream.persistence.migrations import upgrade
+from casestream.persistence.database import Database
 from casestream.settings import StaffToken
 
 MIGRATIONS = Path(activity_svc.__file__).parent / "migrations"
@@ -76,56 +79,19 @@ INSERT INTO activity_assignees (activity_id, assignee, status, due_at, due_time)
 """
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-async def on_server(server: str, statement: str) -> None:
-    conn = await asyncpg.connect(server)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-async def load(database, activities: int) -> None:
+async def load(url: str, activities: int) -> None:
+    database = Database(url)
     per_case = 10
     params = {"cases": max(1, activities // per_case), "per_case": per_case, "users": USERS}
-    async with database.transaction() as tx:
-        for statement in LOAD.split(";"):
-            if statement.strip():
-                used = {k: v for k, v in params.items() if f":{k}" in statement}
-                await tx.session.execute(sa.text(statement), used)
-    async with database.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(sa.text("VACUUM ANALYZE"))
-        counts = await conn.execute(
-            sa.text(
-                "SELECT (SELECT count(*) FROM case_view), (SELECT count(*) FROM activities), "
-                "(SELECT count(*) FROM activity_assignees), "
-                "(SELECT count(*) FROM activities WHERE status = 'scheduled' AND due_at < now())"
-            )
-        )
-        c, a, aa, overdue = counts.one()
+    await run_script(database, LOAD, params)
+    c, a, aa, overdue = await vacuum_and_count(
+        database,
+        "SELECT (SELECT count(*) FROM case_view), (SELECT count(*) FROM activities), "
+        "(SELECT count(*) FROM activity_assignees), "
+        "(SELECT count(*) FROM activities WHERE status = 'scheduled' AND due_at < now())",
+    )
+    await database.dispose()
     print(f"loaded {c} cases, {a} activities ({overdue} overdue), {aa} assignee rows")
-
-
-async def timed(client: httpx.AsyncClient, runs: int, paths, params: dict, token: str):
-    """``paths(i)`` gives the path of run i (a different case each run, say)."""
-    headers = {"Authorization": f"Bearer {token}"}
-    times, size = [], 0
-    for i in range(runs + 3):  # three warm-up runs
-        path = paths(i)
-        started = time.perf_counter()
-        response = await client.get(path, params=params, headers=headers)
-        elapsed = (time.perf_counter() - started) * 1000
-        if response.status_code != 200:
-            raise RuntimeError(f"{path} {params}: {response.status_code} {response.text[:300]}")
-        if i >= 3:
-            times.append(elapsed)
-        size = len(response.json()["items"])
-    return times, size
 
 
 async def column(database, query: str) -> list:
@@ -178,8 +144,7 @@ async def measure(app, database, args: argparse.Namespace) -> None:
     ]
     print(f"\n{args.runs} runs each (ms)")
     print(f"{'query':44} {'p50':>8} {'p95':>8} {'mean':>8} {'items':>6}")
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+    async with in_process(app) as client:
         first = await client.get(
             "/activities", params=overdue, headers={"Authorization": f"Bearer {admin}"}
         )
@@ -196,40 +161,20 @@ async def measure(app, database, args: argparse.Namespace) -> None:
             )
         for label, paths, params, token in queries:
             times, size = await timed(client, args.runs, paths, params, token)
-            print(
-                f"{label:44} {pct(times, 50):8.1f} {pct(times, 95):8.1f} "
-                f"{statistics.mean(times):8.1f} {size:6}"
-            )
+            print(f"{label:44} {figures(times)} {size:6}")
 
 
 async def run(args: argparse.Namespace) -> None:
-    server = sa.make_url(args.server)
-    server_url = server.render_as_string(hide_password=False)
-    name = args.reuse or f"bench_activity_{uuid.uuid4().hex[:8]}"
-    url = server.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-        hide_password=False
-    )
-    if not args.reuse:
-        await on_server(server_url, f'CREATE DATABASE "{name}"')
-    try:
-        if not args.reuse:
-            await asyncio.to_thread(upgrade, MIGRATIONS, url)
+    async def loaded(url: str) -> None:
+        await load(url, args.activities)
+
+    async with scratch_database(args, "bench_activity", MIGRATIONS, loaded) as url:
         settings = Settings(
             database_url=url, staff_tokens=TOKENS, log_json=False, log_level="WARNING"
         )
         app = create_app(settings)
-        database = app.state.runtime.database
-        if not args.reuse:
-            started = time.perf_counter()
-            await load(database, args.activities)
-            print(f"load + VACUUM ANALYZE: {time.perf_counter() - started:.1f}s")
-        await measure(app, database, args)
-        await database.dispose()
-    finally:
-        if args.keep or args.reuse:
-            print(f"kept database {name} (--reuse {name} to measure it again)")
-        else:
-            await on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await measure(app, app.state.runtime.database, args)
+        await app.state.runtime.database.dispose()
 
 
 def main() -> None:
@@ -237,16 +182,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--activities", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument(
-        "--server",
-        default=os.environ.get(
-            "CASESTREAM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-        help="a PostgreSQL server URL; a fresh database is created on it (and dropped)",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    parser.add_argument("--reuse", metavar="DATABASE", help="measure a kept database again")
+    add_database_arguments(parser)
     asyncio.run(run(parser.parse_args()))
 
 

@@ -13,23 +13,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import statistics
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
-import asyncpg
-import httpx
 import sqlalchemy as sa
+from harness import (
+    add_database_arguments,
+    figures,
+    in_process,
+    run_script,
+    scratch_database,
+    timed,
+    vacuum_and_count,
+)
 
 import case_svc
 from case_svc.cases import state_of, states_of
 from case_svc.config import Settings
 from case_svc.main import create_app
 from case_svc.tables import cases
-from casestream.persistence.migrations import upgrade
+from casestream.persistence.database import Database
 from casestream.settings import StaffToken
 
 MIGRATIONS = Path(case_svc.__file__).parent / "migrations"
@@ -227,28 +231,8 @@ INSERT INTO case_types (name, title, instance, version, definition)
 """
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-async def create_database(server: str, name: str) -> None:
-    conn = await asyncpg.connect(server)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(server: str, name: str) -> None:
-    conn = await asyncpg.connect(server)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def load(database, n: int) -> None:
+async def load(url: str, n: int) -> None:
+    database = Database(url)
     params = {
         "cases": n,
         "contacts": max(10, n * 3 // 5),
@@ -259,47 +243,15 @@ async def load(database, n: int) -> None:
         "last": LAST,
         "nlast": len(LAST),
     }
-    async with database.transaction() as tx:
-        for statement in CONFIG.split(";"):
-            if statement.strip():
-                await tx.session.execute(sa.text(statement))
-        for statement in LOAD.split(";"):
-            if statement.strip():
-                text = sa.text(statement)
-                used = {k: v for k, v in params.items() if f":{k}" in statement}
-                await tx.session.execute(text, used)
-    async with database.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(sa.text("VACUUM ANALYZE"))
-        counts = await conn.execute(
-            sa.text(
-                "SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM contacts), "
-                "(SELECT count(*) FROM case_clients), (SELECT count(*) FROM case_activities)"
-            )
-        )
-        c, p, cc, a = counts.one()
+    await run_script(database, CONFIG, {})
+    await run_script(database, LOAD, params)
+    c, p, cc, a = await vacuum_and_count(
+        database,
+        "SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM contacts), "
+        "(SELECT count(*) FROM case_clients), (SELECT count(*) FROM case_activities)",
+    )
+    await database.dispose()
     print(f"loaded {c} cases, {p} contacts, {cc} case clients, {a} activity rows")
-
-
-def bench_app(url: str):
-    settings = Settings(database_url=url, staff_tokens=TOKENS, log_json=False, log_level="WARNING")
-    return create_app(settings)
-
-
-async def timed(client: httpx.AsyncClient, runs: int, path: str, params: dict, token: str):
-    headers = {"Authorization": f"Bearer {token}"}
-    times, size = [], 0
-    for i in range(runs + 3):  # three warm-up runs
-        started = time.perf_counter()
-        response = await client.get(path, params=params, headers=headers)
-        elapsed = (time.perf_counter() - started) * 1000
-        if response.status_code != 200:
-            raise RuntimeError(f"{path} {params}: {response.status_code} {response.text[:300]}")
-        if i >= 3:
-            times.append(elapsed)
-        body = response.json()
-        size = len(body["items"]) if "items" in body else len(body["counts"])
-    return times, size
 
 
 async def pick(database, query: str):
@@ -333,29 +285,16 @@ async def _each(tx, rows):
 
 
 async def run(args: argparse.Namespace) -> None:
-    server = sa.make_url(args.server)
-    name = args.reuse or f"bench_case_{uuid.uuid4().hex[:8]}"
-    url = server.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-        hide_password=False
-    )
-    if not args.reuse:
-        await create_database(server.render_as_string(hide_password=False), name)
-    try:
-        if not args.reuse:
-            await asyncio.to_thread(upgrade, MIGRATIONS, url)
-        app = bench_app(url)
-        database = app.state.runtime.database
-        if not args.reuse:
-            started = time.perf_counter()
-            await load(database, args.cases)
-            print(f"load + VACUUM ANALYZE: {time.perf_counter() - started:.1f}s")
-        await measure(app, database, args)
-        await database.dispose()
-    finally:
-        if args.keep or args.reuse:
-            print(f"kept database {name} (--reuse {name} to measure it again)")
-        else:
-            await drop_database(server.render_as_string(hide_password=False), name)
+    async def loaded(url: str) -> None:
+        await load(url, args.cases)
+
+    async with scratch_database(args, "bench_case", MIGRATIONS, loaded) as url:
+        settings = Settings(
+            database_url=url, staff_tokens=TOKENS, log_json=False, log_level="WARNING"
+        )
+        app = create_app(settings)
+        await measure(app, app.state.runtime.database, args)
+        await app.state.runtime.database.dispose()
 
 
 async def measure(app, database, args: argparse.Namespace) -> None:
@@ -398,8 +337,7 @@ async def measure(app, database, args: argparse.Namespace) -> None:
     ]
     print(f"\n{args.runs} runs each (ms), {total} cases")
     print(f"{'query':48} {'p50':>8} {'p95':>8} {'mean':>8} {'items':>6}")
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+    async with in_process(app) as client:
         first = (await client.get("/cases", headers={"Authorization": f"Bearer {admin}"})).json()
         page_2 = (
             "default list, page 2 (cursor)",
@@ -410,14 +348,10 @@ async def measure(app, database, args: argparse.Namespace) -> None:
         queries.insert(1, page_2)
         for label, path, params, token in queries:
             times, size = await timed(client, args.runs, path, params, token)
-            print(f"{label:48} {_figures(times)} {size:6}")
+            print(f"{label:48} {figures(times)} {size:6}")
     print()
     for label, times in await state_building(database, args.runs):
-        print(f"{label:48} {_figures(times)}")
-
-
-def _figures(times: list[float]) -> str:
-    return f"{pct(times, 50):8.1f} {pct(times, 95):8.1f} {statistics.mean(times):8.1f}"
+        print(f"{label:48} {figures(times)}")
 
 
 def main() -> None:
@@ -425,16 +359,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--cases", type=int, default=200_000)
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument(
-        "--server",
-        default=os.environ.get(
-            "CASESTREAM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-        help="a PostgreSQL server URL; a fresh database is created on it (and dropped)",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    parser.add_argument("--reuse", metavar="DATABASE", help="measure a kept database again")
+    add_database_arguments(parser)
     asyncio.run(run(parser.parse_args()))
 
 

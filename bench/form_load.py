@@ -15,13 +15,7 @@ import uuid
 from datetime import datetime
 
 import httpx
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+from harness import pct
 
 
 async def post_forms(

@@ -1,0 +1,128 @@
+"""What the benchmarks share: a scratch database for one service (created, migrated, loaded,
+then dropped unless kept), timing HTTP queries through an app in-process, and percentiles."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import sqlalchemy as sa
+
+from casestream.persistence.migrations import upgrade
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def figures(times: list[float]) -> str:
+    """p50, p95 and mean, in ms, as a table row's columns."""
+    return f"{pct(times, 50):8.1f} {pct(times, 95):8.1f} {statistics.mean(times):8.1f}"
+
+
+def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument(
+        "--server",
+        default=os.environ.get(
+            "CASESTREAM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="a PostgreSQL server URL; a fresh database is created on it (and dropped)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", metavar="DATABASE", help="measure a kept database again")
+
+
+async def _on_server(server: str, statement: str) -> None:
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(
+    args: argparse.Namespace,
+    prefix: str,
+    migrations: Path,
+    load: Callable[[str], Awaitable[None]],
+) -> AsyncIterator[str]:
+    """A migrated database loaded by ``load(url)``, or the kept one ``--reuse`` names; its
+    URL. Dropped afterwards unless ``--keep`` or ``--reuse``."""
+    server = sa.make_url(args.server)
+    server_url = server.render_as_string(hide_password=False)
+    name = args.reuse or f"{prefix}_{uuid.uuid4().hex[:8]}"
+    url = server.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+        hide_password=False
+    )
+    try:
+        if not args.reuse:
+            await _on_server(server_url, f'CREATE DATABASE "{name}"')
+            await asyncio.to_thread(upgrade, migrations, url)
+            started = time.perf_counter()
+            await load(url)
+            print(f"load + VACUUM ANALYZE: {time.perf_counter() - started:.1f}s")
+        yield url
+    finally:
+        if args.keep or args.reuse:
+            print(f"kept database {name} (--reuse {name} to measure it again)")
+        else:
+            await _on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def run_script(database: Any, script: str, params: dict[str, Any]) -> None:
+    """Run ``;``-separated SQL in one transaction, each statement with the params it names."""
+    async with database.transaction() as tx:
+        for statement in script.split(";"):
+            if statement.strip():
+                used = {k: v for k, v in params.items() if f":{k}" in statement}
+                await tx.session.execute(sa.text(statement), used)
+
+
+async def vacuum_and_count(database: Any, counting_query: str) -> tuple[Any, ...]:
+    async with database.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(sa.text("VACUUM ANALYZE"))
+        return tuple((await conn.execute(sa.text(counting_query))).one())
+
+
+def in_process(app: Any) -> httpx.AsyncClient:
+    """An HTTP client talking to ``app`` over ASGI, without its lifespan (no broker)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+
+
+async def timed(
+    client: httpx.AsyncClient,
+    runs: int,
+    path: str | Callable[[int], str],
+    params: dict[str, Any],
+    token: str,
+) -> tuple[list[float], int]:
+    """Times (ms) of ``runs`` GETs after three warm-up ones, and the size of the last
+    answer (its items or counts). ``path`` may be a function of the run's number."""
+    headers = {"Authorization": f"Bearer {token}"}
+    times, size = [], 0
+    for i in range(runs + 3):
+        where = path(i) if callable(path) else path
+        started = time.perf_counter()
+        response = await client.get(where, params=params, headers=headers)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"{where} {params}: {response.status_code} {response.text[:300]}")
+        if i >= 3:
+            times.append(elapsed)
+        body = response.json()
+        size = len(body["items"]) if "items" in body else len(body.get("counts", ()))
+    return times, size
