@@ -156,3 +156,9 @@ async def statuses_of(
     allowed = [statuses[s] for s in definition.statuses if s in statuses] or list(statuses.values())
     ordered = sorted(allowed, key=lambda s: (s.weight, s.name))
     return [s for s in ordered if grouping is None or s.grouping == grouping]
+
+
+async def statuses_for_case(tx: Transaction, case: Any, grouping: str | None = None) -> list[Any]:
+    """The statuses a case may have under the definition version it works with."""
+    definition = await definition_of(tx, case.case_type, case.case_type_version)
+    return await statuses_of(tx, definition, grouping)

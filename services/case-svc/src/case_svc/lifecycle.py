@@ -10,7 +10,12 @@ import sqlalchemy as sa
 
 from case_svc.case_changes import Caller, lock_case, save_case
 from case_svc.config import Settings
-from case_svc.configuration import case_type_named, definition_of, statuses_of
+from case_svc.configuration import (
+    case_type_named,
+    definition_of,
+    statuses_for_case,
+    statuses_of,
+)
 from case_svc.custom_fields import validated_custom
 from case_svc.errors import conflict, invalid
 from case_svc.permissions import ensure_can_add
@@ -131,16 +136,7 @@ async def close(
     case = await lock_case(tx, case_id, staff=caller.staff, expected_version=version)
     if not case.active:
         raise conflict("the case is already closed")
-    if status is None:
-        closed = await statuses_of(
-            tx, await definition_of(tx, case.case_type, case.case_type_version), "closed"
-        )
-        if not closed:
-            raise conflict("the case type has no closed status")
-        status = closed[0].name
-    target = await _allowed_status(tx, case, status)
-    if target.grouping != "closed":
-        raise invalid(("body", "status"), f"{status!r} is not a closed status")
+    status = await _target_status(tx, case, status, "closed")
     return await _close(tx, settings, caller, case, status, outcome, lost_reason)
 
 
@@ -157,16 +153,7 @@ async def reopen(
         raise conflict("the case is open")
     if case.merged_into is not None:
         raise conflict(f"the case was merged into {case.merged_into}: work on that one")
-    if status is None:
-        opened = await statuses_of(
-            tx, await definition_of(tx, case.case_type, case.case_type_version), "opened"
-        )
-        if not opened:
-            raise conflict("the case type has no opened status")
-        status = opened[0].name
-    target = await _allowed_status(tx, case, status)
-    if target.grouping != "opened":
-        raise invalid(("body", "status"), f"{status!r} is not an opened status")
+    status = await _target_status(tx, case, status, "opened")
     return await _reopen(tx, settings, caller, case, status)
 
 
@@ -270,9 +257,22 @@ async def _reopen(
     )
 
 
+async def _target_status(tx: Transaction, case: Any, status: str | None, grouping: str) -> str:
+    """``status`` if the case may have it and it is of ``grouping`` (opened or closed), else
+    the case type's first status of that grouping when none is given."""
+    if status is None:
+        first = await statuses_for_case(tx, case, grouping)
+        if not first:
+            raise conflict(f"the case type has no {grouping} status")
+        return first[0].name
+    if (await _allowed_status(tx, case, status)).grouping != grouping:
+        kind = {"opened": "an opened", "closed": "a closed"}[grouping]
+        raise invalid(("body", "status"), f"{status!r} is not {kind} status")
+    return status
+
+
 async def _allowed_status(tx: Transaction, case: Any, status: str) -> Any:
-    definition = await definition_of(tx, case.case_type, case.case_type_version)
-    allowed = {s.name: s for s in await statuses_of(tx, definition)}
+    allowed = {s.name: s for s in await statuses_for_case(tx, case)}
     if status not in allowed:
         known = (
             await tx.session.execute(

@@ -3,6 +3,7 @@ other cases, and merging two cases into one."""
 
 import uuid
 from datetime import UTC, date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -10,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from case_svc.case_changes import Caller, lock_case, save_case
 from case_svc.cases import state_of
 from case_svc.config import Settings
-from case_svc.configuration import definition_of, statuses_of
+from case_svc.configuration import definition_of, statuses_for_case
 from case_svc.contacts import get_contacts
 from case_svc.errors import conflict, invalid, not_found
 from case_svc.permissions import ensure_can_delete
@@ -150,10 +151,7 @@ async def link(
     """Both cases change (each lists the other), so both say so."""
     if other_id == case_id:
         raise invalid(("body", "case_id"), "a case cannot be linked to itself")
-    first, second = sorted([case_id, other_id])  # lock in one order: no deadlock
-    rows = {c: await lock_case(tx, c, staff=caller.staff) for c in (first, second)}
-    if version is not None and rows[case_id].version != version:
-        await lock_case(tx, case_id, staff=caller.staff, expected_version=version)
+    rows = await _lock_both(tx, caller, case_id, other_id, version)
     added = await tx.session.execute(
         insert(case_links)
         .values(
@@ -201,11 +199,8 @@ async def merge(
         ensure_can_delete(caller.staff)
     if other_id == case_id:
         raise invalid(("body", "other_case_id"), "a case cannot be merged into itself")
-    first, second = sorted([case_id, other_id])
-    rows = {c: await lock_case(tx, c, staff=caller.staff) for c in (first, second)}
+    rows = await _lock_both(tx, caller, case_id, other_id, version)
     survivor, other = rows[case_id], rows[other_id]
-    if version is not None and survivor.version != version:
-        await lock_case(tx, case_id, staff=caller.staff, expected_version=version)
     for row in (survivor, other):
         if row.merged_into is not None:
             raise conflict(f"case {row.id} was already merged into {row.merged_into}")
@@ -217,9 +212,7 @@ async def merge(
         .returning(case_roles.c.id)
     )
     role_ids = [str(r) for r in moved_roles.scalars()]
-    closed = await statuses_of(
-        tx, await definition_of(tx, other.case_type, other.case_type_version), "closed"
-    )
+    closed = await statuses_for_case(tx, other, "closed")
     values = {
         "merged_into": survivor.id,
         "active": False,
@@ -242,6 +235,23 @@ async def merge(
             "merged_case_id": Change(after=str(other.id)),
         },
     )
+
+
+async def _lock_both(
+    tx: Transaction,
+    caller: Caller,
+    case_id: uuid.UUID,
+    other_id: uuid.UUID,
+    version: int | None,
+) -> dict[uuid.UUID, Any]:
+    """Both cases locked, in id order (two actions on the same pair cannot deadlock); the
+    version check applies to ``case_id``, the one the caller acts on."""
+    rows = {}
+    for c in sorted([case_id, other_id]):
+        rows[c] = await lock_case(
+            tx, c, staff=caller.staff, expected_version=version if c == case_id else None
+        )
+    return rows
 
 
 async def _move_clients(tx: Transaction, source: uuid.UUID, target: uuid.UUID) -> list[uuid.UUID]:
