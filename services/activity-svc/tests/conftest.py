@@ -3,7 +3,6 @@ an httpx client, plus ways to put messages on its input topics and read what it 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,12 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from activity_svc.config import Settings
 from activity_svc.main import create_app
 from casestream import topics
 from casestream.envelope import Envelope
+from casestream.testing.plugin import records_on
 from casestream.testing.services import (
     create_system_topics,
     migrated_database,
@@ -46,31 +46,15 @@ class ActivityService:
     async def said(self, subject: str, expected: int, timeout_s: float = 15.0) -> list[dict]:
         """What the service said on activity.events about ``subject``: waits for ``expected``
         messages, then a little longer so that a surplus shows."""
-        # Partitions assigned by hand: no consumer group to join, so reading starts at once.
-        topic = self.settings.topic(topics.ACTIVITY_EVENTS)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.kafka_bootstrap, enable_auto_commit=False
+        records = await records_on(
+            self.kafka_bootstrap,
+            self.settings.topic(topics.ACTIVITY_EVENTS),
+            expected=expected,
+            timeout_s=timeout_s,
+            keys={subject},
+            grace_s=1.0,
         )
-        await consumer.start()
-        found: list[dict] = []
-        try:
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
-            ]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout_s
-            grace: float | None = None
-            while loop.time() < (grace or deadline):
-                batch = await consumer.getmany(timeout_ms=200)
-                for records in batch.values():
-                    found += [json.loads(r.value) for r in records if r.key.decode() == subject]
-                if len(found) >= expected and grace is None:
-                    grace = loop.time() + 1.0
-        finally:
-            await consumer.stop()
-        return found
+        return [json.loads(r.value) for r in records]
 
 
 @pytest.fixture(scope="package")

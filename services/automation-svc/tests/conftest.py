@@ -3,7 +3,6 @@ behind an httpx client, a way to deliver case events, and a reader of notify.com
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -14,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from automation_svc.config import Settings
 from automation_svc.main import create_app
@@ -27,6 +26,7 @@ from casestream.contracts.case import (
     ContactState,
 )
 from casestream.envelope import Envelope, new_envelope
+from casestream.testing.plugin import records_on
 from casestream.testing.services import (
     create_system_topics,
     migrated_database,
@@ -61,18 +61,6 @@ def case_opened(case_type: str = "general_enquiry", **custom: Any) -> CaseEnvelo
     return CaseEnvelope.model_validate(envelope.model_dump())
 
 
-async def reader(bootstrap: str, topic: str) -> AIOKafkaConsumer:
-    """A consumer of every partition of ``topic`` from the start, without a group (joining
-    one costs seconds)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    await consumer.topics()  # fetches the metadata
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-    consumer.assign(partitions)
-    await consumer.seek_to_beginning(*partitions)
-    return consumer
-
-
 @dataclass
 class AutomationService:
     client: httpx.AsyncClient
@@ -92,21 +80,15 @@ class AutomationService:
     async def commands(self, case_id: Any, expected: int, timeout_s: float = 15.0) -> list[dict]:
         """The commands said on notify.commands about a case: waits for ``expected``, then a
         second longer so that a surplus shows."""
-        consumer = await reader(self.kafka_bootstrap, self.settings.topic(topics.NOTIFY_COMMANDS))
-        found: list[dict] = []
-        try:
-            loop = asyncio.get_running_loop()
-            deadline, grace = loop.time() + timeout_s, None
-            while loop.time() < (grace or deadline):
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    found += [
-                        json.loads(r.value) for r in records if r.key.decode() == str(case_id)
-                    ]
-                if len(found) >= expected and grace is None:
-                    grace = loop.time() + 1.0
-        finally:
-            await consumer.stop()
-        return found
+        records = await records_on(
+            self.kafka_bootstrap,
+            self.settings.topic(topics.NOTIFY_COMMANDS),
+            expected=expected,
+            timeout_s=timeout_s,
+            keys={str(case_id)},
+            grace_s=1.0,
+        )
+        return [json.loads(r.value) for r in records]
 
 
 @pytest.fixture(scope="session")

@@ -3,20 +3,18 @@
 One service for the whole module (start-up is most of a test's time): each test makes its
 own contacts with unique names, and reads only the events about them."""
 
-import asyncio
 import json
 import uuid
 from datetime import date
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from case_svc.config import Settings
 from case_svc.main import create_app
-from case_svc.routes import contacts as contact_routes
 from case_svc.tables import case_roles
 from casestream import topics
+from casestream.testing.plugin import records_on
 from casestream.testing.services import (
     STAFF_HEADERS,
     create_system_topics,
@@ -37,9 +35,6 @@ async def service(create_database, kafka_bootstrap):
     )
     settings.staff_tokens |= OTHER_TOKENS
     app = create_app(settings)
-    if not any(getattr(r, "endpoint", None) is contact_routes.merge_contact for r in app.routes):
-        # Until main.py includes this router: its routes go first, ahead of older ones.
-        app.router.routes[:0] = contact_routes.router.routes
     async with running(app) as client:
         client.headers.update(STAFF_HEADERS)
         for status in DEMO_STATUSES:
@@ -68,25 +63,15 @@ def said(service, kafka_bootstrap):
     settings = service[1]
 
     async def read(topic, subjects, expected, timeout_s=20.0):
-        topic = settings.topic(topic)
-        # Partitions assigned by hand: no consumer group to join, so reading starts at once.
-        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        found = []
-        try:
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            loop = asyncio.get_running_loop()
-            deadline, grace = loop.time() + timeout_s, None
-            while loop.time() < (grace or deadline):
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    found += [json.loads(r.value) for r in records if r.key.decode() in subjects]
-                if len(found) >= expected and grace is None:
-                    grace = loop.time() + 1.0
-        finally:
-            await consumer.stop()
-        return found
+        records = await records_on(
+            kafka_bootstrap,
+            settings.topic(topic),
+            expected=expected,
+            timeout_s=timeout_s,
+            keys=set(subjects),
+            grace_s=1.0,
+        )
+        return [json.loads(r.value) for r in records]
 
     return read
 

@@ -4,7 +4,6 @@ its input messages and read what it says."""
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import json
@@ -18,13 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 
 from casestream import devinfra, topics
 from casestream.contracts.case import CASE_OPENED, CaseEvent, CaseState, ContactState
 from casestream.contracts.notify import SEND_EMAIL, SendEmail
 from casestream.envelope import Envelope, new_envelope
+from casestream.testing.plugin import records_on
 from casestream.testing.services import (
     create_system_topics,
     migrated_database,
@@ -109,18 +109,6 @@ def send_email(case_id: Any, **fields: Any) -> Envelope[Any]:
     )
 
 
-async def reader(bootstrap: str, topic: str) -> AIOKafkaConsumer:
-    """A consumer of every partition of ``topic`` from the start, without a group (joining
-    one costs seconds)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    await consumer.topics()  # fetches the metadata
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-    consumer.assign(partitions)
-    await consumer.seek_to_beginning(*partitions)
-    return consumer
-
-
 @dataclass
 class NotifyService:
     client: httpx.AsyncClient
@@ -141,19 +129,15 @@ class NotifyService:
     async def said(self, subject: str, expected: int, timeout_s: float = 15.0) -> list[dict]:
         """What the service said on notify.events about ``subject``: waits for ``expected``,
         then a second longer so that a surplus shows."""
-        consumer = await reader(self.kafka_bootstrap, self.settings.topic(topics.NOTIFY_EVENTS))
-        found: list[dict] = []
-        try:
-            loop = asyncio.get_running_loop()
-            deadline, grace = loop.time() + timeout_s, None
-            while loop.time() < (grace or deadline):
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    found += [json.loads(r.value) for r in records if r.key.decode() == subject]
-                if len(found) >= expected and grace is None:
-                    grace = loop.time() + 1.0
-        finally:
-            await consumer.stop()
-        return found
+        records = await records_on(
+            self.kafka_bootstrap,
+            self.settings.topic(topics.NOTIFY_EVENTS),
+            expected=expected,
+            timeout_s=timeout_s,
+            keys={subject},
+            grace_s=1.0,
+        )
+        return [json.loads(r.value) for r in records]
 
     async def emails(self, **params: Any) -> list[dict]:
         response = await self.client.get(

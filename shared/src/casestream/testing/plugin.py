@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from casestream import devinfra
 from casestream.topics import TopicSpec, ensure_topics
@@ -124,28 +124,44 @@ async def eventually(
         await asyncio.sleep(interval_s)
 
 
+async def records_on(
+    kafka_bootstrap: str,
+    topic: str,
+    *,
+    expected: int,
+    timeout_s: float = 20.0,
+    keys: set[str] | None = None,
+    grace_s: float = 0.0,
+) -> list[Any]:
+    """The records on every partition of ``topic`` from the start (only those whose key is in
+    ``keys``, if given), once ``expected`` have arrived and ``grace_s`` more has passed (so
+    that a surplus shows), or ``timeout_s`` has. Partitions are assigned by hand: no consumer
+    group to join, so reading starts at once."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        loop = asyncio.get_running_loop()
+        deadline, enough_at = loop.time() + timeout_s, None
+        while loop.time() < min(deadline, enough_at or deadline):
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records += [r for r in batch if keys is None or r.key.decode() in keys]
+            if len(records) >= expected and enough_at is None:
+                enough_at = loop.time() + grace_s
+    finally:
+        await consumer.stop()
+    return records
+
+
 @pytest.fixture
 def read_topic(kafka_bootstrap: str) -> Callable[..., Awaitable[list[Any]]]:
     """``await read_topic(topic, expected=n)``: every record on ``topic`` (from the start),
     once ``expected`` have arrived or ``timeout_s`` has passed."""
 
     async def read(topic: str, expected: int, timeout_s: float = 20.0) -> list[Any]:
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=kafka_bootstrap,
-            group_id=f"reader-{uuid.uuid4().hex[:8]}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        records: list[Any] = []
-        try:
-            deadline = asyncio.get_running_loop().time() + timeout_s
-            while len(records) < expected and asyncio.get_running_loop().time() < deadline:
-                for batch in (await consumer.getmany(timeout_ms=300)).values():
-                    records.extend(batch)
-        finally:
-            await consumer.stop()
-        return records
+        return await records_on(kafka_bootstrap, topic, expected=expected, timeout_s=timeout_s)
 
     return read
