@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from case_svc.config import Settings
-from case_svc.configuration import case_type_named, statuses_by_name
+from case_svc.configuration import case_type_named, statuses_by_name, statuses_of
 from case_svc.contacts import contact_state, find_or_create_by_email, get_contacts
 from case_svc.custom_fields import validated_custom
 from case_svc.errors import invalid, not_found
@@ -96,17 +96,13 @@ async def open_case(
 async def _opening_status(
     tx: Transaction, definition: CaseTypeDefinition, wanted: str | None
 ) -> str:
-    statuses = await statuses_by_name(tx)
-    allowed = [s for s in definition.statuses if s in statuses] or list(statuses)
-    opened = sorted(
-        (statuses[s] for s in allowed if statuses[s].grouping == "opened"),
-        key=lambda s: (s.weight, s.name),
-    )
+    allowed = await statuses_of(tx, definition)
     if wanted is None:
+        opened = [s for s in allowed if s.grouping == "opened"]
         if not opened:
             raise invalid(("body", "status"), "the case type has no opened status to start in")
         return opened[0].name
-    if wanted not in allowed:
+    if wanted not in {s.name for s in allowed}:
         raise invalid(("body", "status"), f"status {wanted!r} is not allowed for this case type")
     return wanted
 
