@@ -25,11 +25,13 @@ STAFF = {"Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture(scope="module")
 def stack(postgres_server_url, kafka_bootstrap, tmp_path_factory):
     run = uuid.uuid4().hex[:8]
+    # Distinct ports: two services handed the same one would answer for each other.
+    ports = devinfra.free_ports(len(SERVICE_NAMES) + 2)
     config = StackConfig(
         data_dir=tmp_path_factory.mktemp("stack"),
-        service_ports={name: devinfra.free_port() for name in SERVICE_NAMES},
-        smtp_port=devinfra.free_port(),
-        smtp_http_port=devinfra.free_port(),
+        service_ports=dict(zip(SERVICE_NAMES, ports, strict=False)),
+        smtp_port=ports[-2],
+        smtp_http_port=ports[-1],
         database_url=postgres_server_url,
         database_prefix=f"e2e_{run}_",
         kafka_bootstrap=kafka_bootstrap,

@@ -97,7 +97,7 @@ async def test_sink_keeps_messages_across_restarts_until_deleted(tmp_path: Path)
 
 
 def test_sink_runs_as_a_process(tmp_path: Path) -> None:
-    smtp_port, http_port = devinfra.free_port(), devinfra.free_port()
+    smtp_port, http_port = devinfra.free_ports(2)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -133,16 +133,17 @@ def test_sink_usable_from_synchronous_code() -> None:
 
 
 def _infra_config(tmp_path: Path) -> StackConfig:
+    postgres_port, kafka_port, smtp_port, smtp_http_port = devinfra.free_ports(4)
     return StackConfig(
         data_dir=tmp_path / "data",
         services=(),
         load_demo=False,
         database_url=None,
-        postgres_port=devinfra.free_port(),
+        postgres_port=postgres_port,
         kafka_bootstrap=None,
-        kafka_port=devinfra.free_port(),
-        smtp_port=devinfra.free_port(),
-        smtp_http_port=devinfra.free_port(),
+        kafka_port=kafka_port,
+        smtp_port=smtp_port,
+        smtp_http_port=smtp_http_port,
         topic_prefix="local-test.",
     )
 
