@@ -11,13 +11,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from activity_svc.commands import (
+from casestream import topics
+from casestream.contracts.activity import (
     CANCEL_ACTIVITY,
     COMPLETE_ACTIVITY,
     SCHEDULE_ACTIVITY,
     ActivityCommand,
 )
-from casestream import topics
 from casestream.contracts.case import (
     CASE_ASSIGNED,
     CASE_CLOSED,

@@ -1,48 +1,49 @@
-"""Case events fire the rules they match, once each, and become notify.send_email commands."""
+"""Events fire the rules they match, once each, and each action becomes one command with the
+action's id on the owning service's topic."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from automation_svc.firing import fire_rules, firing_id_for
+from automation_svc.firing import Event, fire_rules, firing_id_for
+from casestream import topics
+from casestream.contracts.activity import ACTIVITY_COMPLETED, SCHEDULE_ACTIVITY
+from casestream.contracts.case import (
+    ADD_CASE_ROLE,
+    ADD_CASE_TAGS,
+    ASSIGN_CASE,
+    CASE_STATUS_CHANGED,
+    CASE_UPDATED,
+    CHANGE_CASE_STATUS,
+    Change,
+)
 from casestream.contracts.notify import SEND_EMAIL
 from casestream.persistence.tables import outbox
 from casestream.testing.plugin import eventually
-from casestream.testing.services import STAFF_HEADERS
+
+from .conftest import activity_state, case_state
 
 
-def _rule(name, case_type=None, conditions=(), actions=None):
-    trigger = {"event": "case.opened", **({"case_type": case_type} if case_type else {})}
+def _rule(marker: str, actions, trigger=None, conditions=()):
+    """A rule only the case whose subject is ``marker`` can fire (tests share one service)."""
     return {
-        "name": name,
-        "enabled": True,
-        "trigger": trigger,
-        "conditions": list(conditions),
-        "actions": actions or [{"type": "send_email", "template": name, "to": ["clients"]}],
+        "name": marker,
+        "trigger": trigger or {"event": "case.opened", "case_type": "general_enquiry"},
+        "conditions": [{"field": "case.subject", "op": "eq", "value": marker}, *conditions],
+        "actions": actions,
     }
 
 
-async def _put(service, rule) -> str:
-    rule_id = str(uuid.uuid4())
-    response = await service.client.put(f"/rules/{rule_id}", json=rule, headers=STAFF_HEADERS)
-    assert response.status_code == 201, response.text
-    return rule_id
-
-
-async def _firings(service, **params) -> list[dict]:
-    response = await service.client.get("/firings", params=params, headers=STAFF_HEADERS)
-    assert response.status_code == 200, response.text
-    return response.json()["items"]
-
-
 async def test_a_case_opening_fires_once_however_often_it_is_delivered(service):
-    ack = await _put(service, _rule("acknowledgement", case_type="general_enquiry"))
-    other = await _put(service, _rule("complaint_received", case_type="complaint"))
-    event = service.case_opened("general_enquiry")
-    case_id = event.data.case.id
+    marker = f"ack-{uuid.uuid4()}"
+    ack = await service.put_rule(
+        _rule(marker, [{"type": "send_email", "template": "acknowledgement"}])
+    )
+    event = service.case_event(case_state(subject=marker))
+    case_id = event.data["case"]["id"]
 
     await service.deliver(event, times=3)
 
@@ -52,21 +53,19 @@ async def test_a_case_opening_fires_once_however_often_it_is_delivered(service):
     action_id = str(uuid.uuid5(firing_id_for(uuid.UUID(ack), event.id), "0"))
     assert command["type"] == SEND_EMAIL
     assert command["id"] == command["data"]["notification_id"] == action_id
-    assert command["subject"] == str(case_id)
-    assert command["data"]["case_id"] == str(case_id)
+    assert command["subject"] == case_id
     assert command["data"]["template"] == "acknowledgement"
     assert command["data"]["to"] == ["clients"]
     assert command["correlation_id"] == event.correlation_id
     assert command["causation_id"] == str(event.id)
 
-    fired = await _firings(service, case_id=str(case_id))
+    fired = await service.firings(case_id=case_id)
     assert [(f["rule_id"], f["event_id"], f["rule_version"]) for f in fired] == [
         (ack, str(event.id), 1)
     ]
     assert [(a["type"], a["state"], a["command_id"]) for a in fired[0]["actions"]] == [
         ("send_email", "done", action_id)
     ]
-    assert await _firings(service, rule_id=other) == []
 
     # Even past the inbox (a replay after its ids were pruned), the firing key holds.
     runtime = service.app.state.runtime
@@ -74,59 +73,117 @@ async def test_a_case_opening_fires_once_however_often_it_is_delivered(service):
         again = await fire_rules(
             tx,
             service.settings,
-            event_id=event.id,
-            event_type=event.type,
-            occurred_at=event.occurred_at,
-            case_id=case_id,
-            facts=event.data.model_dump(mode="json"),
+            Event(event.id, event.type, event.occurred_at, uuid.UUID(case_id), event.data),
+            now=service.clock.now(),
         )
-    assert again == []
+    assert again.firings == []
     async with runtime.database.session() as session:
-        rows = await session.execute(
-            sa.select(sa.func.count()).select_from(outbox).where(outbox.c.key == str(case_id))
+        count = await session.execute(
+            sa.select(sa.func.count()).select_from(outbox).where(outbox.c.key == case_id)
         )
-        assert rows.scalar() == 1
+        assert count.scalar() == 1
 
 
-async def test_conditions_choose_the_events_and_unsupported_actions_are_logged_failed(service):
-    rule = _rule(
-        "urgent",
-        case_type="urgent_type",
-        conditions=[
-            {"field": "case.custom.priority", "op": "eq", "value": "high"},
-            {"field": "case.status", "op": "in", "value": ["open", "in_progress"]},
-        ],
-        actions=[
-            {"type": "add_tag", "tag": "urgent"},
-            {"type": "send_email", "subject": "Reminder", "body_text": "Hi", "delay": "P7D"},
-            {
-                "type": "send_email",
-                "subject": "Urgent: {{ case.subject }}",
-                "body_text": "Soon",
-                "to": ["clients", "duty@example.org"],
-            },
-        ],
+async def test_each_action_type_sends_its_command_to_the_owning_service(service):
+    marker = f"all-actions-{uuid.uuid4()}"
+    await service.put_rule(
+        _rule(
+            marker,
+            [
+                {"type": "change_status", "status": "in_progress"},
+                {"type": "assign", "user": "casey"},
+                {"type": "add_role", "role": "advocate"},
+                {"type": "add_tag", "tags": ["urgent"]},
+                {"type": "schedule_activity", "activity_type": "follow_up_call", "due_in": "P2D"},
+                {"type": "send_email", "template": "acknowledgement", "to": ["assignee"]},
+            ],
+        )
     )
-    rule_id = await _put(service, rule)
-    calm, urgent = (
-        service.case_opened("urgent_type", priority="low"),
-        service.case_opened("urgent_type", priority="high"),
+    case = case_state(subject=marker)
+    event = service.case_event(case)
+    await service.deliver(event)
+
+    case_commands = await service.commands(case.id, expected=4, topic=topics.CASE_COMMANDS)
+    by_type = {c["type"]: c["data"] for c in case_commands}
+    assert list(by_type) == [CHANGE_CASE_STATUS, ASSIGN_CASE, ADD_CASE_ROLE, ADD_CASE_TAGS]
+    assert by_type[CHANGE_CASE_STATUS]["status"] == "in_progress"
+    assert by_type[ASSIGN_CASE]["user"] == "casey"
+    assert by_type[ADD_CASE_ROLE]["role"] == "advocate"
+    assert by_type[ADD_CASE_ROLE]["contact_id"] == str(case.clients[0].id)
+    assert by_type[ADD_CASE_TAGS]["tags"] == ["urgent"]
+    assert all(
+        d["case_id"] == str(case.id) and d["actor"].startswith("rule:") for d in by_type.values()
     )
-    await service.deliver(calm)
-    await service.deliver(urgent)
 
-    async def urgent_fired():
-        return await _firings(service, rule_id=rule_id)
+    [schedule] = await service.commands(case.id, expected=1, topic=topics.ACTIVITY_COMMANDS)
+    assert schedule["type"] == SCHEDULE_ACTIVITY
+    activity = schedule["data"]["activity"]
+    assert activity["type"] == "follow_up_call" and activity["case_id"] == str(case.id)
+    due = datetime.fromisoformat(activity["due_at"])
+    assert due == service.clock.now() + timedelta(days=2)  # the clock has not moved since
+    [email] = await service.commands(case.id, expected=1)
+    assert email["data"]["to"] == ["assignee"]
 
-    fired = await eventually(urgent_fired)
-    assert [f["case_id"] for f in fired] == [str(urgent.data.case.id)]
-    tag, later, now = fired[0]["actions"]
-    assert (tag["state"], tag["error"]) == ("failed", "not supported yet")
-    assert later["state"] == "pending" and later["command_id"] is None
-    assert later["due_at"].startswith((urgent.occurred_at + timedelta(days=7)).date().isoformat())
-    assert now["state"] == "done"
+    actions = await service.actions_of(case.id)
+    assert [a["state"] for a in actions] == ["done"] * 6
+    ids = [a["id"] for a in actions]
+    assert [c["id"] for c in case_commands] + [schedule["id"], email["id"]] == ids
 
-    commands = await service.commands(urgent.data.case.id, expected=1)
-    assert [c["data"]["subject"] for c in commands] == ["Urgent: {{ case.subject }}"]
-    assert commands[0]["data"]["to"] == ["clients", "duty@example.org"]
-    assert await _firings(service, case_id=str(calm.data.case.id)) == []
+
+async def test_groups_changes_and_derived_triggers_choose_the_events(service):
+    marker = f"conditions-{uuid.uuid4()}"
+    grouped = await service.put_rule(
+        _rule(
+            marker,
+            [{"type": "add_tag", "tags": ["resolved-or-high"]}],
+            trigger={"event": "case.status_changed"},
+            conditions=[
+                {
+                    "any": [
+                        {"field": "case.status", "op": "changed_to", "value": "resolved"},
+                        {"field": "case.custom.priority", "op": "eq", "value": "high"},
+                    ]
+                }
+            ],
+        )
+    )
+    ward = await service.put_rule(
+        _rule(
+            marker,
+            [{"type": "add_tag", "tags": ["ward-changed"]}],
+            trigger={"event": "case.custom_field_changed", "field": "ward"},
+        )
+    )
+    called = await service.put_rule(
+        _rule(
+            marker,
+            [{"type": "add_tag", "tags": ["called"]}],
+            trigger={"event": ACTIVITY_COMPLETED, "activity_type": "initial_call"},
+        )
+    )
+    case = case_state(subject=marker)
+    await service.deliver(service.case_event(case))
+    status = lambda before, after: {"status": Change(before=before, after=after)}  # noqa: E731
+    custom = lambda before, after: {"custom": Change(before=before, after=after)}  # noqa: E731
+    for event in (
+        service.case_event(case, CASE_STATUS_CHANGED, status("open", "in_progress")),  # no
+        service.case_event(case, CASE_STATUS_CHANGED, status("open", "resolved")),  # yes
+        service.case_event(case, CASE_UPDATED, custom({"priority": "low"}, {"priority": "high"})),
+        service.case_event(case, CASE_UPDATED, custom({"ward": "N"}, {"ward": "S"})),  # yes
+        service.activity_event(activity_state(case.id, "meeting"), ACTIVITY_COMPLETED),  # no
+        service.activity_event(activity_state(case.id), ACTIVITY_COMPLETED),  # yes
+    ):
+        await service.deliver(event)
+
+    async def three_firings():
+        fired = await service.firings(case_id=str(case.id))
+        return fired if len(fired) >= 3 else None
+
+    fired = await eventually(three_firings)
+    assert sorted(f["rule_id"] for f in fired) == sorted([grouped, ward, called])
+    tags = await service.commands(case.id, expected=3, topic=topics.CASE_COMMANDS)
+    assert sorted(t["data"]["tags"][0] for t in tags) == [
+        "called",
+        "resolved-or-high",
+        "ward-changed",
+    ]

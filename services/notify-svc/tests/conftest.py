@@ -1,12 +1,19 @@
 """notify-svc running for real (migrated PostgreSQL, the test broker, its lifespan and
 delivery worker) against a real SMTP server (aiosmtpd) on a free port, plus ways to deliver
-its input messages and read what it says."""
+its input messages and read what it says.
+
+One app serves every test module of the session (each consumer group join costs seconds on
+Tansu). The SMTP server misbehaves on demand, per recipient address: refusals at RCPT or
+DATA, or a slow DATA reply; and it can be stopped and started again."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
+import ssl
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -21,11 +28,20 @@ from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 
 from casestream import devinfra, topics
-from casestream.contracts.case import CASE_OPENED, CaseEvent, CaseState, ContactState
+from casestream.contracts.activity import ActivityState
+from casestream.contracts.case import (
+    CASE_OPENED,
+    CASE_UPDATED,
+    CaseEvent,
+    CaseState,
+    ContactState,
+)
 from casestream.contracts.notify import SEND_EMAIL, SendEmail
 from casestream.envelope import Envelope, new_envelope
+from casestream.settings import StaffToken
 from casestream.testing.plugin import records_on
 from casestream.testing.services import (
+    STAFF_TOKEN,
     create_system_topics,
     migrated_database,
     running,
@@ -38,12 +54,33 @@ MIGRATIONS = Path(__file__).parents[1] / "src" / "notify_svc" / "migrations"
 WHEN = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
 
 
+# A staff user with an address, for emails "to the assignee".
+ASSIGNEE = StaffToken(user="ann", rights=["admin"], email="ann.staff@example.org", name="Ann")
+SMTP_TIMEOUT_S = 3.0
+
+
+@dataclass
+class Delivery:
+    """One DATA the server saw: who it was for, its bytes, and the reply it gave."""
+
+    rcpts: list[str]
+    raw: bytes
+    message: EmailMessage
+    reply: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.reply.startswith("250")
+
+
 @dataclass
 class Mailbox:
-    """An SMTP server's handler: keeps what it accepts; refuses some addresses."""
+    """An SMTP server's handler: keeps every message it sees. Per recipient address it can
+    refuse RCPT (``refusals``), answer DATA with queued replies (``data_replies``, one per
+    message, then 250) or wait before answering (``data_delays``, one per message)."""
 
     port: int = 0
-    received: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
+    seen: list[Delivery] = field(default_factory=list)
     # address -> the reply to RCPT TO
     refusals: dict[str, str] = field(
         default_factory=lambda: {
@@ -51,6 +88,8 @@ class Mailbox:
             "later@example.org": "451 4.3.0 try again later",
         }
     )
+    data_replies: dict[str, list[str]] = field(default_factory=dict)
+    data_delays: dict[str, list[float]] = field(default_factory=dict)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refusals:
@@ -59,15 +98,48 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.received.append((list(envelope.rcpt_tos), message))
-        return "250 Message accepted"
+        rcpts = list(envelope.rcpt_tos)
+        reply = next((self.data_replies[r].pop(0) for r in rcpts if self.data_replies.get(r)), "")
+        delay = next((self.data_delays[r].pop(0) for r in rcpts if self.data_delays.get(r)), 0)
+        raw = bytes(envelope.original_content)
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        self.seen.append(Delivery(rcpts, raw, message, reply or "250 Message accepted"))
+        await asyncio.sleep(delay)  # the client may give up meanwhile: it got the data, though
+        return reply or "250 Message accepted"
+
+    @property
+    def received(self) -> list[Delivery]:
+        return [d for d in self.seen if d.accepted]
 
     def to(self, address: str) -> list[EmailMessage]:
-        return [m for rcpts, m in self.received if address in rcpts]
+        return [d.message for d in self.received if address in d.rcpts]
+
+    def all_to(self, address: str) -> list[Delivery]:
+        """Every DATA for ``address``, accepted or not."""
+        return [d for d in self.seen if address in d.rcpts]
 
 
-def case_opened(*, subject: str = "Noise at night", **client: Any) -> Envelope[Any]:
+class SmtpServer:
+    """The mailbox served on its port; stop() and start() again (a fresh controller: a
+    stopped one cannot restart)."""
+
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.mailbox = mailbox
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.mailbox.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+def case_opened(
+    *, subject: str = "Noise at night", assignee: str | None = None, **client: Any
+) -> Envelope[Any]:
     contact = ContactState(
         id=uuid.uuid4(),
         **{
@@ -86,6 +158,7 @@ def case_opened(*, subject: str = "Noise at night", **client: Any) -> Envelope[A
         status="open",
         status_class="opened",
         active=True,
+        assignee=assignee,
         clients=[contact],
         custom={"ward": "North"},
         start_date=date(2025, 3, 3),
@@ -98,15 +171,42 @@ def case_opened(*, subject: str = "Noise at night", **client: Any) -> Envelope[A
     )
 
 
-def send_email(case_id: Any, **fields: Any) -> Envelope[Any]:
-    command = SendEmail(notification_id=uuid.uuid4(), case_id=case_id, **fields)
+def case_updated(opened: Envelope[Any], **changes: Any) -> Envelope[Any]:
+    """The next version of ``opened``'s case, with ``changes``."""
+    before = opened.data["case"]
+    case = CaseState(**{**before, **changes, "version": before["version"] + 1})
+    return new_envelope(
+        type=CASE_UPDATED, source="case-svc", subject=str(case.id), data=CaseEvent(case=case)
+    )
+
+
+def send_email(case_id: Any, *, envelope_id: Any = None, **fields: Any) -> Envelope[Any]:
+    command = SendEmail(**{"notification_id": uuid.uuid4(), "case_id": case_id, **fields})
     return new_envelope(
         type=SEND_EMAIL,
         source="automation-svc",
         subject=str(case_id),
         data=command,
-        id=command.notification_id,
+        id=envelope_id or command.notification_id,
     )
+
+
+def activity(case_id: Any, **fields: Any) -> dict[str, Any]:
+    """An activity's state as activity.events carries it."""
+    state = ActivityState(
+        **{
+            "id": uuid.uuid4(),
+            "case_id": case_id,
+            "type": "initial_call",
+            "subject": "Initial call",
+            "status": "completed",
+            "occurred_at": WHEN,
+            "created_at": WHEN,
+            "updated_at": WHEN,
+            **fields,
+        }
+    )
+    return state.model_dump(mode="json")
 
 
 @dataclass
@@ -116,8 +216,11 @@ class NotifyService:
     producer: AIOKafkaProducer
     kafka_bootstrap: str
     mailbox: Mailbox
+    smtp_server: SmtpServer
     case_opened = staticmethod(case_opened)
+    case_updated = staticmethod(case_updated)
     send_email = staticmethod(send_email)
+    activity = staticmethod(activity)
 
     async def deliver(self, topic: str, envelope: Envelope[Any], times: int = 1) -> None:
         raw = json.dumps(envelope.model_dump(mode="json")).encode()
@@ -139,6 +242,18 @@ class NotifyService:
         )
         return [json.loads(r.value) for r in records]
 
+    async def templates_said(self, name: str, expected: int) -> list[dict]:
+        """What the service said on notify.templates about the template ``name``."""
+        records = await records_on(
+            self.kafka_bootstrap,
+            self.settings.topic(topics.NOTIFY_TEMPLATES),
+            expected=expected,
+            timeout_s=15.0,
+            keys={name},
+            grace_s=1.0,
+        )
+        return [json.loads(r.value) for r in records]
+
     async def emails(self, **params: Any) -> list[dict]:
         response = await self.client.get(
             "/emails", params=params, headers={"Authorization": "Bearer test-admin"}
@@ -148,19 +263,23 @@ class NotifyService:
 
 
 @pytest.fixture(scope="session")
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox(port=devinfra.free_port())
-    controller = Controller(box, hostname="127.0.0.1", port=box.port)
-    controller.start()
+def mailbox() -> Mailbox:
+    return Mailbox(port=devinfra.free_port())
+
+
+@pytest.fixture(scope="session")
+def smtp_server(mailbox: Mailbox) -> Iterator[SmtpServer]:
+    server = SmtpServer(mailbox)
+    server.start()
     try:
-        yield box
+        yield server
     finally:
-        controller.stop()
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 async def service(
-    create_database: Any, kafka_bootstrap: str, mailbox: Mailbox
+    create_database: Any, kafka_bootstrap: str, mailbox: Mailbox, smtp_server: SmtpServer
 ) -> AsyncIterator[NotifyService]:
     prefix = await create_system_topics(kafka_bootstrap)
     url = await migrated_database(create_database, "notify", MIGRATIONS)
@@ -171,16 +290,102 @@ async def service(
         topic_prefix=prefix,
         smtp_host="127.0.0.1",
         smtp_port=mailbox.port,
-        smtp_timeout_s=5,
+        smtp_timeout_s=SMTP_TIMEOUT_S,
         delivery_poll_interval_s=0.1,
-        send_backoff_initial_s=0.05,
-        send_max_attempts=3,
+        # Retries 0.2, 0.4, 0.8, 1.6 s apart (+-50%): long enough to restart a stopped server.
+        send_backoff_initial_s=0.2,
+        send_max_attempts=5,
         unknown_case_retry_s=0.2,
+        staff_tokens={
+            STAFF_TOKEN: StaffToken(user="tester", rights=["admin"]),
+            "ann-token": ASSIGNEE,
+        },
     )
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     try:
         async with running(create_app(settings)) as client:
-            yield NotifyService(client, settings, producer, kafka_bootstrap, mailbox)
+            yield NotifyService(client, settings, producer, kafka_bootstrap, mailbox, smtp_server)
+    finally:
+        await producer.stop()
+
+
+# STARTTLS (test_notify_starttls.py): a second app, its own server settings.
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (needs the openssl CLI)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+class StartTlsServer(SmtpServer):
+    """Offers STARTTLS and refuses mail before it."""
+
+    def __init__(self, mailbox: Mailbox, certificate: tuple[Path, Path]) -> None:
+        super().__init__(mailbox)
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(*certificate)
+
+    def start(self) -> None:
+        self._controller = Controller(
+            self.mailbox,
+            hostname="127.0.0.1",
+            port=self.mailbox.port,
+            tls_context=self.context,
+            require_starttls=True,
+        )
+        self._controller.start()
+
+
+@pytest.fixture(scope="module")
+def tls_server(certificate: tuple[Path, Path]) -> Iterator[StartTlsServer]:
+    server = StartTlsServer(Mailbox(port=devinfra.free_port()), certificate)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+async def tls_service(
+    create_database: Any, kafka_bootstrap: str, tls_server: StartTlsServer
+) -> AsyncIterator[NotifyService]:
+    """notify-svc sending through the STARTTLS server, accepting its self-signed
+    certificate (production keeps smtp_tls_verify=True)."""
+    prefix = await create_system_topics(kafka_bootstrap)
+    url = await migrated_database(create_database, "notify", MIGRATIONS)
+    settings = settings_for_tests(
+        Settings,
+        database_url=url,
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=prefix,
+        smtp_port=tls_server.mailbox.port,
+        smtp_tls="starttls",
+        smtp_tls_verify=False,
+        smtp_timeout_s=5,
+        delivery_poll_interval_s=0.1,
+        send_backoff_initial_s=0.2,
+        send_max_attempts=2,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        async with running(create_app(settings)) as client:
+            yield NotifyService(
+                client, settings, producer, kafka_bootstrap, tls_server.mailbox, tls_server
+            )
     finally:
         await producer.stop()

@@ -3,6 +3,9 @@ notify-svc says about it."""
 
 from __future__ import annotations
 
+import re
+import uuid
+
 from casestream import topics
 from casestream.contracts.notify import EMAIL_FAILED, EMAIL_SENT, EMAIL_SUPPRESSED
 from casestream.testing.plugin import eventually
@@ -90,21 +93,79 @@ async def test_header_injection_through_case_data_is_neutralised(service):
         {"subject": "Re: {{ case.subject }}", "body_text": "Hello {{ client.first_name }}"},
     )
     opened = service.case_opened(
-        subject="Hi\r\nBcc: evil@example.com", first_name="Eve\r\nX-Evil: 1"
+        subject="Hi\r\nBcc: evil@example.com",
+        first_name="Eve\r\nX-Evil: 1",
+        last_name="Smith\nCc: evil2@example.com",
     )
     case = opened.data["case"]
+    client = case["clients"][0]["email"]
     await service.deliver(topics.CASE_EVENTS, opened)
-    await service.deliver(topics.NOTIFY_COMMANDS, service.send_email(case["id"], template="reply"))
+    await service.deliver(
+        topics.NOTIFY_COMMANDS,
+        service.send_email(
+            case["id"],
+            template="reply",
+            to=["clients", "desk@example.org\r\nBcc: evil3@example.com"],
+        ),
+    )
 
     [email] = await _final(service, case["id"])
     assert email["status"] == "sent", email["last_error"]
-    [(rcpts, message)] = [
-        r for r in service.mailbox.received if case["clients"][0]["email"] in r[0]
-    ]
-    assert rcpts == [case["clients"][0]["email"]]
+    assert "not an email address" in email["last_error"]  # the smuggled address, unresolved
+    [delivery] = [d for d in service.mailbox.received if client in d.rcpts]
+    assert delivery.rcpts == [client]
+    message = delivery.message
+    assert set(message.keys()) == {
+        "From",
+        "To",
+        "Subject",
+        "Message-ID",
+        "Date",
+        "X-Correlation-ID",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+    }
     assert message.get_all("Subject") == ["Re: Hi Bcc: evil@example.com"]
-    assert message["Bcc"] is None and message["X-Evil"] is None
-    assert all("evil@example.com" not in r for r, _ in service.mailbox.received)
+    assert [a.addr_spec for a in message["To"].addresses] == [client]
+    header_block = delivery.raw.split(b"\r\n\r\n", 1)[0]
+    assert not re.search(rb"(?im)^(bcc|cc|x-evil):", header_block)
+    assert all("evil" not in r for d in service.mailbox.seen for r in d.rcpts)
+
+
+async def test_a_redelivered_command_and_a_second_envelope_for_one_notification_send_once(
+    service,
+):
+    opened = service.case_opened()
+    case_id, client = opened.data["case"]["id"], opened.data["case"]["clients"][0]["email"]
+    await service.deliver(topics.CASE_EVENTS, opened)
+    command = service.send_email(case_id, subject="Once", body_text="Only once.")
+    # Another envelope (another id, so the inbox lets it in) for the same notification.
+    again = service.send_email(
+        case_id,
+        envelope_id=uuid.uuid4(),
+        notification_id=command.data["notification_id"],
+        subject="Twice?",
+        body_text="A second email.",
+    )
+    await service.deliver(topics.NOTIFY_COMMANDS, command, times=2)
+    await service.deliver(topics.NOTIFY_COMMANDS, again)
+    # Same key, so the same partition: once this one is handled, so are those before it.
+    marker = service.send_email(case_id, to=["marker@example.org"], subject="M", body_text="M")
+    await service.deliver(topics.NOTIFY_COMMANDS, marker)
+
+    async def both_final():
+        found = await service.emails(case_id=case_id)
+        return found if len(found) == 2 and all(e["status"] == "sent" for e in found) else None
+
+    found = await eventually(both_final)
+    [email] = [e for e in found if e["notification_id"] == command.data["notification_id"]]
+    assert (email["subject"], email["attempts"]) == ("Once", 1)
+    assert [m["Subject"] for m in service.mailbox.to(client)] == ["Once"]
+    said = await service.said(case_id, expected=2)
+    assert sorted(e["data"]["email"]["notification_id"] for e in said) == sorted(
+        [command.data["notification_id"], marker.data["notification_id"]]
+    )
 
 
 async def test_a_5xx_reply_fails_at_once_and_a_4xx_is_retried_then_fails(service):
@@ -123,13 +184,14 @@ async def test_a_5xx_reply_fails_at_once_and_a_4xx_is_retried_then_fails(service
 
     [bounced] = await _final(service, bounce.data["case"]["id"])
     assert (bounced["status"], bounced["attempts"]) == ("failed", 1)
-    assert "550" in bounced["last_error"] and bounced["subject"] == "Hello Ada"
+    assert "550 5.1.1 no such user" in bounced["last_error"]
+    assert bounced["subject"] == "Hello Ada"
     [deferred] = await _final(service, later.data["case"]["id"])
     assert (deferred["status"], deferred["attempts"]) == (
         "failed",
         service.settings.send_max_attempts,
     )
-    assert "451" in deferred["last_error"]
+    assert "451 4.3.0 try again later" in deferred["last_error"]
     for opened in (bounce, later):
         said = await service.said(opened.data["case"]["id"], expected=1)
         assert [e["type"] for e in said] == [EMAIL_FAILED]

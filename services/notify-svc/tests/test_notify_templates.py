@@ -4,8 +4,12 @@ an email by hand and read the log."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+
+import pytest
 
 from casestream import topics
+from casestream.contracts.notify import TEMPLATE_SAVED
 from casestream.testing.plugin import eventually
 from casestream.testing.services import STAFF_HEADERS
 
@@ -107,3 +111,87 @@ async def test_a_manual_email_is_queued_then_sent(service):
         ["desk@example.org", opened.data["case"]["clients"][0]["email"]]
     )
     assert len(service.mailbox.to("desk@example.org")) == 1
+
+
+@pytest.mark.parametrize(
+    ("part", "source", "named"),
+    [
+        ("subject", "{{ case.__class__ }}", "case.__class__"),
+        ("body_text", "{{ ''.__class__.__mro__ }}", "''.__class__.__mro__"),
+        ("body_html", "<p>{{ cycler.__init__.__globals__ }}</p>", "cycler.__init__.__globals__"),
+        ("body_text", "{{ case|attr('__class__') }}", "case|attr"),
+        ("subject", "{{ case.subjct }}", "unknown token case.subjct; case has: id, instance"),
+        ("body_text", "{{ client.frist_name }}", "unknown token client.frist_name; client has"),
+        ("body_text", "{{ roles.manager.emial }}", "unknown token roles.manager.emial"),
+        ("body_html", "{{ activity.outcome }}", "unknown token activity.outcome; activity has"),
+    ],
+)
+async def test_unsafe_or_unknown_tokens_are_refused_on_save_naming_the_part(
+    service, part, source, named
+):
+    body = {"subject": "Hello", "body_text": "Hi", part: source}
+    response = await _put(service, "unsafe", body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", part] and named in error["msg"], error
+    assert (await service.client.get("/templates/unsafe", headers=STAFF_HEADERS)).status_code == 404
+
+
+async def test_known_tokens_and_free_custom_values_are_accepted(service):
+    body = {
+        "subject": "{{ case.subject }} for {{ client.first_name }} ({{ case.custom.ward }})",
+        "body_text": "{{ case.opportunity.amount }} {{ roles.manager.email }} "
+        "{% for c in clients %}{{ c.last_name }}{{ loop.index }}{% endfor %} "
+        "{{ activity.subject }} {{ case.subject.upper() }}",
+    }
+    assert (await _put(service, "fine", body)).status_code in (200, 201)
+
+
+async def test_unsafe_inline_emails_are_refused_by_http_and_fail_from_a_command(service):
+    opened = service.case_opened()
+    case_id = opened.data["case"]["id"]
+    await service.deliver(topics.CASE_EVENTS, opened)
+    refused = await service.client.post(
+        "/emails",
+        json={"case_id": case_id, "subject": "Hi", "body_text": "{{ ''.__class__.__mro__ }}"},
+        headers=STAFF_HEADERS,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "body_text"]
+
+    # A command is checked when its email is drafted: it fails, naming the token.
+    await service.deliver(
+        topics.NOTIFY_COMMANDS,
+        service.send_email(case_id, subject="{{ case.__class__ }}", body_text="x"),
+    )
+
+    async def failed():
+        return await service.emails(case_id=case_id, status="failed")
+
+    [email] = await eventually(failed)
+    assert "refused token case.__class__" in email["last_error"]
+    assert service.mailbox.to(opened.data["case"]["clients"][0]["email"]) == []
+
+
+async def test_each_save_is_announced_on_notify_templates(service):
+    name = f"announced-{uuid.uuid4().hex[:8]}"
+    first = await _put(service, name, {"subject": "One {{ case.subject }}", "body_text": "1"})
+    second = await _put(service, name, {"subject": "Two", "body_text": "2", "body_html": "<b>2"})
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert (
+        await _put(service, name, {"subject": "{{ case.nope }}", "body_text": ""})
+    ).status_code == 422
+
+    said = await service.templates_said(name, expected=2)
+    assert [m["type"] for m in said] == [TEMPLATE_SAVED, TEMPLATE_SAVED]
+    assert {m["subject"] for m in said} == {name} and len({m["id"] for m in said}) == 2
+    for message, saved in zip(said, (first.json(), second.json()), strict=True):
+        data = message["data"]
+        assert (data["name"], data["subject"], data["body_html"]) == (
+            name,
+            saved["subject"],
+            saved["body_html"],
+        )
+        assert datetime.fromisoformat(data["updated_at"]) == datetime.fromisoformat(
+            saved["updated_at"]
+        )

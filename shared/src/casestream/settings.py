@@ -12,10 +12,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class StaffToken(BaseModel):
-    """What a bearer token stands for: a user and their rights."""
+    """What a bearer token stands for: a user and their rights, and where to reach them
+    (notify-svc sends a rule's email "to the assignee" here)."""
 
     user: str
     rights: list[str] = Field(default_factory=lambda: ["admin"])
+    email: str | None = None
+    name: str | None = None
 
 
 class ServiceSettings(BaseSettings):

@@ -18,6 +18,7 @@ ACTIVITY_EVENTS = "activity.events"
 ACTIVITY_COMMANDS = "activity.commands"
 NOTIFY_COMMANDS = "notify.commands"
 NOTIFY_EVENTS = "notify.events"
+NOTIFY_TEMPLATES = "notify.templates"  # each template as saved, keyed by its name
 
 DEFAULT_PARTITIONS = 6
 
@@ -38,6 +39,7 @@ ALL_TOPICS: tuple[str, ...] = (
     ACTIVITY_COMMANDS,
     NOTIFY_COMMANDS,
     NOTIFY_EVENTS,
+    NOTIFY_TEMPLATES,
 )
 
 

@@ -1,48 +1,28 @@
 """``activity.commands``: internal apps and automation-svc schedule, complete and cancel
 activities with the same functions and rules as the HTTP API. The command's envelope id
 makes it idempotent (the inbox; a schedule also records it as the activity's source). A
-command the rules refuse can never succeed: it is dead-lettered at once with the reason.
-
-Not in the shared contracts yet: ``ActivityCommand`` lives here until it moves there."""
+command the rules refuse can never succeed: it is dead-lettered at once with the reason."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from activity_svc import activity_actions
 from activity_svc.activity_actions import Caller
 from activity_svc.refusals import Refused, invalid
 from activity_svc.schemas import ActivityIn, CompleteIn
-from casestream.envelope import Envelope
+from casestream.contracts.activity import (
+    ACTIVITY_COMMAND_TYPES,
+    COMPLETE_ACTIVITY,
+    SCHEDULE_ACTIVITY,
+    ActivityCommand,
+    ActivityCommandEnvelope,
+)
 from casestream.messaging.consumption import Rejected
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
-
-SCHEDULE_ACTIVITY = "activity.schedule"
-COMPLETE_ACTIVITY = "activity.complete"
-CANCEL_ACTIVITY = "activity.cancel"
-ACTIVITY_COMMAND_TYPES = (SCHEDULE_ACTIVITY, COMPLETE_ACTIVITY, CANCEL_ACTIVITY)
-
-
-class ActivityCommand(BaseModel):
-    """``actor`` names who asks (the activity's creator). ``activity`` (schedule: the body of
-    POST /activities); ``activity_id`` (complete, cancel); ``outcome``, ``details`` and
-    ``next`` (complete: the body of POST /activities/{id}/complete); ``expected_version``
-    (refuse if the activity changed). Keyed by the case id."""
-
-    actor: str
-    activity: dict[str, Any] | None = None
-    activity_id: uuid.UUID | None = None
-    outcome: str | None = None
-    details: str | None = None
-    next: dict[str, Any] | None = None
-    expected_version: int | None = None
-
-
-ActivityCommandEnvelope = Envelope[ActivityCommand]
 
 
 def command_handler(settings: ServiceSettings):

@@ -6,13 +6,14 @@ from fastapi import FastAPI
 
 from activity_svc.case_types import CaseTypeVersionEnvelope
 from activity_svc.case_view import case_follower
-from activity_svc.commands import ActivityCommandEnvelope, command_handler
+from activity_svc.commands import command_handler
 from activity_svc.config import Settings
 from activity_svc.events import ActivityRecordEnvelope
 from activity_svc.handlers import Handlers
 from activity_svc.routes import router
 from activity_svc.timeline_routes import router as timeline_router
 from casestream import topics
+from casestream.contracts.activity import ActivityCommandEnvelope
 from casestream.contracts.case import CaseEnvelope
 from casestream.contracts.notify import EmailEnvelope
 from casestream.http.app import create_service_app

@@ -1,8 +1,7 @@
-"""Perform one action of a firing, and log it with its state.
+"""What an action does, as pure functions: when it is due, and the command it sends.
 
-Only ``send_email`` is carried out yet (a ``notify.send_email`` command through the
-outbox). Delayed actions wait as ``pending`` rows with their due time: the timer worker
-that runs them is a later issue. The other action types are logged as ``failed``.
+Every command's id is the action's id (one per occurrence), so the receiving service's inbox
+turns a replay into nothing: each action has its effect once.
 """
 
 from __future__ import annotations
@@ -13,71 +12,164 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from automation_svc.tables import firing_actions
+from automation_svc.matching import MISSING, resolve
+from automation_svc.schemas import Action, AddRoleAction, ScheduleActivityAction, SendEmailAction
 from casestream import topics
+from casestream.contracts.activity import SCHEDULE_ACTIVITY, ActivityCommand
+from casestream.contracts.case import (
+    ADD_CASE_ROLE,
+    ADD_CASE_TAGS,
+    ASSIGN_CASE,
+    CHANGE_CASE_STATUS,
+    CaseCommand,
+)
 from casestream.contracts.notify import SEND_EMAIL, SendEmail
-from casestream.envelope import new_envelope
-from casestream.persistence.database import Transaction
-from casestream.settings import ServiceSettings
+from casestream.envelope import Envelope, new_envelope
 
-NOT_SUPPORTED = "not supported yet"
-_duration = TypeAdapter(timedelta)
+_action = TypeAdapter(Action)
+_datetime = TypeAdapter(datetime)
 
 
-def action_id_for(firing_id: uuid.UUID, index: int) -> uuid.UUID:
-    return uuid.uuid5(firing_id, str(index))
+class ActionFailed(Exception):
+    """The action cannot be carried out (logged ``failed`` with this reason)."""
 
 
-async def perform_action(
-    tx: Transaction,
-    settings: ServiceSettings,
+def action_id_for(firing_id: uuid.UUID, index: int, occurrence: int = 0) -> uuid.UUID:
+    first = uuid.uuid5(firing_id, str(index))
+    return first if occurrence == 0 else uuid.uuid5(first, str(occurrence))
+
+
+def parse(action_type: str, params: dict[str, Any]) -> Action:
+    """An action as stored in a firing (its parameters apart from its type)."""
+    return _action.validate_python({"type": action_type, **params})
+
+
+def stored_params(action: Action) -> dict[str, Any]:
+    return action.model_dump(mode="json", exclude_none=True, exclude={"type"})
+
+
+def due_at(action: Action, facts: dict[str, Any], occurred_at: datetime) -> datetime | None:
+    """When a timed action is due (None: at once). ``delay`` counts from the event, so a
+    replayed event computes the same time; ``at`` reads a date from the facts."""
+    if action.delay is not None:
+        return occurred_at + action.delay
+    if action.at is not None:
+        return anchored_due(action, facts)
+    return None
+
+
+def anchored_due(action: Action, facts: dict[str, Any]) -> datetime:
+    assert action.at is not None
+    value = resolve(action.at.field, facts)
+    if value is MISSING or value is None:
+        raise ActionFailed(f"{action.at.field} has no date to time the action from")
+    try:
+        anchor = _datetime.validate_python(value)
+    except ValueError as error:
+        raise ActionFailed(f"{action.at.field} is not a date: {value!r}") from error
+    return anchor + action.at.offset
+
+
+def command_for(
+    action: Action,
     *,
-    firing_id: uuid.UUID,
-    index: int,
-    action: dict[str, Any],
-    case_id: uuid.UUID | None,
-    occurred_at: datetime,
+    action_id: uuid.UUID,
+    case_id: uuid.UUID,
+    facts: dict[str, Any],
+    now: datetime,
     rule_id: uuid.UUID,
-) -> None:
-    action_id = action_id_for(firing_id, index)
-    params = {k: v for k, v in action.items() if k != "type"}
-    row: dict[str, Any] = dict(
-        id=action_id, firing_id=firing_id, index=index, type=action["type"], params=params
-    )
-    if action["type"] != "send_email":
-        row.update(state="failed", error=NOT_SUPPORTED)
-    elif case_id is None:
-        row.update(state="failed", error="the event is not about a case")
-    elif params.get("delay"):
-        # Due relative to the event, so a replay computes the same time.
-        row.update(state="pending", due_at=occurred_at + _duration.validate_python(params["delay"]))
-    else:
-        await tx.publish(
-            settings.topic(topics.NOTIFY_COMMANDS),
-            send_email_command(action_id, case_id, params, requested_by=f"rule:{rule_id}"),
+) -> tuple[str, Envelope[Any]]:
+    """The (topic, envelope) this action sends. Raises ActionFailed."""
+    actor = f"rule:{rule_id}"
+    if isinstance(action, SendEmailAction):
+        topic, kind, data = (
+            topics.NOTIFY_COMMANDS,
+            SEND_EMAIL,
+            _email(action, action_id, case_id, facts, actor),
         )
-        row.update(state="done", command_id=action_id)
-    await tx.session.execute(firing_actions.insert().values(**row))
-
-
-def send_email_command(
-    action_id: uuid.UUID, case_id: uuid.UUID, params: dict[str, Any], *, requested_by: str
-) -> Any:
-    """The command's id and its notification id are the action's id: deterministic, so
-    notify-svc sends one email however often this is replayed."""
-    command = SendEmail(
-        notification_id=action_id,
-        case_id=case_id,
-        to=params.get("to") or ["clients"],
-        template=params.get("template"),
-        subject=params.get("subject"),
-        body_text=params.get("body_text"),
-        requested_by=requested_by,
-    )
-    return new_envelope(
-        type=SEND_EMAIL,
+    elif isinstance(action, ScheduleActivityAction):
+        topic, kind, data = (
+            topics.ACTIVITY_COMMANDS,
+            SCHEDULE_ACTIVITY,
+            _activity(action, case_id, now, actor),
+        )
+    else:
+        topic, kind, data = topics.CASE_COMMANDS, *_case_command(action, case_id, facts, actor)
+    envelope = new_envelope(
+        type=kind,
         source="automation-svc",
         subject=topics.case_key(case_id),
-        data=command,
+        data=data,
         id=action_id,
     )
+    return topic, envelope
+
+
+def _email(
+    action: SendEmailAction,
+    action_id: uuid.UUID,
+    case_id: uuid.UUID,
+    facts: dict[str, Any],
+    actor: str,
+) -> SendEmail:
+    return SendEmail(
+        notification_id=action_id,  # notify-svc sends one email per notification id
+        case_id=case_id,
+        to=action.to,
+        template=action.template,
+        subject=action.subject,
+        body_text=action.body_text,
+        requested_by=actor,
+        activity=facts.get("activity") or None,
+    )
+
+
+def _activity(
+    action: ScheduleActivityAction, case_id: uuid.UUID, now: datetime, actor: str
+) -> ActivityCommand:
+    activity = {
+        "case_id": str(case_id),
+        "type": action.activity_type,
+        "subject": action.subject,
+        "details": action.details,
+        "due_at": (now + action.due_in).isoformat(),
+        "assignee_ids": action.assignee_ids,
+    }
+    return ActivityCommand(
+        actor=actor, activity={k: v for k, v in activity.items() if v is not None}
+    )
+
+
+def _case_command(
+    action: Action, case_id: uuid.UUID, facts: dict[str, Any], actor: str
+) -> tuple[str, CaseCommand]:
+    command = CaseCommand(actor=actor, case_id=case_id)
+    if action.type == "change_status":
+        return CHANGE_CASE_STATUS, command.model_copy(update={"status": action.status})
+    if action.type == "assign":
+        return ASSIGN_CASE, command.model_copy(update={"user": action.user})
+    if action.type == "add_tag":
+        return ADD_CASE_TAGS, command.model_copy(update={"tags": action.tags})
+    assert isinstance(action, AddRoleAction)
+    return ADD_CASE_ROLE, command.model_copy(
+        update={"role": action.role, "contact_id": _role_contact(action, facts)}
+    )
+
+
+def _role_contact(action: AddRoleAction, facts: dict[str, Any]) -> uuid.UUID:
+    if action.contact != "client":
+        return uuid.UUID(action.contact)
+    clients = (facts.get("case") or {}).get("clients") or []
+    if not clients:
+        raise ActionFailed("add_role to the client: the case has no client")
+    return uuid.UUID(str(clients[0]["id"]))
+
+
+def next_occurrence(action: Action, due: datetime, occurrence: int) -> datetime | None:
+    """When the next repeat is due, or None when the action does not repeat (again)."""
+    if action.repeat is None or occurrence + 1 >= action.repeat.max_times:
+        return None
+    return due + action.repeat.every
+
+
+ZERO = timedelta(0)

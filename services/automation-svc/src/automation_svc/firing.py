@@ -1,17 +1,21 @@
-"""Fire the rules an event matches: log each firing once, then perform its actions."""
+"""Fire the rules an event matches: log each firing once (a redelivered event finds it
+already there), run its immediate actions through the outbox, and leave its timed actions
+as pending rows: durable timers for the timer worker."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from automation_svc.actions import perform_action
-from automation_svc.matching import conditions_hold, trigger_matches
-from automation_svc.tables import firings, rules
+from automation_svc import actions
+from automation_svc.actions import ActionFailed
+from automation_svc.matching import conditions_hold, trigger_matches, triggers_for
+from automation_svc.tables import firing_actions, firings, rules
 from casestream.logging import get_logger
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
@@ -26,58 +30,127 @@ def firing_id_for(rule_id: uuid.UUID, event_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(FIRING_NAMESPACE, f"{rule_id}:{event_id}")
 
 
+@dataclass
+class Event:
+    id: uuid.UUID
+    type: str
+    occurred_at: datetime
+    case_id: uuid.UUID | None
+    facts: dict[str, Any]
+    activity_id: uuid.UUID | None = None
+
+
+@dataclass
+class Fired:
+    firings: list[uuid.UUID] = field(default_factory=list)
+    timers: int = 0  # pending actions written (the timer worker should look)
+
+
+async def matching_rules(tx: Transaction, event: Event) -> list[Any]:
+    candidates = await tx.session.execute(
+        sa.select(rules)
+        .where(rules.c.enabled, rules.c.trigger["event"].astext.in_(triggers_for(event.type)))
+        .order_by(rules.c.created_at, rules.c.id)
+    )
+    return [
+        rule
+        for rule in candidates
+        if trigger_matches(rule.trigger, event.type, event.facts)
+        and conditions_hold(rule.conditions, event.facts)
+    ]
+
+
 async def fire_rules(
-    tx: Transaction,
-    settings: ServiceSettings,
-    *,
-    event_id: uuid.UUID,
-    event_type: str,
-    occurred_at: datetime,
-    case_id: uuid.UUID | None,
-    facts: dict[str, Any],
-) -> list[uuid.UUID]:
-    """Returns the ids of the firings this event caused (none when it was seen before)."""
-    candidates = (
-        await tx.session.execute(
-            sa.select(rules)
-            .where(rules.c.enabled, rules.c.trigger["event"].astext == event_type)
-            .order_by(rules.c.created_at, rules.c.id)
-        )
-    ).all()
-    fired = []
-    for rule in candidates:
-        if not (
-            trigger_matches(rule.trigger, event_type, facts)
-            and conditions_hold(rule.conditions, facts)
-        ):
-            continue
-        firing_id = firing_id_for(rule.id, event_id)
+    tx: Transaction, settings: ServiceSettings, event: Event, *, now: datetime
+) -> Fired:
+    fired = Fired()
+    for rule in await matching_rules(tx, event):
+        firing_id = firing_id_for(rule.id, event.id)
         inserted = await tx.session.execute(
             insert(firings)
             .values(
                 id=firing_id,
                 rule_id=rule.id,
                 rule_version=rule.version,
-                event_id=event_id,
-                event_type=event_type,
-                case_id=case_id,
+                event_id=event.id,
+                event_type=event.type,
+                case_id=event.case_id,
             )
             .on_conflict_do_nothing()
             .returning(firings.c.id)
         )
         if inserted.first() is None:
             continue  # this rule already fired for this event
-        for index, action in enumerate(rule.actions):
-            await perform_action(
-                tx,
-                settings,
-                firing_id=firing_id,
-                index=index,
-                action=action,
-                case_id=case_id,
-                occurred_at=occurred_at,
-                rule_id=rule.id,
-            )
-        fired.append(firing_id)
-        log.info("rule fired", rule=rule.name, firing_id=str(firing_id), case_id=str(case_id))
+        for index, stored in enumerate(rule.actions):
+            rows = await _start_action(tx, settings, rule, firing_id, index, stored, event, now)
+            fired.timers += sum(row["state"] == "pending" for row in rows)
+            await tx.session.execute(firing_actions.insert(), rows)
+        fired.firings.append(firing_id)
+        log.info("rule fired", rule=rule.name, firing_id=str(firing_id), case_id=str(event.case_id))
     return fired
+
+
+async def _start_action(
+    tx: Transaction,
+    settings: ServiceSettings,
+    rule: Any,
+    firing_id: uuid.UUID,
+    index: int,
+    stored: dict[str, Any],
+    event: Event,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The action's log row: pending with its due time, done (its command published), or
+    failed with why; plus its first repeat when it repeats."""
+    action_id = actions.action_id_for(firing_id, index)
+    row: dict[str, Any] = dict(
+        id=action_id,
+        firing_id=firing_id,
+        index=index,
+        type=stored["type"],
+        params={k: v for k, v in stored.items() if k != "type"},
+        rule_id=rule.id,
+        case_id=event.case_id,
+        activity_id=event.activity_id,
+        cancel_if=rule.cancel_if,  # the rule version's, kept with the timer
+        # Every key in every row: the rows are inserted together (executemany).
+        occurrence=0,
+        due_at=None,
+        error=None,
+        command_id=None,
+        executed_at=None,
+    )
+    try:
+        action = actions.parse(stored["type"], row["params"])
+        if event.case_id is None:
+            raise ActionFailed("the event is not about a case")
+        due = actions.due_at(action, event.facts, event.occurred_at)
+        if due is not None:
+            return [{**row, "state": "pending", "due_at": due}]
+        topic, envelope = actions.command_for(
+            action,
+            action_id=action_id,
+            case_id=event.case_id,
+            facts=event.facts,
+            now=now,
+            rule_id=rule.id,
+        )
+    except (ActionFailed, ValueError) as error:
+        return [{**row, "state": "failed", "error": str(error)}]
+    await tx.publish(settings.topic(topic), envelope)
+    done = {**row, "state": "done", "command_id": action_id, "executed_at": now}
+    following = actions.next_occurrence(action, now, 0)
+    return [done] + ([repeat_row(done, 1, following)] if following else [])
+
+
+def repeat_row(row: dict[str, Any], occurrence: int, due: datetime) -> dict[str, Any]:
+    """The pending row of an action's next occurrence (its own id, so its own command id)."""
+    return {
+        **row,
+        "id": actions.action_id_for(row["firing_id"], row["index"], occurrence),
+        "occurrence": occurrence,
+        "state": "pending",
+        "due_at": due,
+        "command_id": None,
+        "executed_at": None,
+    }

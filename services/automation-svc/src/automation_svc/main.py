@@ -1,32 +1,67 @@
-"""automation-svc: rules that turn events into commands for the other services."""
+"""automation-svc: rules that turn events into commands for the other services, at once or
+when their durable timers come due."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from automation_svc.clock import Clock, SystemClock
 from automation_svc.config import Settings
 from automation_svc.handlers import Handlers
 from automation_svc.routes import router
+from automation_svc.timers import TimerWorker
 from casestream import topics
-from casestream.contracts.case import CaseEnvelope
-from casestream.contracts.notify import SendEmailEnvelope
+from casestream.contracts.activity import ActivityCommandEnvelope, ActivityEnvelope
+from casestream.contracts.case import CaseCommandEnvelope, CaseEnvelope, CaseTypeEnvelope
+from casestream.contracts.notify import SendEmailEnvelope, TemplateEnvelope
 from casestream.http.app import create_service_app
 from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
+    clock = clock or SystemClock()
     runtime = Runtime(settings)
-    handlers = Handlers(settings)
+    timers = TimerWorker(runtime.database, settings, clock)
+    handlers = Handlers(settings, clock, timers.wake)
     runtime.subscribe(
-        topics.CASE_EVENTS, CaseEnvelope, handlers.fire_rules_on_case_event, group="fire_rules"
+        topics.CASE_EVENTS, CaseEnvelope, handlers.fire_rules_on_case_event, group="case_rules"
     )
-    declare_publisher(
-        runtime.broker,
-        settings.topic(topics.NOTIFY_COMMANDS),
-        SendEmailEnvelope,
-        "notify.send_email: a rule's send_email action; id and notification_id are the "
-        "firing action's id (deterministic)",
+    runtime.subscribe(
+        topics.ACTIVITY_EVENTS,
+        ActivityEnvelope,
+        handlers.fire_rules_on_activity_event,
+        group="activity_rules",
     )
-    return create_service_app(runtime, title="automation-svc", routers=[router])
+    runtime.subscribe(
+        topics.CASETYPE_EVENTS, CaseTypeEnvelope, handlers.remember_case_type, group="case_types"
+    )
+    runtime.subscribe(
+        topics.NOTIFY_TEMPLATES, TemplateEnvelope, handlers.remember_template, group="templates"
+    )
+    for topic, contract, what in (
+        (topics.NOTIFY_COMMANDS, SendEmailEnvelope, "notify.send_email: a send_email action"),
+        (
+            topics.CASE_COMMANDS,
+            CaseCommandEnvelope,
+            "case.change_status / assign / add_role / add_tags: a rule's case actions",
+        ),
+        (
+            topics.ACTIVITY_COMMANDS,
+            ActivityCommandEnvelope,
+            "activity.schedule: a schedule_activity action",
+        ),
+    ):
+        declare_publisher(
+            runtime.broker,
+            settings.topic(topic),
+            contract,
+            f"{what}; the envelope id is the action's id (deterministic, one per occurrence)",
+        )
+    app = create_service_app(
+        runtime, title="automation-svc", routers=[router], workers=[("timers", timers.run)]
+    )
+    app.state.clock = clock
+    app.state.timers = timers
+    return app

@@ -9,8 +9,19 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy.dialects.postgresql import insert
 
-from automation_svc.schemas import Firing, FiringAction, NewRule, Rule, RuleIn, action_errors
+from automation_svc.dry_run import CaseNotKnown, dry_run
+from automation_svc.schemas import (
+    ActionState,
+    DryRun,
+    DryRunIn,
+    Firing,
+    FiringAction,
+    NewRule,
+    Rule,
+    RuleIn,
+)
 from automation_svc.tables import firing_actions, firings, rules
+from automation_svc.validation import rule_errors
 from casestream.http.auth import Staff
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 from casestream.persistence.database import Database
@@ -31,15 +42,18 @@ def _content(rule: RuleIn) -> dict[str, Any]:
         name=rule.name,
         enabled=rule.enabled,
         trigger=rule.trigger.model_dump(mode="json"),
-        conditions=[c.model_dump(mode="json") for c in rule.conditions],
+        conditions=[c.model_dump(mode="json", exclude_none=True) for c in rule.conditions],
         actions=[a.model_dump(mode="json", exclude_none=True) for a in rule.actions],
-        cancel_if=[c.model_dump(mode="json") for c in rule.cancel_if],
+        cancel_if=[c.model_dump(mode="json", exclude_none=True) for c in rule.cancel_if],
     )
 
 
-def _checked(rule: RuleIn) -> dict[str, Any]:
-    if errors := action_errors(rule):
-        raise HTTPException(422, errors)
+async def _checked(db: Database, rule: RuleIn) -> dict[str, Any]:
+    """The rule's stored form, once what it names (templates, statuses, roles, fields) is
+    known; 422 naming each field otherwise."""
+    async with db.session() as session:
+        if errors := await rule_errors(session, rule):
+            raise HTTPException(422, errors)
     return _content(rule)
 
 
@@ -49,7 +63,7 @@ def _not_found(rule_id: uuid.UUID) -> HTTPException:
 
 @router.post("/rules", status_code=201, response_model=Rule)
 async def create_rule(body: NewRule, staff: Staff, db: Db) -> Any:
-    content = _checked(body)
+    content = await _checked(db, body)
     async with db.transaction() as tx:
         row = (
             await tx.session.execute(
@@ -70,7 +84,7 @@ async def put_rule(
 ) -> Any:
     """Create or replace the rule with this id. The version goes up when the definition
     changes; repeating the same PUT changes nothing."""
-    content = _checked(body)
+    content = await _checked(db, body)
     async with db.transaction() as tx:
         created = (
             await tx.session.execute(
@@ -147,10 +161,17 @@ async def list_firings(
     db: Db,
     rule_id: Annotated[uuid.UUID | None, Query()] = None,
     case_id: Annotated[uuid.UUID | None, Query()] = None,
+    state: Annotated[ActionState | None, Query(description="with an action in this state")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Any:
     query = sa.select(firings).where(keyset([firings.c.fired_at, firings.c.id], cursor))
+    if state is not None:
+        query = query.where(
+            sa.exists().where(
+                firing_actions.c.firing_id == firings.c.id, firing_actions.c.state == state
+            )
+        )
     if rule_id is not None:
         query = query.where(firings.c.rule_id == rule_id)
     if case_id is not None:
@@ -163,13 +184,34 @@ async def list_firings(
             await session.execute(
                 sa.select(firing_actions)
                 .where(firing_actions.c.firing_id.in_([r.id for r in items]))
-                .order_by(firing_actions.c.firing_id, firing_actions.c["index"])
+                .order_by(
+                    firing_actions.c.firing_id,
+                    firing_actions.c["index"],
+                    firing_actions.c.occurrence,
+                )
             )
         ).all()
     by_firing: dict[uuid.UUID, list[FiringAction]] = {}
     for action in actions:
-        by_firing.setdefault(action.firing_id, []).append(FiringAction(**action._mapping))
+        by_firing.setdefault(action.firing_id, []).append(
+            FiringAction.model_validate(action, from_attributes=True)
+        )
     return {
         "items": [Firing(**r._mapping, actions=by_firing.get(r.id, [])) for r in items],
         "next_cursor": next_cursor,
     }
+
+
+@router.post("/rules/{rule_id}/dry-run", response_model=DryRun)
+async def try_rule(rule_id: uuid.UUID, body: DryRunIn, staff: Staff, request: Request) -> Any:
+    """Would the rule fire on this event (or on this case as it stands), and what would each
+    action do? Nothing is written and nothing is sent."""
+    db: Database = request.app.state.runtime.database
+    async with db.session() as session:
+        rule = (await session.execute(sa.select(rules).where(rules.c.id == rule_id))).first()
+        if rule is None:
+            raise _not_found(rule_id)
+        try:
+            return await dry_run(session, rule, body, request.app.state.clock.now())
+        except CaseNotKnown as error:
+            raise HTTPException(404, f"case {body.case_id} is not known here (yet)") from error

@@ -1,25 +1,29 @@
-"""What the HTTP API takes and gives."""
+"""What the HTTP API takes and gives: rules (trigger, conditions, typed actions with their
+timing), firings, and dry runs."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from automation_svc.matching import KNOWN_EVENTS
 
-ActionType = Literal[
-    "send_email", "schedule_activity", "change_status", "assign", "add_role", "add_tag"
-]
-ConditionOp = Literal["eq", "ne", "in", "gt", "lt", "contains", "changed_to"]
+ConditionOp = Literal["eq", "ne", "in", "gt", "lt", "contains", "changed", "changed_to"]
+Duration = Annotated[timedelta, Field(description="ISO 8601 duration, e.g. P7D or -PT2H")]
 
 
 class Trigger(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     event: str
     instance: str | None = None
     case_type: str | None = None
+    activity_type: str | None = Field(None, description="for activity.* events")
+    field: str | None = Field(None, description="for case.custom_field_changed")
+    form: str | None = Field(None, description="for intake.submission_received")
 
     @field_validator("event")
     @classmethod
@@ -30,27 +34,155 @@ class Trigger(BaseModel):
 
 
 class Condition(BaseModel):
-    field: str = Field(min_length=1)
-    op: ConditionOp
+    """``field`` + ``op`` (+ ``value``), or a group: ``all`` / ``any`` of conditions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: str | None = Field(None, min_length=1)
+    op: ConditionOp | None = None
     value: Any = None
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Condition:
+        forms = [self.field is not None, self.all is not None, self.any is not None]
+        if sum(forms) != 1:
+            raise ValueError("a condition is either field+op(+value), or all: [...], or any: [...]")
+        if self.field is not None and self.op is None:
+            raise ValueError(f"condition on {self.field!r} needs an op")
+        return self
 
 
-class Action(BaseModel):
-    """An action's own parameters (template, to, status...) travel alongside ``type``."""
+class At(BaseModel):
+    """Due at a date found in the event's data, plus an offset: ``{"field":
+    "activity.due_at", "offset": "-P1D"}`` is a reminder a day before the activity. Re-read
+    when due (and when the activity is rescheduled)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
-    type: ActionType
-    delay: timedelta | None = Field(None, description="ISO 8601 duration, e.g. P7D")
+    field: str = Field(min_length=1)
+    offset: Duration = timedelta(0)
+
+
+class Repeat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    every: Duration
+    until: list[Condition] = Field(default_factory=list)
+    max_times: int = Field(10, ge=2, le=1000, description="occurrences in all, the first included")
+
+    @field_validator("every")
+    @classmethod
+    def _positive(cls, every: timedelta) -> timedelta:
+        if every < timedelta(minutes=1):
+            raise ValueError("must be at least one minute")
+        return every
+
+
+class ActionBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delay: Duration | None = Field(None, description="after the triggering event")
+    at: At | None = None
+    repeat: Repeat | None = None
+
+    @field_validator("delay")
+    @classmethod
+    def _not_negative(cls, delay: timedelta | None) -> timedelta | None:
+        if delay is not None and delay < timedelta(0):
+            raise ValueError("a delay cannot be negative; use at with a negative offset")
+        return delay
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> ActionBase:
+        if self.delay is not None and self.at is not None:
+            raise ValueError("give delay or at, not both")
+        return self
+
+
+class SendEmailAction(ActionBase):
+    type: Literal["send_email"]
+    to: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["clients"],
+        min_length=1,
+        description="'clients', 'assignee', a role name, contact ids or addresses",
+    )
+    template: str | None = None
+    subject: str | None = None
+    body_text: str | None = None
+
+    @model_validator(mode="after")
+    def _content(self) -> SendEmailAction:
+        if not self.template and not (self.subject and self.body_text is not None):
+            raise ValueError("send_email needs a template, or a subject and body_text")
+        return self
+
+
+class ScheduleActivityAction(ActionBase):
+    type: Literal["schedule_activity"]
+    activity_type: str = Field(min_length=1)
+    subject: str | None = None
+    details: str | None = None
+    due_in: Duration = Field(timedelta(0), description="after the action runs")
+    assignee_ids: list[str] = Field(default_factory=list)
+
+
+class ChangeStatusAction(ActionBase):
+    type: Literal["change_status"]
+    status: str = Field(min_length=1)
+
+
+class AssignAction(ActionBase):
+    type: Literal["assign"]
+    user: str | None = Field(None, description="a staff user; none puts the case in the pool")
+
+
+class AddRoleAction(ActionBase):
+    type: Literal["add_role"]
+    role: str = Field(min_length=1)
+    contact: str = Field("client", description="'client' (the case's first client) or a contact id")
+
+    @field_validator("contact")
+    @classmethod
+    def _client_or_id(cls, contact: str) -> str:
+        if contact != "client":
+            try:
+                uuid.UUID(contact)
+            except ValueError:
+                raise ValueError("'client' or a contact id") from None
+        return contact
+
+
+class AddTagAction(ActionBase):
+    type: Literal["add_tag"]
+    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1)
+
+
+Action = Annotated[
+    SendEmailAction
+    | ScheduleActivityAction
+    | ChangeStatusAction
+    | AssignAction
+    | AddRoleAction
+    | AddTagAction,
+    Field(discriminator="type"),
+]
+ACTION_TYPES = ("send_email", "schedule_activity", "change_status", "assign", "add_role", "add_tag")
 
 
 class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=200)
     enabled: bool = True
     trigger: Trigger
     conditions: list[Condition] = Field(default_factory=list)
-    actions: list[Action] = Field(min_length=1)
-    cancel_if: list[Condition] = Field(default_factory=list)
+    actions: list[Action] = Field(min_length=1, max_length=50)
+    cancel_if: list[Condition] = Field(
+        default_factory=list,
+        description="checked on the case's current state when a delayed action comes due",
+    )
 
 
 class NewRule(RuleIn):
@@ -64,13 +196,18 @@ class Rule(RuleIn):
     updated_at: datetime
 
 
+ActionState = Literal["pending", "done", "cancelled", "failed"]
+
+
 class FiringAction(BaseModel):
     id: uuid.UUID
     index: int
+    occurrence: int
     type: str
     params: dict[str, Any]
-    state: Literal["pending", "done", "cancelled", "failed"]
+    state: ActionState
     due_at: datetime | None
+    executed_at: datetime | None
     error: str | None
     command_id: uuid.UUID | None
 
@@ -86,34 +223,42 @@ class Firing(BaseModel):
     actions: list[FiringAction]
 
 
-def action_errors(rule: RuleIn) -> list[dict[str, Any]]:
-    """Checks on action parameters pydantic cannot express, in FastAPI's error shape."""
-    errors = []
-    for index, action in enumerate(rule.actions):
-        if action.type != "send_email":
-            continue
-        params = action.model_extra or {}
-        loc = ["body", "actions", index]
-        to = params.get("to", ["clients"])
-        if not (isinstance(to, list) and to and all(isinstance(t, str) and t for t in to)):
-            errors.append(
-                {
-                    "loc": [*loc, "to"],
-                    "type": "value_error",
-                    "msg": "to must be a non-empty list of recipients",
-                }
-            )
-        has_template = isinstance(params.get("template"), str) and params["template"]
-        has_inline = all(
-            isinstance(params.get(k), str) and params[k] for k in ("subject", "body_text")
-        )
-        if not (has_template or has_inline):
-            missing = "template" if "subject" not in params else "body_text"
-            errors.append(
-                {
-                    "loc": [*loc, missing],
-                    "type": "missing",
-                    "msg": "send_email needs a template, or a subject and body_text",
-                }
-            )
-    return errors
+class EventIn(BaseModel):
+    type: str
+    data: dict[str, Any]
+    occurred_at: datetime | None = None
+
+
+class DryRunIn(BaseModel):
+    """An event to try the rule on, or a case (taken as it stands in automation-svc's read
+    model, as if the rule's trigger event had just happened to it)."""
+
+    event: EventIn | None = None
+    case_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> DryRunIn:
+        if (self.event is None) == (self.case_id is None):
+            raise ValueError("give event or case_id")
+        return self
+
+
+class PlannedCommand(BaseModel):
+    topic: str
+    type: str
+    data: dict[str, Any]
+
+
+class PlannedAction(BaseModel):
+    index: int
+    type: str
+    state: Literal["now", "pending", "failed"]
+    due_at: datetime | None = None
+    command: PlannedCommand | None = None
+    error: str | None = None
+
+
+class DryRun(BaseModel):
+    would_fire: bool
+    reasons: list[str] = Field(description="why it would not fire")
+    actions: list[PlannedAction]

@@ -1,4 +1,6 @@
-"""automation-svc's own tables: rules, and the log of their firings and actions."""
+"""automation-svc's own tables: rules, the log of their firings and actions (a pending
+action is a durable timer), and read models learnt from events: cases, activities, case
+types and template names."""
 
 from __future__ import annotations
 
@@ -6,6 +8,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = sa.MetaData()
+
+
+def _now() -> sa.Column:
+    return sa.func.now()
+
 
 rules = sa.Table(
     "rules",
@@ -18,12 +25,8 @@ rules = sa.Table(
     sa.Column("conditions", JSONB, nullable=False),
     sa.Column("actions", JSONB, nullable=False),
     sa.Column("cancel_if", JSONB, nullable=False),
-    sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-    sa.Column(
-        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
 )
 
 firings = sa.Table(
@@ -36,24 +39,77 @@ firings = sa.Table(
     sa.Column("event_id", UUID(as_uuid=True), nullable=False),
     sa.Column("event_type", sa.Text, nullable=False),
     sa.Column("case_id", UUID(as_uuid=True)),
-    sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.UniqueConstraint("rule_id", "event_id", name="firings_rule_event"),
 )
 
 firing_actions = sa.Table(
     "firing_actions",
     metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),  # uuid5(firing id, index)
+    # Occurrence 0: uuid5(firing id, index); a repeat n: uuid5(that id, n). The id is also
+    # the id of the command the action sends, which its receiver deduplicates.
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
     sa.Column("firing_id", UUID(as_uuid=True), sa.ForeignKey("firings.id"), nullable=False),
     sa.Column("index", sa.Integer, nullable=False),
+    sa.Column("occurrence", sa.Integer, nullable=False, server_default="0"),
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("params", JSONB, nullable=False),
     sa.Column("state", sa.Text, nullable=False),  # pending, done, cancelled, failed
     sa.Column("due_at", sa.DateTime(timezone=True)),
     sa.Column("error", sa.Text),
     sa.Column("command_id", UUID(as_uuid=True)),
-    sa.Column(
-        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-    sa.UniqueConstraint("firing_id", "index", name="firing_actions_firing_index"),
+    sa.Column("rule_id", UUID(as_uuid=True)),
+    sa.Column("case_id", UUID(as_uuid=True)),
+    sa.Column("activity_id", UUID(as_uuid=True)),  # the triggering activity, re-read when due
+    sa.Column("cancel_if", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("executed_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.UniqueConstraint("firing_id", "index", "occurrence", name="firing_actions_occurrence"),
+)
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("state", JSONB, nullable=False),  # CaseState
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+activities = sa.Table(
+    "activities",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("case_id", UUID(as_uuid=True)),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("state", JSONB, nullable=False),  # ActivityState
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+case_types = sa.Table(
+    "case_types",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("instance", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("definition", JSONB, nullable=False),  # CaseTypeDefinition
+)
+
+templates = sa.Table(
+    "templates",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+deferred_events = sa.Table(
+    "deferred_events",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),  # the event's id
+    sa.Column("case_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("activity_id", UUID(as_uuid=True)),
+    sa.Column("facts", JSONB, nullable=False),
 )

@@ -12,6 +12,7 @@ from case_svc.schemas import CaseIn, ContactIn
 from case_svc.tables import cases
 from casestream.contracts.case import (
     ADD_CASE_ROLE,
+    ADD_CASE_TAGS,
     ASSIGN_CASE,
     CASE_COMMAND_TYPES,
     CHANGE_CASE_STATUS,
@@ -101,6 +102,12 @@ async def _run_command(
             None,
             version,
         )
+    elif kind == ADD_CASE_TAGS:
+        if not command.tags:
+            raise invalid(("data", "tags"), "this command needs at least one tag")
+        # Only adds: a tag the case already has is no error, and if all are there nothing
+        # changes (no version, no event), so a rule firing twice tags once.
+        await relations.tag(tx, settings, caller, case_id, command.tags, [], version)
     elif kind == CLOSE_CASE:
         await lifecycle.close(
             tx,

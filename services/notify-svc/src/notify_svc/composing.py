@@ -1,18 +1,27 @@
 """The MIME message. Names and subject lose CR, LF and NUL, so nothing rendered from a
-case (a web form's subject, a contact's name) can add a header."""
+case (a web form's subject, a contact's name) can add a header.
+
+A message is a function of its email row: its Date is when the email was asked for, its
+MIME boundary comes from its content, its bytes are flattened once (7-bit clean, CRLF) and
+kept, so a retry after an ambiguous SMTP failure sends the very same bytes.
+"""
 
 from __future__ import annotations
 
 import email.policy
 import email.utils
+import hashlib
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 
 from notify_svc.recipients import Recipient
 
 _BREAKS = re.compile(r"[\r\n\x00]+")
+# Bodies are encoded (quoted-printable or base64) whenever they are not plain 7-bit text, so
+# the bytes never depend on whether a server offers 8BITMIME.
+_COMPOSING = email.policy.default.clone(cte_type="7bit")
 
 
 def one_line(text: str) -> str:
@@ -44,18 +53,36 @@ def compose(
     body_text: str | None,
     body_html: str | None,
     message_id: str,
+    dated: datetime,
     correlation_id: str | None = None,
-    sent_at: datetime | None = None,
 ) -> EmailMessage:
-    message = EmailMessage(policy=email.policy.default)
+    """``dated``: when the email was asked for (its row's created_at), not now."""
+    message = EmailMessage(policy=_COMPOSING)
     message["From"] = sender_address(sender)
     message["To"] = tuple(address(r.address, r.name) for r in recipients)
     message["Subject"] = one_line(subject)
     message["Message-ID"] = message_id
-    message["Date"] = email.utils.format_datetime(sent_at or datetime.now(UTC))
+    message["Date"] = email.utils.format_datetime(dated)
     if correlation_id:  # the web form post (or API call) this email answers, for tracing
         message["X-Correlation-ID"] = one_line(correlation_id)
-    message.set_content((body_text or "").replace("\x00", ""))
+    text = (body_text or "").replace("\x00", "")
+    message.set_content(text)
     if body_html:
-        message.add_alternative(body_html.replace("\x00", ""), subtype="html")
+        html = body_html.replace("\x00", "")
+        message.add_alternative(html, subtype="html")
+        # The generator would pick a random boundary. One derived from the content cannot
+        # occur in it (nobody writes a text containing its own hash).
+        digest = hashlib.sha256(f"{message_id}\0{text}\0{html}".encode()).hexdigest()
+        message.set_boundary(f"=_{digest[:40]}")
     return message
+
+
+def needs_smtputf8(addresses: list[str]) -> bool:
+    return not all(a.isascii() for a in addresses)
+
+
+def flatten(message: EmailMessage, *, utf8: bool = False) -> bytes:
+    """The bytes to hand to the server, as SMTP wants them (CRLF). ``utf8`` when an address
+    is not ASCII (sent with SMTPUTF8)."""
+    policy = email.policy.SMTPUTF8 if utf8 else email.policy.SMTP
+    return message.as_bytes(policy=policy.clone(cte_type="7bit"))

@@ -19,6 +19,9 @@ class Settings(ServiceSettings):
     smtp_password: str | None = None
     # "tls": TLS from the first byte (port 465); "starttls": upgrade after EHLO (587).
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    # Check the server's certificate (and name). Production keeps this True; only a test or
+    # local server with a self-signed certificate turns it off.
+    smtp_tls_verify: bool = True
     smtp_timeout_s: float = 10.0
 
     send_max_attempts: int = 8

@@ -3,6 +3,11 @@
 A claim commits ``attempts + 1`` and a lease (``next_attempt_at`` in the future) before
 anything is sent, so an email whose worker died mid-send is picked up again when the lease
 runs out, and several replicas never take the same email (SKIP LOCKED).
+
+The first attempt renders and composes the message and records its bytes before sending
+them; every later attempt sends those recorded bytes. A try whose outcome is unknown (a
+timeout after DATA, a worker dying mid-send) is thus followed by the same letter, same
+Message-ID, same bytes, even if the case changed meanwhile, never by a different one.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from casestream.logging import get_logger
 from casestream.persistence.database import Database
 from casestream.tracing import traced
 from notify_svc import smtp
-from notify_svc.composing import compose, sender_address
+from notify_svc.composing import compose, flatten, needs_smtputf8, sender_address
 from notify_svc.config import Settings
 from notify_svc.drafting import CaseNotKnown, Draft, draft_email
 from notify_svc.events import email_event
+from notify_svc.recipients import staff_directory
 from notify_svc.rendering import CannotRender
 from notify_svc.tables import emails
 
@@ -93,6 +99,37 @@ class DeliveryWorker:
             return list(result.all())
 
     async def _deliver(self, row: Any) -> None:
+        if row.raw_message is None:
+            prepared = await self._prepare(row)
+            if prepared is None:  # finished (failed, suppressed) or waiting for its case
+                return
+            raw, to, notes = prepared
+        else:
+            # Tried before: the outcome of that try is unknown, so send the very same bytes.
+            raw, notes = row.raw_message, row.unresolved
+            to = [r["address"] for r in row.recipients if not r.get("suppressed")]
+        try:
+            refused = await smtp.send(
+                self.settings,
+                raw,
+                sender_address(self.settings.smtp_sender).addr_spec,
+                to,
+                smtputf8=needs_smtputf8(to),
+            )
+        except smtp.DeliveryFailed as failure:
+            if failure.permanent or row.attempts >= self.settings.send_max_attempts:
+                await self._finish(row, "failed", None, error=str(failure))
+            else:
+                await self._retry_later(row, str(failure))
+            return
+        await self._finish(
+            row, "sent", None, error="; ".join(filter(None, [notes, refused])) or None
+        )
+
+    async def _prepare(self, row: Any) -> tuple[bytes, list[str], str | None] | None:
+        """Draft and compose the email, and record both before the first send. Returns the
+        bytes, the addresses and notes on unresolved recipients; None when the email is
+        finished without sending or waits for its case."""
         try:
             async with self.database.session() as session:
                 draft = await draft_email(
@@ -105,13 +142,15 @@ class DeliveryWorker:
                         "body_text": row.body_text,
                         "body_html": row.body_html,
                     },
+                    activity=row.activity,
+                    staff=staff_directory(self.settings.staff_tokens),
                 )
         except CaseNotKnown:
             await self._wait_for_case(row)
-            return
+            return None
         except CannotRender as error:
             await self._finish(row, "failed", None, error=f"cannot render: {error}")
-            return
+            return None
         deliverable = [r for r in draft.recipients if not r.suppressed]
         notes = "; ".join(draft.unresolved) or None
         if not deliverable:
@@ -119,7 +158,8 @@ class DeliveryWorker:
                 await self._finish(row, "suppressed", draft, error=notes)
             else:
                 await self._finish(row, "failed", draft, error=f"no recipient: {notes}")
-            return
+            return None
+        to = [r.address for r in deliverable]
         try:
             message = compose(
                 sender=self.settings.smtp_sender,
@@ -128,27 +168,22 @@ class DeliveryWorker:
                 body_text=draft.body_text,
                 body_html=draft.body_html,
                 message_id=row.message_id,
+                dated=row.created_at,
                 correlation_id=row.correlation_id,
             )
+            raw = flatten(message, utf8=needs_smtputf8(to))
         except (ValueError, TypeError) as error:  # an address or header email refuses
             await self._finish(row, "failed", draft, error=f"cannot compose: {error}")
-            return
-        try:
-            refused = await smtp.send(
-                self.settings,
-                message,
-                sender_address(self.settings.smtp_sender).addr_spec,
-                [r.address for r in deliverable],
+            return None
+        async with self.database.transaction() as tx:
+            recorded = await tx.session.execute(
+                self._ours(row)
+                .values(**_drafted(draft), raw_message=raw, unresolved=notes)
+                .returning(emails.c.id)
             )
-        except smtp.DeliveryFailed as failure:
-            if failure.permanent or row.attempts >= self.settings.send_max_attempts:
-                await self._finish(row, "failed", draft, error=str(failure))
-            else:
-                await self._retry_later(row, str(failure))
-            return
-        await self._finish(
-            row, "sent", draft, error="; ".join(filter(None, [notes, refused])) or None
-        )
+            if recorded.first() is None:  # no longer ours: another worker has it
+                return None
+        return raw, to, notes
 
     async def _finish(
         self, row: Any, status: str, draft: Draft | None, *, error: str | None
@@ -156,12 +191,7 @@ class DeliveryWorker:
         """The outcome and its event, in one transaction; only if the claim is still ours."""
         values: dict[str, Any] = dict(status=status, last_error=error, next_attempt_at=None)
         if draft is not None:
-            values.update(
-                subject=draft.subject,
-                body_text=draft.body_text,
-                body_html=draft.body_html,
-                recipients=[r.as_dict() for r in draft.recipients],
-            )
+            values.update(_drafted(draft))
         if status == "sent":
             values["sent_at"] = sa.func.now()
         with traced(row.correlation_id, str(row.notification_id)):
@@ -219,3 +249,13 @@ class DeliveryWorker:
         return emails.update().where(
             emails.c.id == row.id, emails.c.status == "queued", emails.c.attempts == row.attempts
         )
+
+
+def _drafted(draft: Draft) -> dict[str, Any]:
+    """The rendered email as the log shows it (replacing an inline email's token source)."""
+    return dict(
+        subject=draft.subject,
+        body_text=draft.body_text,
+        body_html=draft.body_html,
+        recipients=[r.as_dict() for r in draft.recipients],
+    )

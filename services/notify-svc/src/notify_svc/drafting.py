@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from casestream.settings import StaffToken
 from notify_svc.recipients import (
     Recipient,
     active_roles,
@@ -17,7 +18,7 @@ from notify_svc.recipients import (
     freshest,
     resolve,
 )
-from notify_svc.rendering import CannotRender, render
+from notify_svc.rendering import CannotRender, names_used, render, template_problem
 from notify_svc.tables import cases, contacts, templates
 
 
@@ -41,25 +42,37 @@ async def draft_email(
     to_spec: list[str],
     template: str | None,
     inline: dict[str, str | None],
+    activity: dict[str, Any] | None = None,
+    staff: dict[str, StaffToken] | None = None,
 ) -> Draft:
-    """Raises CaseNotKnown, or CannotRender (unknown template, a token that does not render)."""
+    """Raises CaseNotKnown, or CannotRender (unknown template, a token that does not render).
+    ``activity``: the triggering activity's state, if any; ``staff``: a staff_directory."""
     case = (await session.execute(sa.select(cases.c.state).where(cases.c.id == case_id))).scalar()
     if case is None:
         raise CaseNotKnown(str(case_id))
     parts = await _parts(session, template, inline)
+    if activity is None:
+        for part, source in parts.items():
+            if source is not None and "activity" in names_used(source):
+                raise CannotRender(f"{part}: uses activity tokens, but no activity asked for it")
     people = await _contacts(session, contact_ids_needed(to_spec, case))
-    rendered = render(parts, template_context(case, people))
+    rendered = render(parts, template_context(case, people, activity))
     if not (rendered["subject"] or "").strip():
         raise CannotRender("subject: renders empty")
-    recipients, unresolved = resolve(to_spec, case, people)
+    recipients, unresolved = resolve(to_spec, case, people, staff)
     return Draft(
         rendered["subject"], rendered["body_text"], rendered["body_html"], recipients, unresolved
     )
 
 
-def template_context(case: dict[str, Any], people: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def template_context(
+    case: dict[str, Any],
+    people: dict[str, dict[str, Any]],
+    activity: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """``case``, ``clients``, ``client`` (the first; absent when the case has none, so a
-    template using it fails rather than greeting nobody) and ``roles`` (role name -> contact)."""
+    template using it fails rather than greeting nobody), ``roles`` (role name -> contact)
+    and ``activity`` (the one that triggered the email, when one did)."""
     clients = [freshest(c, people) for c in case.get("clients", [])]
     roles: dict[str, Any] = {}
     for role in active_roles(case):
@@ -67,6 +80,8 @@ def template_context(case: dict[str, Any], people: dict[str, dict[str, Any]]) ->
     context = {"case": case, "clients": clients, "roles": roles}
     if clients:
         context["client"] = clients[0]
+    if activity is not None:
+        context["activity"] = activity
     return context
 
 
@@ -76,6 +91,12 @@ async def _parts(
     if template is None:
         if not inline.get("subject") or inline.get("body_text") is None:
             raise CannotRender("neither a template nor a subject and body_text")
+        # Inline parts from a command were never saved, so never checked: check them now.
+        for part, source in inline.items():
+            if source is not None and (
+                problem := template_problem(source, html=part == "body_html")
+            ):
+                raise CannotRender(f"{part}: {problem}")
         return inline
     row = (await session.execute(sa.select(templates).where(templates.c.name == template))).first()
     if row is None:

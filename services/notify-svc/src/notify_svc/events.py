@@ -1,6 +1,7 @@
-"""What notify-svc says on notify.events: an email's full state once it is sent, failed
-or suppressed. ``EmailRecord`` adds to the shared ``EmailState`` (consumers ignore fields
-they do not know): the template and each recipient."""
+"""What notify-svc says: on notify.events, an email's full state once it is sent, failed or
+suppressed (``EmailRecord`` adds to the shared ``EmailState`` the template and each
+recipient; consumers ignore fields they do not know); on notify.templates, each template
+as saved."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from casestream.contracts.notify import EMAIL_FAILED, EMAIL_SENT, EMAIL_SUPPRESSED, EmailState
+from casestream.contracts.notify import (
+    EMAIL_FAILED,
+    EMAIL_SENT,
+    EMAIL_SUPPRESSED,
+    TEMPLATE_SAVED,
+    EmailState,
+    TemplateSaved,
+)
 from casestream.envelope import Envelope, new_envelope
 
+TEMPLATE_NAMESPACE = uuid.UUID("a4f0c1d2-5b6e-4f7a-9c8d-0e1f2a3b4c5d")
 EVENT_TYPES = {"sent": EMAIL_SENT, "failed": EMAIL_FAILED, "suppressed": EMAIL_SUPPRESSED}
 
 
@@ -69,4 +78,23 @@ def email_event(row: Any) -> Envelope[Any]:
         subject=str(row.case_id or row.notification_id),
         data=EmailRecordEvent(email=email_record(row)),
         id=uuid.uuid5(row.notification_id, row.status),
+    )
+
+
+def template_saved(row: Any) -> Envelope[Any]:
+    """Keyed by the template's name; the id is one per save (name and updated_at), so the
+    same save announced twice is one message to a consumer's inbox."""
+    saved = TemplateSaved(
+        name=row.name,
+        subject=row.subject,
+        body_text=row.body_text,
+        body_html=row.body_html,
+        updated_at=row.updated_at,
+    )
+    return new_envelope(
+        type=TEMPLATE_SAVED,
+        source="notify-svc",
+        subject=row.name,
+        data=saved,
+        id=uuid.uuid5(TEMPLATE_NAMESPACE, f"{row.name}\n{row.updated_at.isoformat()}"),
     )

@@ -83,6 +83,7 @@ async def queue(envelope: SendEmailEnvelope, tx: Transaction) -> None:
             to_spec=command.to,
             subject=command.subject,
             body_text=command.body_text,
+            activity=command.activity,
             status="queued",
             message_id=message_id_for(command.notification_id),
             next_attempt_at=sa.func.now(),

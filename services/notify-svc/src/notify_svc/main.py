@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from casestream import topics
 from casestream.contracts.case import CaseEnvelope, ContactEnvelope
-from casestream.contracts.notify import SendEmailEnvelope
+from casestream.contracts.notify import SendEmailEnvelope, TemplateEnvelope
 from casestream.http.app import create_service_app
 from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
@@ -40,6 +40,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         EmailRecordEnvelope,
         "notify.email_sent / notify.email_failed / notify.email_suppressed: an email's full "
         "state once its fate is known; keyed by case id",
+    )
+    declare_publisher(
+        broker,
+        settings.topic(topics.NOTIFY_TEMPLATES),
+        TemplateEnvelope,
+        "notify.template_saved: a template as saved (on every PUT); keyed by its name",
     )
     return create_service_app(
         runtime,

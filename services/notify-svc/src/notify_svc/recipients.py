@@ -1,4 +1,5 @@
-"""Who an email goes to: ``clients``, a role name, a contact id, or a plain address, each
+"""Who an email goes to: ``clients``, ``assignee`` (the case's responsible user, reached
+through the staff tokens' addresses), a role name, a contact id, or a plain address, each
 turned into addresses; contacts marked do-not-email are kept but suppressed."""
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
+
+from casestream.settings import StaffToken
 
 # One @, no whitespace, nothing that could end or split a header.
 _ADDRESS = re.compile(r"^[^@\s<>()\[\]\\,;:\"]+@[^@\s<>()\[\]\\,;:\"]+\.[^@\s<>()\[\]\\,;:\"]+$")
@@ -24,6 +27,9 @@ class Recipient:
         return asdict(self)
 
 
+ASSIGNEE = "assignee"
+
+
 def valid_address(address: str) -> bool:
     return bool(_ADDRESS.match(address))
 
@@ -35,13 +41,34 @@ def contact_ids_needed(to_spec: list[str], case: dict[str, Any]) -> set[str]:
     return ids
 
 
+def staff_directory(tokens: dict[str, StaffToken]) -> dict[str, StaffToken]:
+    """Staff user -> the token that says where to reach them (one with an address first:
+    a user may hold several tokens)."""
+    directory: dict[str, StaffToken] = {}
+    for token in tokens.values():
+        if token.user not in directory or (token.email and not directory[token.user].email):
+            directory[token.user] = token
+    return directory
+
+
 def resolve(
-    to_spec: list[str], case: dict[str, Any], contacts: dict[str, dict[str, Any]]
+    to_spec: list[str],
+    case: dict[str, Any],
+    contacts: dict[str, dict[str, Any]],
+    staff: dict[str, StaffToken] | None = None,
 ) -> tuple[list[Recipient], list[str]]:
-    """The recipients (one per address) and what could not be resolved, with why."""
+    """The recipients (one per address) and what could not be resolved, with why. ``staff``
+    is a ``staff_directory``."""
     found: dict[str, Recipient] = {}
     unresolved: list[str] = []
     for spec in to_spec:
+        if spec == ASSIGNEE:
+            recipient, why = assignee(case, staff or {})
+            if recipient is None:
+                unresolved.append(f"{spec!r}: {why}")
+            else:
+                found.setdefault(recipient.address.lower(), recipient)
+            continue
         if spec == "clients":
             people = [freshest(c, contacts) for c in case.get("clients", [])]
         elif _is_uuid(spec):
@@ -75,6 +102,18 @@ def resolve(
                 ),
             )
     return list(found.values()), unresolved
+
+
+def assignee(case: dict[str, Any], staff: dict[str, StaffToken]) -> tuple[Recipient | None, str]:
+    """The case's responsible user as a recipient, or None and why not."""
+    user = case.get("assignee")
+    if not user:
+        return None, "the case has no assignee (it is in the pool)"
+    token = staff.get(user)
+    address = ((token.email if token else None) or "").strip()
+    if token is None or not valid_address(address):
+        return None, f"no email address known for staff user {user!r}"
+    return Recipient(address, name=token.name or user), ""
 
 
 def freshest(snapshot: dict[str, Any], contacts: dict[str, dict[str, Any]]) -> dict[str, Any]:

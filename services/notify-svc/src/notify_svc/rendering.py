@@ -1,18 +1,36 @@
 """Templates: checked when saved, rendered in a sandbox where an unknown token is an error
-(StrictUndefined) rather than an empty gap in a letter to a client."""
+(StrictUndefined) rather than an empty gap in a letter to a client.
+
+The save-time check walks the template's syntax tree: ``case.<attr>``, ``client.<attr>``,
+``roles.<role>.<attr>`` and ``activity.<attr>`` must name fields of the contracts the
+read model keeps (anything below ``case.custom`` and ``case.opportunity`` is free: custom
+fields differ per case type), and nothing may reach an attribute or item starting with
+``_`` (the way out of every sandbox escape). The sandbox still guards at render time.
+"""
 
 from __future__ import annotations
 
 import functools
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-# What a template may refer to. ``activity`` is known but not yet filled in (emails are
-# not yet sent from activity events), so a template using it cannot render today.
+from casestream.contracts.activity import ActivityState
+from casestream.contracts.case import CaseState, ContactState
+
 KNOWN_NAMES = ("case", "client", "clients", "roles", "activity")
 PARTS = ("subject", "body_text", "body_html")
+
+# name -> (the fields its first attribute may be, how the error message calls it)
+_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "case": (tuple(CaseState.model_fields), "case"),
+    "client": (tuple(ContactState.model_fields), "client"),
+    "activity": (tuple(ActivityState.model_fields), "activity"),
+}
+_ROLE_FIELDS = tuple(ContactState.model_fields)
+# Filters whose arguments name attributes to read.
+_ATTRIBUTE_FILTERS = {"attr", "selectattr", "rejectattr", "groupby"}
 
 
 class CannotRender(ValueError):
@@ -32,10 +50,21 @@ def template_problem(source: str, *, html: bool = False) -> str | None:
         env.compile(parsed)
     except TemplateSyntaxError as error:
         return f"does not compile: {error.message} (line {error.lineno})"
+    if problem := _private_access(parsed):
+        return problem
     unknown = sorted(meta.find_undeclared_variables(parsed) - set(KNOWN_NAMES))
     if unknown:
         return f"unknown token {', '.join(unknown)}; known: {', '.join(KNOWN_NAMES)}"
-    return None
+    return _unknown_attribute(parsed)
+
+
+def names_used(source: str) -> set[str]:
+    """The context names a template part reads (none if it does not parse: rendering it
+    will say why)."""
+    try:
+        return meta.find_undeclared_variables(_environment(False).parse(source))
+    except TemplateSyntaxError:
+        return set()
 
 
 def render(parts: dict[str, str | None], context: dict[str, Any]) -> dict[str, str | None]:
@@ -52,3 +81,74 @@ def render(parts: dict[str, str | None], context: dict[str, Any]) -> dict[str, s
         except TemplateError as error:
             raise CannotRender(f"{part}: {error}") from error
     return rendered
+
+
+def _private_access(parsed: nodes.Template) -> str | None:
+    refusal = "refused token {}: names starting with '_' are not reachable from templates"
+    for node in parsed.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+            return refusal.format(_spelled(node))
+        if isinstance(node, nodes.Getitem) and _private(node.arg):
+            return refusal.format(_spelled(node))
+        if isinstance(node, nodes.Filter):
+            named = [k.value for k in node.kwargs if k.key == "attribute"]
+            if node.name in _ATTRIBUTE_FILTERS and node.args:
+                named.append(node.args[0])
+            if any(_private(n) for n in named):
+                return refusal.format(f"{_spelled(node.node)}|{node.name}(...)")
+    return None
+
+
+def _unknown_attribute(parsed: nodes.Template) -> str | None:
+    # A name the template assigns itself ({% set %}, a loop target) is not ours to check.
+    own = {n.name for n in parsed.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    for node in parsed.find_all((nodes.Getattr, nodes.Getitem)):
+        path = _path(node)
+        if path is None or path[0] in own:
+            continue
+        root, keys = path
+        if root in _FIELDS and len(keys) == 1:
+            fields, called = _FIELDS[root]
+            if keys[0] not in fields:
+                return f"unknown token {_spelled(node)}; {called} has: {', '.join(fields)}"
+        if root == "roles" and len(keys) == 2 and keys[1] not in _ROLE_FIELDS:
+            return (
+                f"unknown token {_spelled(node)}; a role's contact has: {', '.join(_ROLE_FIELDS)}"
+            )
+    return None
+
+
+def _path(node: nodes.Node) -> tuple[str, list[Any]] | None:
+    """``case.subject`` -> ("case", ["subject"]); None unless every step is a constant."""
+    keys: list[Any] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            keys.append(node.attr)
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            keys.append(node.arg.value)
+        elif isinstance(node, nodes.Name):
+            return node.name, keys[::-1]
+        else:
+            return None
+        node = node.node
+
+
+def _spelled(node: nodes.Node) -> str:
+    """The token as the template wrote it, near enough for an error message."""
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Const):
+        return repr(node.value)
+    if isinstance(node, nodes.Getattr):
+        return f"{_spelled(node.node)}.{node.attr}"
+    if isinstance(node, nodes.Getitem):
+        arg = node.arg
+        key = repr(arg.value) if isinstance(arg, nodes.Const) else "..."
+        return f"{_spelled(node.node)}[{key}]"
+    return "(...)"
+
+
+def _private(node: nodes.Node) -> bool:
+    return (
+        isinstance(node, nodes.Const) and isinstance(node.value, str) and node.value.startswith("_")
+    )

@@ -28,6 +28,10 @@ class Template(TemplateIn):
 class PreviewIn(BaseModel):
     case_id: uuid.UUID
     to: list[str] = Field(default_factory=lambda: ["clients"], min_length=1)
+    activity: dict[str, Any] | None = Field(
+        default=None,
+        description="an activity's state (as in activity.events) for the activity tokens",
+    )
 
 
 class Preview(BaseModel):
@@ -43,7 +47,8 @@ class EmailIn(BaseModel):
     to: list[str] = Field(
         default_factory=lambda: ["clients"],
         min_length=1,
-        description="contact ids, 'clients', a role name, or addresses",
+        description="contact ids, 'clients', 'assignee' (the case's responsible user), "
+        "a role name, or addresses",
     )
     template: str | None = None
     subject: str | None = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-
 import aiosmtplib
 
 from notify_svc.config import Settings
@@ -15,22 +13,26 @@ class DeliveryFailed(Exception):
         self.permanent = permanent
 
 
-async def send(settings: Settings, message: EmailMessage, sender: str, to: list[str]) -> str:
-    """Returns a note on recipients the server refused while accepting others ("" if none).
-    Raises DeliveryFailed: permanent for a 5xx reply, temporary for 4xx replies, timeouts
-    and connection errors. A timeout after DATA is ambiguous: the retry sends the same
-    message (same Message-ID), never a different one."""
+async def send(
+    settings: Settings, message: bytes, sender: str, to: list[str], *, smtputf8: bool = False
+) -> str:
+    """Send ``message`` (flattened, see composing) as it is. Returns a note on recipients the
+    server refused while accepting others ("" if none). Raises DeliveryFailed: permanent for
+    a 5xx reply, temporary for 4xx replies, timeouts and connection errors. A timeout after
+    DATA is ambiguous: the retry sends the same bytes, never a different message."""
     try:
         refused, _ = await aiosmtplib.send(
             message,
             sender=sender,
             recipients=to,
+            mail_options=["SMTPUTF8"] if smtputf8 else None,
             hostname=settings.smtp_host,
             port=settings.smtp_port,
             username=settings.smtp_username,
             password=settings.smtp_password,
             use_tls=settings.smtp_tls == "tls",
             start_tls=settings.smtp_tls == "starttls",
+            validate_certs=settings.smtp_tls_verify,
             timeout=settings.smtp_timeout_s,
         )
     except aiosmtplib.SMTPRecipientsRefused as error:

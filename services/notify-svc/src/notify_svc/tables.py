@@ -62,4 +62,11 @@ emails = sa.Table(
     sa.Column("correlation_id", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
+    # The triggering activity's state (ActivityState as JSON): the {{ activity.* }} tokens.
+    sa.Column("activity", JSONB),
+    # The message exactly as first handed to the server, kept before that first attempt:
+    # every retry sends these bytes (the same letter, never a re-rendered one).
+    sa.Column("raw_message", sa.LargeBinary),
+    # Recipients that could not be resolved, with why (kept for the final record).
+    sa.Column("unresolved", sa.Text),
 )

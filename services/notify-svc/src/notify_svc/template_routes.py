@@ -8,10 +8,14 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from sqlalchemy.dialects.postgresql import insert
 
+from casestream import topics
 from casestream.http.auth import Staff
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 from casestream.persistence.database import Database
+from notify_svc.config import Settings
 from notify_svc.drafting import CaseNotKnown, draft_email
+from notify_svc.events import template_saved
+from notify_svc.recipients import staff_directory
 from notify_svc.rendering import CannotRender
 from notify_svc.schemas import Preview, PreviewIn, Template, TemplateIn, template_errors
 from notify_svc.tables import templates
@@ -25,15 +29,26 @@ def database(request: Request) -> Database:
     return request.app.state.runtime.database
 
 
+def config(request: Request) -> Settings:
+    return request.app.state.settings
+
+
 Db = Annotated[Database, Depends(database)]
+Config = Annotated[Settings, Depends(config)]
 
 
 @router.put("/templates/{name}", response_model=Template)
 async def put_template(
-    name: TemplateName, body: TemplateIn, staff: Staff, db: Db, response: Response
+    name: TemplateName,
+    body: TemplateIn,
+    staff: Staff,
+    db: Db,
+    settings: Config,
+    response: Response,
 ) -> Any:
     """Create or replace. Refused (422) unless every part compiles and uses only the known
-    names: case, client, clients, roles, activity."""
+    names (case, client, clients, roles, activity) and their known fields. Each save is
+    announced on notify.templates, in the same transaction."""
     if errors := template_errors(body.model_dump()):
         raise HTTPException(422, errors)
     upsert = insert(templates).values(name=name, **body.model_dump())
@@ -51,6 +66,7 @@ async def put_template(
                 .returning(templates, (sa.literal_column("xmax") == 0).label("created"))
             )
         ).one()
+        await tx.publish(settings.topic(topics.NOTIFY_TEMPLATES), template_saved(row))
     if row.created:
         response.status_code = 201
     return row._mapping
@@ -80,7 +96,9 @@ async def get_template(name: TemplateName, staff: Staff, db: Db) -> Any:
 
 
 @router.post("/templates/{name}/preview", response_model=Preview)
-async def preview_template(name: TemplateName, body: PreviewIn, staff: Staff, db: Db) -> Any:
+async def preview_template(
+    name: TemplateName, body: PreviewIn, staff: Staff, db: Db, settings: Config
+) -> Any:
     """The template rendered for a case the read model knows, and who it would go to."""
     async with db.session() as session:
         if (
@@ -89,7 +107,13 @@ async def preview_template(name: TemplateName, body: PreviewIn, staff: Staff, db
             raise HTTPException(404, f"no template {name!r}")
         try:
             draft = await draft_email(
-                session, case_id=body.case_id, to_spec=body.to, template=name, inline={}
+                session,
+                case_id=body.case_id,
+                to_spec=body.to,
+                template=name,
+                inline={},
+                activity=body.activity,
+                staff=staff_directory(settings.staff_tokens),
             )
         except CaseNotKnown as error:
             raise HTTPException(404, f"case {body.case_id} is not known here (yet)") from error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -38,3 +38,29 @@ class ActivityEvent(BaseModel):
 
 
 ActivityEnvelope = Envelope[ActivityEvent]
+
+
+# Commands internal apps and automation-svc send on ``activity.commands``, keyed by the case
+# id. The envelope id makes each one idempotent; one the rules refuse is dead-lettered.
+SCHEDULE_ACTIVITY = "activity.schedule"
+COMPLETE_ACTIVITY = "activity.complete"
+CANCEL_ACTIVITY = "activity.cancel"
+ACTIVITY_COMMAND_TYPES = (SCHEDULE_ACTIVITY, COMPLETE_ACTIVITY, CANCEL_ACTIVITY)
+
+
+class ActivityCommand(BaseModel):
+    """``actor`` names who asks (the activity's creator). ``activity`` (schedule: the body of
+    POST /activities); ``activity_id`` (complete, cancel); ``outcome``, ``details`` and
+    ``next`` (complete: the body of POST /activities/{id}/complete); ``expected_version``
+    (refuse if the activity changed)."""
+
+    actor: str
+    activity: dict[str, Any] | None = None
+    activity_id: uuid.UUID | None = None
+    outcome: str | None = None
+    details: str | None = None
+    next: dict[str, Any] | None = None
+    expected_version: int | None = None
+
+
+ActivityCommandEnvelope = Envelope[ActivityCommand]

@@ -193,14 +193,22 @@ CHANGE_CASE_STATUS = "case.change_status"
 ASSIGN_CASE = "case.assign"
 ADD_CASE_ROLE = "case.add_role"
 CLOSE_CASE = "case.close"
-CASE_COMMAND_TYPES = (OPEN_CASE, CHANGE_CASE_STATUS, ASSIGN_CASE, ADD_CASE_ROLE, CLOSE_CASE)
+ADD_CASE_TAGS = "case.add_tags"
+CASE_COMMAND_TYPES = (
+    OPEN_CASE,
+    CHANGE_CASE_STATUS,
+    ASSIGN_CASE,
+    ADD_CASE_ROLE,
+    CLOSE_CASE,
+    ADD_CASE_TAGS,
+)
 
 
 class CaseCommand(BaseModel):
     """``actor`` names who asks (recorded in the case's history). The other fields are the
     command's parameters: ``case`` (open: the body of POST /cases), ``case_id`` (the rest),
     ``status``, ``user`` (assign; null = the pool), ``role`` + ``contact_id`` (add_role),
-    ``outcome`` / ``lost_reason`` (close), ``expected_version`` (refuse if the case changed)."""
+    ``outcome`` / ``lost_reason`` (close), ``tags`` (add_tags), ``expected_version`` (refuse if the case changed)."""
 
     actor: str
     case_id: uuid.UUID | None = None
@@ -211,6 +219,7 @@ class CaseCommand(BaseModel):
     contact_id: uuid.UUID | None = None
     outcome: str | None = None
     lost_reason: str | None = None
+    tags: list[str] | None = None
     expected_version: int | None = None
 
 

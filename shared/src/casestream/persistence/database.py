@@ -51,27 +51,41 @@ class Transaction:
     async def publish(
         self, topic: str, envelope: Envelope[Any], headers: dict[str, str] | None = None
     ) -> None:
-        payload = envelope.model_dump(mode="json")
-        size = len(json.dumps(payload))
-        if size > self._database.max_message_bytes:
-            raise PayloadTooLarge(
-                f"message {envelope.type} for {envelope.subject} is {size} bytes; "
-                f"the limit is {self._database.max_message_bytes}"
+        await self.publish_many([(topic, envelope)], headers)
+
+    async def publish_many(
+        self, messages: list[tuple[str, Envelope[Any]]], headers: dict[str, str] | None = None
+    ) -> None:
+        """Several (topic, envelope) messages in one round trip (batch workers)."""
+        if not messages:
+            return
+        rows = []
+        for topic, envelope in messages:
+            payload = envelope.model_dump(mode="json")
+            size = len(json.dumps(payload))
+            if size > self._database.max_message_bytes:
+                raise PayloadTooLarge(
+                    f"message {envelope.type} for {envelope.subject} is {size} bytes; "
+                    f"the limit is {self._database.max_message_bytes}"
+                )
+            rows.append(
+                dict(
+                    topic=topic,
+                    key=envelope.subject,
+                    shard=shard_of(envelope.subject, self._database.outbox_shards),
+                    message_id=envelope.id,
+                    payload=payload,
+                    headers={"correlation_id": envelope.correlation_id, **(headers or {})},
+                )
             )
-        await self.session.execute(
-            outbox.insert().values(
-                topic=topic,
-                key=envelope.subject,
-                shard=shard_of(envelope.subject, self._database.outbox_shards),
-                message_id=envelope.id,
-                payload=payload,
-                headers={"correlation_id": envelope.correlation_id, **(headers or {})},
-            )
-        )
+        if len(rows) == 1:
+            await self.session.execute(outbox.insert().values(**rows[0]))
+        else:
+            await self.session.execute(outbox.insert(), rows)
         if self.published == 0 and self._database.outbox_notify:
             # Only a wake-up call for relays in other processes; they poll as well.
             await self.session.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
-        self.published += 1
+        self.published += len(rows)
 
     async def claim_message(self, consumer: str, message_id: Any) -> bool:
         """Record that ``consumer`` is handling ``message_id``. False if it already did: the

@@ -1,0 +1,134 @@
+"""What automation-svc learns from other services' events: the current state of cases and
+activities (re-read when a delayed action comes due), case type definitions and template
+names (to check rules). Each upsert keeps the newest version, whatever the arrival order."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from automation_svc.tables import activities, case_types, cases, templates
+from casestream.contracts.activity import ActivityState
+from casestream.contracts.case import CaseState, CaseTypeVersion
+from casestream.contracts.notify import TemplateSaved
+from casestream.persistence.database import Transaction
+
+
+async def remember_case(tx: Transaction, case: CaseState) -> None:
+    upsert = insert(cases).values(
+        id=case.id, state=case.model_dump(mode="json"), version=case.version
+    )
+    await tx.session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[cases.c.id],
+            set_={"state": upsert.excluded.state, "version": upsert.excluded.version},
+            where=cases.c.version < upsert.excluded.version,
+        )
+    )
+
+
+async def remember_activity(tx: Transaction, activity: ActivityState) -> None:
+    upsert = insert(activities).values(
+        id=activity.id,
+        case_id=activity.case_id,
+        type=activity.type,
+        status=activity.status,
+        state=activity.model_dump(mode="json"),
+        updated_at=activity.updated_at,
+    )
+    await tx.session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[activities.c.id],
+            set_={
+                k: upsert.excluded[k] for k in ("case_id", "type", "status", "state", "updated_at")
+            },
+            where=activities.c.updated_at <= upsert.excluded.updated_at,
+        )
+    )
+
+
+async def remember_case_type(tx: Transaction, case_type: CaseTypeVersion) -> None:
+    upsert = insert(case_types).values(
+        name=case_type.name,
+        instance=case_type.instance,
+        version=case_type.version,
+        active=case_type.active,
+        definition=case_type.definition.model_dump(mode="json"),
+    )
+    await tx.session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[case_types.c.name],
+            set_={k: upsert.excluded[k] for k in ("instance", "version", "active", "definition")},
+            where=case_types.c.version <= upsert.excluded.version,
+        )
+    )
+
+
+async def remember_template(tx: Transaction, template: TemplateSaved) -> None:
+    upsert = insert(templates).values(name=template.name, updated_at=template.updated_at)
+    await tx.session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[templates.c.name],
+            set_={"updated_at": upsert.excluded.updated_at},
+            where=templates.c.updated_at <= upsert.excluded.updated_at,
+        )
+    )
+
+
+async def case_states(
+    session: AsyncSession, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    wanted = list({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = await session.execute(sa.select(cases.c.id, cases.c.state).where(cases.c.id.in_(wanted)))
+    return {r.id: r.state for r in rows}
+
+
+async def activity_states(
+    session: AsyncSession, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    wanted = list({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        sa.select(activities.c.id, activities.c.state).where(activities.c.id.in_(wanted))
+    )
+    return {r.id: r.state for r in rows}
+
+
+async def activity_counts(
+    session: AsyncSession, case_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, dict[str, int]]]:
+    """Per case: ``{type: {"scheduled": n, "completed": n, "cancelled": n, "total": n}}``,
+    for conditions such as ``activities.follow_up_call.completed gt 0``."""
+    wanted = list({i for i in case_ids if i is not None})
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        sa.select(activities.c.case_id, activities.c.type, activities.c.status, sa.func.count())
+        .where(activities.c.case_id.in_(wanted))
+        .group_by(activities.c.case_id, activities.c.type, activities.c.status)
+    )
+    counts: dict[uuid.UUID, dict[str, dict[str, int]]] = {}
+    for case_id, kind, status, n in rows:
+        per_type = counts.setdefault(case_id, {}).setdefault(
+            kind, {"scheduled": 0, "completed": 0, "cancelled": 0, "total": 0}
+        )
+        per_type[status] = n
+        per_type["total"] += n
+    return counts
+
+
+async def known_template_names(session: AsyncSession) -> set[str]:
+    return set((await session.execute(sa.select(templates.c.name))).scalars())
+
+
+async def known_case_types(session: AsyncSession) -> dict[str, dict[str, Any]]:
+    rows = await session.execute(sa.select(case_types))
+    return {r.name: {"instance": r.instance, "active": r.active, **r.definition} for r in rows}
