@@ -75,6 +75,14 @@ class ServiceSettings(BaseSettings):
         """The consumer group (and inbox consumer name) of one of this service's handlers."""
         return f"{self.topic_prefix}{self.service_name}.{handler}"
 
+    @field_validator("kafka_acks", mode="before")
+    @classmethod
+    def _acks_from_text(cls, value: object) -> object:
+        """``CASESTREAM_KAFKA_ACKS=1`` arrives as text: the numbers mean numbers."""
+        if isinstance(value, str) and value.lstrip("-").isdigit():
+            return int(value)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, url: str) -> str:
