@@ -147,8 +147,10 @@ class AutomationService:
             "case": topics.CASE_EVENTS,
             "activity": topics.ACTIVITY_EVENTS,
             "casetype": topics.CASETYPE_EVENTS,
-            "notify": topics.NOTIFY_TEMPLATES,
+            "notify": topics.NOTIFY_EVENTS,
         }[envelope.type.split(".")[0]]
+        if envelope.type == TEMPLATE_SAVED:
+            topic = topics.NOTIFY_TEMPLATES
         raw = json.dumps(envelope.model_dump(mode="json")).encode()
         for _ in range(times):
             await self.producer.send_and_wait(

@@ -20,7 +20,14 @@ from casestream.contracts.case import (
     CHANGE_CASE_STATUS,
     Change,
 )
-from casestream.contracts.notify import SEND_EMAIL
+from casestream.contracts.notify import (
+    EMAIL_FAILED,
+    EMAIL_SUPPRESSED,
+    SEND_EMAIL,
+    EmailEvent,
+    EmailState,
+)
+from casestream.envelope import new_envelope
 from casestream.persistence.tables import outbox
 from casestream.testing.plugin import eventually
 
@@ -186,4 +193,49 @@ async def test_groups_changes_and_derived_triggers_choose_the_events(service):
         "called",
         "resolved-or-high",
         "ward-changed",
+    ]
+
+
+async def test_an_email_that_fails_or_is_suppressed_marks_its_action(service):
+    marker = f"outcome-{uuid.uuid4()}"
+    await service.put_rule(
+        _rule(
+            marker,
+            [
+                {"type": "send_email", "template": "acknowledgement"},
+                {"type": "send_email", "template": "follow_up"},
+            ],
+        )
+    )
+    case = case_state(subject=marker)
+    await service.deliver(service.case_event(case))
+    first, second = await service.commands(case.id, expected=2)
+
+    def outcome(command, event_type, status, error):
+        email = EmailState(
+            id=uuid.uuid4(),
+            notification_id=command["data"]["notification_id"],
+            case_id=case.id,
+            to=["ada@example.org"],
+            subject="s",
+            status=status,
+            message_id="<m@casestream>",
+            last_error=error,
+        )
+        return new_envelope(
+            type=event_type, source="notify-svc", subject=str(case.id), data=EmailEvent(email=email)
+        )
+
+    await service.deliver(
+        outcome(first, EMAIL_FAILED, "failed", "550 mailbox unavailable"), times=2
+    )
+    await service.deliver(outcome(second, EMAIL_SUPPRESSED, "suppressed", None))
+
+    async def both_known():
+        states = [(a["state"], a["error"]) for a in await service.actions_of(case.id)]
+        return states if all(s != "done" for s, _ in states) else None
+
+    assert await eventually(both_known) == [
+        ("failed", "email failed: 550 mailbox unavailable"),
+        ("cancelled", "email suppressed: do not email"),
     ]

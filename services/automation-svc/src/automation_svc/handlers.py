@@ -15,7 +15,12 @@ from automation_svc.firing import Event, fire_rules
 from automation_svc.tables import deferred_events, firing_actions
 from casestream.contracts.activity import ActivityEnvelope
 from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope
-from casestream.contracts.notify import TemplateEnvelope
+from casestream.contracts.notify import (
+    EMAIL_FAILED,
+    EMAIL_SUPPRESSED,
+    EmailEnvelope,
+    TemplateEnvelope,
+)
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
 
@@ -30,6 +35,7 @@ class Handlers:
         """Remember the case as it now stands, then fire every rule this event matches once;
         a merged case's waiting actions are cancelled."""
         case = envelope.data.case
+        await read_models.lock_case(tx, case.id)
         await read_models.remember_case(tx, case)
         await self._fire_deferred(tx, case.id)
         facts = envelope.data.model_dump(mode="json")
@@ -54,6 +60,7 @@ class Handlers:
             envelope.id, envelope.type, envelope.occurred_at, activity.case_id, facts, activity.id
         )
         if activity.case_id is not None:
+            await read_models.lock_case(tx, activity.case_id)
             known = await read_models.case_states(tx.session, [activity.case_id])
             if activity.case_id not in known:
                 # Its case's events (another topic) have not arrived yet: judging the rules
@@ -70,6 +77,23 @@ class Handlers:
     async def remember_template(self, envelope: TemplateEnvelope, tx: Transaction) -> None:
         """Keep the names of notify-svc's templates, to check rules against."""
         await read_models.remember_template(tx, envelope.data)
+
+    async def learn_email_outcome(self, envelope: EmailEnvelope, tx: Transaction) -> None:
+        """An email a rule asked for that failed (or was suppressed) marks its action so:
+        the firing log tells what happened, not only that the command went out."""
+        email = envelope.data.email
+        if envelope.type not in (EMAIL_FAILED, EMAIL_SUPPRESSED):
+            return
+        state, why = (
+            ("failed", f"email failed: {email.last_error}")
+            if envelope.type == EMAIL_FAILED
+            else ("cancelled", f"email suppressed: {email.last_error or 'do not email'}")
+        )
+        await tx.session.execute(
+            firing_actions.update()
+            .where(firing_actions.c.id == email.notification_id, firing_actions.c.state == "done")
+            .values(state=state, error=why, updated_at=sa.func.now())
+        )
 
     async def _fire_deferred(self, tx: Transaction, case_id: Any) -> None:
         waiting = (

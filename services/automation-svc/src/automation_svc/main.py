@@ -13,7 +13,7 @@ from automation_svc.timers import TimerWorker
 from casestream import topics
 from casestream.contracts.activity import ActivityCommandEnvelope, ActivityEnvelope
 from casestream.contracts.case import CaseCommandEnvelope, CaseEnvelope, CaseTypeEnvelope
-from casestream.contracts.notify import SendEmailEnvelope, TemplateEnvelope
+from casestream.contracts.notify import EmailEnvelope, SendEmailEnvelope, TemplateEnvelope
 from casestream.http.app import create_service_app
 from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
@@ -39,6 +39,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     runtime.subscribe(
         topics.NOTIFY_TEMPLATES, TemplateEnvelope, handlers.remember_template, group="templates"
+    )
+    runtime.subscribe(
+        topics.NOTIFY_EVENTS, EmailEnvelope, handlers.learn_email_outcome, group="email_outcomes"
     )
     for topic, contract, what in (
         (topics.NOTIFY_COMMANDS, SendEmailEnvelope, "notify.send_email: a send_email action"),

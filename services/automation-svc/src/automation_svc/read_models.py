@@ -19,6 +19,15 @@ from casestream.contracts.notify import TemplateSaved
 from casestream.persistence.database import Transaction
 
 
+async def lock_case(tx: Transaction, case_id: uuid.UUID) -> None:
+    """Case and activity events of one case travel on different topics and are handled side
+    by side: this lock makes "is the case known? else put the event aside" and "the case is
+    here: take what was put aside" happen one after the other, never interleaved."""
+    await tx.session.execute(
+        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(str(case_id), 0)))
+    )
+
+
 async def remember_case(tx: Transaction, case: CaseState) -> None:
     upsert = insert(cases).values(
         id=case.id, state=case.model_dump(mode="json"), version=case.version
