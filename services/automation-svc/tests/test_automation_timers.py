@@ -77,7 +77,7 @@ async def test_the_seven_day_follow_up_waits_fires_once_and_is_cancelled_by_clos
 
 async def test_a_reminder_follows_its_activity_when_rescheduled(service):
     marker = f"reminder-{uuid.uuid4()}"
-    await service.put_rule(
+    rule_id = await service.put_rule(
         {
             "name": "reminder",
             "trigger": {"event": ACTIVITY_SCHEDULED, "activity_type": "meeting"},
@@ -99,6 +99,11 @@ async def test_a_reminder_follows_its_activity_when_rescheduled(service):
     await service.deliver(service.activity_event(meeting, ACTIVITY_SCHEDULED))
     pending = await _action_in(service, case.id, "pending")
     assert pending["due_at"].startswith((start + timedelta(days=2)).date().isoformat())
+    tried = await service.client.post(
+        f"/rules/{rule_id}/dry-run", json={"activity_id": str(meeting.id)}, headers=STAFF_HEADERS
+    )
+    assert tried.json()["would_fire"] is True, tried.text
+    assert tried.json()["actions"][0]["due_at"] == pending["due_at"]
 
     later = meeting.model_copy(
         update={"due_at": start + timedelta(days=5), "updated_at": meeting.updated_at + MINUTE}

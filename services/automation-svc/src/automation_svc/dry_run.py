@@ -15,8 +15,8 @@ from automation_svc.matching import conditions_hold, failing, trigger_matches
 from automation_svc.schemas import DryRun, DryRunIn, PlannedAction, PlannedCommand
 
 
-class CaseNotKnown(LookupError):
-    pass
+class NotKnown(LookupError):
+    """The case or activity has not reached automation-svc's read models (yet)."""
 
 
 async def dry_run(session: AsyncSession, rule: Any, body: DryRunIn, now: datetime) -> DryRun:
@@ -27,7 +27,7 @@ async def dry_run(session: AsyncSession, rule: Any, body: DryRunIn, now: datetim
     if not trigger_matches(rule.trigger, event_type, facts):
         case = facts.get("case") or {}
         reasons.append(
-            f"the trigger {rule.trigger} does not match this {event_type} event "
+            f"the trigger {_present(rule.trigger)} does not match this {event_type} event "
             f"(instance {case.get('instance')!r}, case type {case.get('case_type')!r}, "
             f"activity type {(facts.get('activity') or {}).get('type')!r})"
         )
@@ -53,11 +53,17 @@ async def _facts(
             facts["case"] = known.get(uuid.UUID(str(activity_case)))
         event_type = body.event.type
     else:
-        assert body.case_id is not None
-        known = await read_models.case_states(session, [body.case_id])
-        if body.case_id not in known:
-            raise CaseNotKnown(str(body.case_id))
-        facts = {"case": known[body.case_id], "changes": {}}
+        activity = None
+        if body.activity_id is not None:
+            known_activities = await read_models.activity_states(session, [body.activity_id])
+            if body.activity_id not in known_activities:
+                raise NotKnown(f"activity {body.activity_id}")
+            activity = known_activities[body.activity_id]
+        case_id = body.case_id or (activity and activity.get("case_id"))
+        known = await read_models.case_states(session, [uuid.UUID(str(case_id))] if case_id else [])
+        if body.case_id is not None and body.case_id not in known:
+            raise NotKnown(f"case {body.case_id}")
+        facts = {"case": next(iter(known.values()), None), "activity": activity, "changes": {}}
         occurred_at, event_type = now, rule.trigger["event"]
     facts["event"] = {"type": event_type, "occurred_at": occurred_at.isoformat()}
     return event_type, occurred_at, facts
@@ -92,3 +98,7 @@ def _plan(
         return PlannedAction(index=index, type=kind, state="failed", error=str(error))
     command = PlannedCommand(topic=topic, type=envelope.type, data=envelope.data)
     return PlannedAction(index=index, type=kind, state="now", command=command)
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy.dialects.postgresql import insert
 
-from automation_svc.dry_run import CaseNotKnown, dry_run
+from automation_svc.dry_run import NotKnown, dry_run
 from automation_svc.schemas import (
     ActionState,
     DryRun,
@@ -41,7 +41,7 @@ def _content(rule: RuleIn) -> dict[str, Any]:
     return dict(
         name=rule.name,
         enabled=rule.enabled,
-        trigger=rule.trigger.model_dump(mode="json"),
+        trigger=rule.trigger.model_dump(mode="json", exclude_none=True),
         conditions=[c.model_dump(mode="json", exclude_none=True) for c in rule.conditions],
         actions=[a.model_dump(mode="json", exclude_none=True) for a in rule.actions],
         cancel_if=[c.model_dump(mode="json", exclude_none=True) for c in rule.cancel_if],
@@ -204,8 +204,8 @@ async def list_firings(
 
 @router.post("/rules/{rule_id}/dry-run", response_model=DryRun)
 async def try_rule(rule_id: uuid.UUID, body: DryRunIn, staff: Staff, request: Request) -> Any:
-    """Would the rule fire on this event (or on this case as it stands), and what would each
-    action do? Nothing is written and nothing is sent."""
+    """Would the rule fire on this event (or on this case or activity as it stands), and what
+    would each action do? Nothing is written and nothing is sent."""
     db: Database = request.app.state.runtime.database
     async with db.session() as session:
         rule = (await session.execute(sa.select(rules).where(rules.c.id == rule_id))).first()
@@ -213,5 +213,5 @@ async def try_rule(rule_id: uuid.UUID, body: DryRunIn, staff: Staff, request: Re
             raise _not_found(rule_id)
         try:
             return await dry_run(session, rule, body, request.app.state.clock.now())
-        except CaseNotKnown as error:
-            raise HTTPException(404, f"case {body.case_id} is not known here (yet)") from error
+        except NotKnown as error:
+            raise HTTPException(404, f"{error} is not known here (yet)") from error

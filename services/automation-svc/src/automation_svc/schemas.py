@@ -230,16 +230,17 @@ class EventIn(BaseModel):
 
 
 class DryRunIn(BaseModel):
-    """An event to try the rule on, or a case (taken as it stands in automation-svc's read
-    model, as if the rule's trigger event had just happened to it)."""
+    """An event to try the rule on; or a case, or an activity (as automation-svc's read
+    models know them now, as if the rule's trigger event had just happened to it)."""
 
     event: EventIn | None = None
     case_id: uuid.UUID | None = None
+    activity_id: uuid.UUID | None = None
 
     @model_validator(mode="after")
     def _one(self) -> DryRunIn:
-        if (self.event is None) == (self.case_id is None):
-            raise ValueError("give event or case_id")
+        if sum(x is not None for x in (self.event, self.case_id, self.activity_id)) != 1:
+            raise ValueError("give one of event, case_id or activity_id")
         return self
 
 
