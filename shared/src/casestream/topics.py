@@ -12,6 +12,7 @@ from dataclasses import dataclass
 INTAKE_SUBMISSIONS = "intake.submissions"
 CASE_EVENTS = "case.events"
 CASE_COMMANDS = "case.commands"
+CASE_SUBMISSION_OUTCOMES = "case.submission_outcomes"
 CONTACT_EVENTS = "contact.events"
 CASETYPE_EVENTS = "casetype.events"
 ACTIVITY_EVENTS = "activity.events"
@@ -33,6 +34,7 @@ ALL_TOPICS: tuple[str, ...] = (
     INTAKE_SUBMISSIONS,
     CASE_EVENTS,
     CASE_COMMANDS,
+    CASE_SUBMISSION_OUTCOMES,
     CONTACT_EVENTS,
     CASETYPE_EVENTS,
     ACTIVITY_EVENTS,

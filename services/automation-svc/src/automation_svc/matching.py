@@ -16,11 +16,16 @@ from casestream.contracts.activity import (
     ACTIVITY_SCHEDULED,
     ACTIVITY_UPDATED,
 )
-from casestream.contracts.case import CASE_EVENT_TYPES, CASE_OPENED, CASE_UPDATED
+from casestream.contracts.case import (
+    CASE_EVENT_TYPES,
+    CASE_OPENED,
+    CASE_SUBMISSION_ATTACHED,
+    CASE_UPDATED,
+)
 
 ACTIVITY_EVENTS = (ACTIVITY_SCHEDULED, ACTIVITY_COMPLETED, ACTIVITY_CANCELLED, ACTIVITY_UPDATED)
-# Derived triggers: a case.updated that changed a custom value, and a case.opened that came
-# from a web form (the rule acts on the case the submission opened).
+# Derived triggers: a case.updated that changed a custom value, and a case.opened (or
+# case.submission_attached) that came from a web form: the rule acts on that case.
 CUSTOM_FIELD_CHANGED = "case.custom_field_changed"
 FORM_SUBMITTED = "intake.submission_received"
 KNOWN_EVENTS = (*CASE_EVENT_TYPES, *ACTIVITY_EVENTS, CUSTOM_FIELD_CHANGED, FORM_SUBMITTED)
@@ -33,8 +38,8 @@ def triggers_for(event_type: str) -> list[str]:
     """The trigger names an event of this type may satisfy."""
     if event_type == CASE_UPDATED:
         return [CASE_UPDATED, CUSTOM_FIELD_CHANGED]
-    if event_type == CASE_OPENED:
-        return [CASE_OPENED, FORM_SUBMITTED]
+    if event_type in (CASE_OPENED, CASE_SUBMISSION_ATTACHED):
+        return [event_type, FORM_SUBMITTED]
     return [event_type]
 
 

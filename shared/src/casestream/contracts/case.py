@@ -22,6 +22,9 @@ CASE_ROLE_ENDED = "case.role_ended"
 CASE_TAGGED = "case.tagged"  # tags added or removed
 CASE_LINKED = "case.linked"
 CASE_MERGED = "case.merged"  # this case was merged into another (it is closed, merged_into set)
+# A web form submission was added to this (open) case instead of opening a new one; the
+# origin carries the submission and its activity details.
+CASE_SUBMISSION_ATTACHED = "case.submission_attached"
 CASE_EVENT_TYPES = (
     CASE_OPENED,
     CASE_UPDATED,
@@ -35,6 +38,7 @@ CASE_EVENT_TYPES = (
     CASE_TAGGED,
     CASE_LINKED,
     CASE_MERGED,
+    CASE_SUBMISSION_ATTACHED,
 )
 CONTACT_CREATED = "contact.created"
 CONTACT_UPDATED = "contact.updated"
@@ -103,6 +107,8 @@ class CaseOrigin(BaseModel):
 
     submission_id: uuid.UUID | None = None
     form: str | None = None
+    # What the form mapped to the first activity's details (activity-svc logs it).
+    activity_details: str | None = None
 
 
 class CaseEvent(BaseModel):
@@ -224,3 +230,22 @@ class CaseCommand(BaseModel):
 
 
 CaseCommandEnvelope = Envelope[CaseCommand]
+
+
+# What became of a web form submission, said by case-svc on ``case.submission_outcomes``
+# (keyed by submission id) so intake-svc can tell the person who posted it.
+SUBMISSION_OUTCOME = "case.submission_outcome"
+
+
+class SubmissionOutcome(BaseModel):
+    submission_id: uuid.UUID
+    form: str
+    attempt: int = 1
+    outcome: Literal["case_opened", "attached", "rejected"]
+    case_id: uuid.UUID | None = None
+    contact_id: uuid.UUID | None = None
+    contact: Literal["created", "matched"] | None = None
+    reason: str | None = None  # why it was rejected
+
+
+SubmissionOutcomeEnvelope = Envelope[SubmissionOutcome]

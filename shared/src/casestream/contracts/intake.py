@@ -36,8 +36,14 @@ class SubmissionReceived(BaseModel):
     contact: SubmittedContact
     case: SubmittedCase
     activity_details: str | None = None
-    duplicate_contact_rule: Literal["email"] = "email"
+    # "email": the contact with this email (case-insensitive, trimmed), else a new one;
+    # "email_or_name_phone": failing that, the contact with the same first and last name
+    # and phone number.
+    duplicate_contact_rule: Literal["email", "email_or_name_phone"] = "email"
+    # When the contact already has an open case of this type: open another, or add the
+    # submission to the newest open one as an activity.
     existing_open_case: Literal["new_case", "add_activity"] = "new_case"
+    attempt: int = 1  # a staff retry of a rejected submission announces it again, + 1
 
 
 SubmissionEnvelope = Envelope[SubmissionReceived]
