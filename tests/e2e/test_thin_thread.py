@@ -5,78 +5,31 @@ exactly one case, its timeline, and exactly one acknowledgement email, logged on
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import date, datetime, timedelta
 
-import asyncpg
 import httpx
-import pytest
-import sqlalchemy as sa
 
-from casestream import devinfra
 from casestream.testing.plugin import eventually
-from casestream_local.config import SERVICE_NAMES, StackConfig
-from casestream_local.stack import Stack
 
-TOKEN = "e2e-token"
-STAFF = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture(scope="module")
-def stack(postgres_server_url, kafka_bootstrap, tmp_path_factory):
-    run = uuid.uuid4().hex[:8]
-    # Distinct ports: two services handed the same one would answer for each other.
-    ports = devinfra.free_ports(len(SERVICE_NAMES) + 2)
-    config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("stack"),
-        service_ports=dict(zip(SERVICE_NAMES, ports, strict=False)),
-        smtp_port=ports[-2],
-        smtp_http_port=ports[-1],
-        database_url=postgres_server_url,
-        database_prefix=f"e2e_{run}_",
-        kafka_bootstrap=kafka_bootstrap,
-        topic_prefix=f"e2e{run}-",
-        staff_token=TOKEN,
-    )
-    stack = Stack(config, echo=lambda line: None)
-    try:
-        stack.up()
-        yield stack
-    finally:
-        stack.down()
-        asyncio.run(_drop_databases(postgres_server_url, config.database_prefix))
-
-
-async def _drop_databases(server_url: str, prefix: str) -> None:
-    url = sa.make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(url)
-    try:
-        names = await conn.fetch(
-            "SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%"
-        )
-        for row in names:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def url(stack: Stack, service: str) -> str:
-    return stack.config.service_url(service)
-
-
-async def emails_about(stack: Stack, subject: str) -> list[dict]:
-    sink = f"http://127.0.0.1:{stack.config.smtp_http_port}"
-    async with httpx.AsyncClient() as client:
-        messages = (await client.get(f"{sink}/messages")).json()
-    return [m for m in messages if m["subject"].endswith(subject)]
+from .conftest import STAFF, emails_about, url
 
 
 async def test_a_web_form_post_leads_to_one_case_its_timeline_and_one_email(stack):
     subject = f"Help with {uuid.uuid4().hex[:6]}"
+    form_url = f"{url(stack, 'intake-svc')}/f/contact"
     async with httpx.AsyncClient(timeout=30) as client:
+        # As a browser would: the page first (its signed token and per-render key), then a
+        # post a person's reading time later.
+        page = (await client.get(form_url)).text
+        hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+        assert {"_token", "_idempotency_key"} <= set(hidden)
+        await asyncio.sleep(3.2)
         posted = await client.post(
-            f"{url(stack, 'intake-svc')}/f/contact",
+            form_url,
             data={
+                **hidden,
                 "first_name": "Ada",
                 "last_name": "Lovelace",
                 "email": "ada@example.org",
@@ -110,12 +63,14 @@ async def test_a_web_form_post_leads_to_one_case_its_timeline_and_one_email(stac
                     f"{url(stack, 'activity-svc')}/cases/{case['id']}/activities", headers=STAFF
                 )
             ).json()["items"]
-            return page if any(a["type"] == "email" for a in page) else None
+            types = {a["type"] for a in page}
+            return page if {"email", "web_form"} <= types else None
 
         timeline = await eventually(timeline_with_email, timeout_s=30)
         by_type = {a["type"]: a for a in timeline}
-        assert sorted(by_type) == ["email", "follow_up_call", "open_case"]
-        assert len(timeline) == 3
+        assert sorted(by_type) == ["email", "follow_up_call", "open_case", "web_form"]
+        assert len(timeline) == 4
+        assert by_type["web_form"]["subject"] == "Web form: contact"
         assert by_type["open_case"]["status"] == "completed"
         follow_up = by_type["follow_up_call"]
         assert follow_up["status"] == "scheduled"

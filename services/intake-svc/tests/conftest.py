@@ -4,9 +4,13 @@ one per test module; tests keep apart by using their own form slugs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import html
 import json
-from collections.abc import AsyncIterator
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,10 +18,18 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from fastapi import FastAPI
 
 import intake_svc
 from casestream import topics
+from casestream.contracts.case import (
+    CASETYPE_VERSION_PUBLISHED,
+    CaseTypeDefinition,
+    CaseTypeVersion,
+    CustomField,
+)
+from casestream.envelope import Envelope, new_envelope
 from casestream.persistence.database import Database
 from casestream.persistence.tables import outbox
 from casestream.testing.plugin import eventually
@@ -30,8 +42,41 @@ from casestream.testing.services import (
 )
 from intake_svc.config import Settings
 from intake_svc.main import create_app
+from intake_svc.tables import case_types
 
 MIGRATIONS = Path(intake_svc.__file__).parent / "migrations"
+FORM_SECRET = "test-form-secret"
+
+# What case-svc would announce on casetype.events; the module fixture publishes them and
+# waits until intake-svc knows them (forms are checked against them).
+GENERAL_ENQUIRY = CaseTypeVersion(
+    name="general_enquiry",
+    title="General enquiry",
+    instance="cases",
+    version=1,
+    definition=CaseTypeDefinition(
+        custom_fields=[
+            CustomField(name="topic", label="Topic", type="select", options=["billing", "other"]),
+            CustomField(name="visit_date", label="Visit date", type="date"),
+            CustomField(name="newsletter", label="Newsletter", type="boolean"),
+            CustomField(name="budget", label="Budget", type="money"),
+            CustomField(name="notes", label="Notes", type="text"),
+            CustomField(
+                name="interests", label="Interests", type="multiselect", options=["a", "b"]
+            ),
+            CustomField(name="referrer", label="Referrer", type="contact_reference"),
+        ]
+    ),
+)
+STRICT_ENQUIRY = CaseTypeVersion(
+    name="strict_enquiry",
+    title="Strict enquiry",
+    instance="cases",
+    version=1,
+    definition=CaseTypeDefinition(
+        custom_fields=[CustomField(name="ward", label="Ward", type="text", required=True)]
+    ),
+)
 
 CONTACT_FORM: dict[str, Any] = {
     "title": "Contact us",
@@ -98,6 +143,7 @@ class Intake:
     settings: Settings
     database: Database
     kafka_bootstrap: str
+    app: FastAPI | None = None
 
     @property
     def submissions_topic(self) -> str:
@@ -109,6 +155,39 @@ class Intake:
         )
         assert response.status_code in (200, 201), response.text
         return response.json()
+
+    async def post_json(
+        self, slug: str, body: dict[str, Any], key: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """A script's post: JSON with an Idempotency-Key header (so no render token)."""
+        headers = {"Idempotency-Key": key or str(uuid.uuid4()), **kwargs.pop("headers", {})}
+        return await self.client.post(f"/f/{slug}", json=body, headers=headers, **kwargs)
+
+    async def page_inputs(self, slug: str) -> dict[str, str]:
+        """The hidden inputs of a freshly rendered page (render token, idempotency key)."""
+        page = await self.client.get(f"/f/{slug}")
+        assert page.status_code == 200, page.text
+        return hidden_inputs(page.text)
+
+    async def post_page(self, slug: str, data: dict[str, Any], **kwargs: Any) -> httpx.Response:
+        """What a browser does: render the page, then post the answers with its inputs."""
+        inputs = await self.page_inputs(slug)
+        return await self.client.post(f"/f/{slug}", data={**inputs, **data}, **kwargs)
+
+    async def publish(self, topic: str, envelopes: list[Envelope[Any]], key: str = "") -> None:
+        """Send envelopes on one of the system's topics as another service would (all on
+        one partition when ``key`` is given, so they are handled in this order)."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.kafka_bootstrap)
+        await producer.start()
+        try:
+            for envelope in envelopes:
+                await producer.send_and_wait(
+                    self.settings.topic(topic),
+                    json.dumps(envelope.model_dump(mode="json")).encode(),
+                    key=(key or envelope.subject).encode(),
+                )
+        finally:
+            await producer.stop()
 
     async def all_published(self) -> None:
         async def nothing_pending() -> bool:
@@ -153,13 +232,64 @@ class Intake:
         ]
 
 
+def hidden_inputs(page: str) -> dict[str, str]:
+    return {
+        name: html.unescape(value)
+        for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
+    }
+
+
+@contextlib.contextmanager
+def tightened(settings: Settings, **values: Any) -> Iterator[None]:
+    """Change settings of the running app for one test (limits are read at each request)."""
+    before = {name: getattr(settings, name) for name in values}
+    for name, value in values.items():
+        setattr(settings, name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(settings, name, value)
+
+
+def case_type_event(case_type: CaseTypeVersion) -> Envelope[Any]:
+    return new_envelope(
+        type=CASETYPE_VERSION_PUBLISHED, source="case-svc", subject=case_type.name, data=case_type
+    )
+
+
+async def knows_case_types(database: Database, expected: dict[str, int]) -> bool:
+    """True once the read model holds each named case type at (at least) that version."""
+    async with database.session() as session:
+        rows = (await session.execute(sa.select(case_types.c.name, case_types.c.version))).all()
+    known = {row.name: row.version for row in rows}
+    return all(known.get(name, 0) >= version for name, version in expected.items())
+
+
 @pytest.fixture(scope="module")
 async def intake(create_database: Any, kafka_bootstrap: str) -> AsyncIterator[Intake]:
     prefix = await create_system_topics(kafka_bootstrap)
     url = await migrated_database(create_database, "intake", MIGRATIONS)
     settings = settings_for_tests(
-        Settings, database_url=url, kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix
+        Settings,
+        database_url=url,
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=prefix,
+        form_secret=FORM_SECRET,
+        # Tests post at machine speed from one address; the defence tests tighten these.
+        form_min_seconds=0,
+        rate_per_client_per_minute=100_000,
+        rate_per_form_per_minute=100_000,
     )
     app = create_app(settings)
     async with running(app) as client:
-        yield Intake(client, settings, app.state.runtime.database, kafka_bootstrap)
+        intake = Intake(client, settings, app.state.runtime.database, kafka_bootstrap, app)
+        await intake.publish(
+            topics.CASETYPE_EVENTS,
+            [case_type_event(GENERAL_ENQUIRY), case_type_event(STRICT_ENQUIRY)],
+        )
+        await eventually(
+            lambda: knows_case_types(intake.database, {"general_enquiry": 1, "strict_enquiry": 1}),
+            timeout_s=30,
+        )
+        yield intake

@@ -1,12 +1,16 @@
-"""Staff endpoints (forms, submissions) and the public form page."""
+"""Staff endpoints (forms and their checks against the case type, submissions) and the public
+form page."""
 
 from __future__ import annotations
 
 import pytest
 
+from casestream import topics
+from casestream.contracts.case import CaseTypeDefinition, CaseTypeVersion, CustomField
+from casestream.testing.plugin import eventually
 from casestream.testing.services import STAFF_HEADERS
 
-from .conftest import CONTACT_FORM, contact_form
+from .conftest import CONTACT_FORM, case_type_event, contact_form, knows_case_types
 
 
 @pytest.mark.parametrize(
@@ -88,20 +92,19 @@ async def test_the_public_page_labels_every_field_and_marks_the_required_ones(in
     assert '<input type="email" id="field-email" name="email" value="" autocomplete="email"' in page
     assert '<option value="billing">billing</option>' in page
     assert 'name="_idempotency_key" value="' in page
+    assert 'type="hidden" name="_token" value="' in page
+    # The honeypot: out of sight, out of the tab order, hidden from screen readers.
+    assert '<div class="trap" aria-hidden="true">' in page
+    assert 'name="website" value="" tabindex="-1" autocomplete="off"' in page
 
 
 async def test_submissions_are_listed_newest_first(intake):
     await intake.put_form("history")
     sent = []
     for n in range(3):
-        response = await intake.client.post(
-            "/f/history",
-            json={
-                "first_name": "A",
-                "last_name": f"N{n}",
-                "email": "a@example.org",
-                "subject": f"S{n}",
-            },
+        response = await intake.post_json(
+            "history",
+            {"first_name": "A", "last_name": f"N{n}", "email": "a@example.org", "subject": f"S{n}"},
         )
         sent.append(response.json()["submission_id"])
     first = await intake.client.get(
@@ -115,3 +118,165 @@ async def test_submissions_are_listed_newest_first(intake):
     listed = [s["id"] for s in first.json()["items"] + rest.json()["items"]]
     assert listed == list(reversed(sent))
     assert rest.json()["next_cursor"] is None
+
+
+def _mapped(name: str, target: str, **changes):
+    return {"name": name, "label": name.title(), "type": "text", "maps_to": target, **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "loc", "words"),
+    [
+        ({"case_type": "nonesuch"}, ["body", "case_type"], "unknown case type"),
+        (
+            {"fields": [*CONTACT_FORM["fields"], _mapped("colour", "case.custom.colour")]},
+            ["body", "fields", 6, "maps_to"],
+            "no custom field 'colour'",
+        ),
+        (
+            {
+                "fields": [
+                    *CONTACT_FORM["fields"],
+                    _mapped("visit", "case.custom.visit_date", type="checkbox"),
+                ]
+            },
+            ["body", "fields", 6, "type"],
+            "a checkbox field cannot hold the date custom field 'visit_date' (use date)",
+        ),
+        (
+            {
+                "fields": [
+                    *CONTACT_FORM["fields"],
+                    _mapped("notes", "case.custom.notes", type="number"),
+                ]
+            },
+            ["body", "fields", 6, "type"],
+            "cannot hold the text custom field",
+        ),
+        (
+            {"fields": [*CONTACT_FORM["fields"], _mapped("ref", "case.custom.referrer")]},
+            ["body", "fields", 6, "type"],
+            "no form field type can",
+        ),
+        (
+            {
+                "fields": [
+                    *CONTACT_FORM["fields"][:5],
+                    {**CONTACT_FORM["fields"][5], "options": ["billing", "cheese"]},
+                ]
+            },
+            ["body", "fields", 5, "options"],
+            "'cheese' not among the options",
+        ),
+        (
+            {
+                "fields": [
+                    *CONTACT_FORM["fields"],
+                    _mapped(
+                        "likes", "case.custom.interests", type="multiselect", options=["a", "z"]
+                    ),
+                ]
+            },
+            ["body", "fields", 6, "options"],
+            "'z' not among the options",
+        ),
+        ({"case_type": "strict_enquiry"}, ["body", "fields"], "requires its custom field 'ward'"),
+        (
+            {
+                "case_type": "strict_enquiry",
+                "fields": [
+                    *CONTACT_FORM["fields"][:5],
+                    _mapped("ward", "case.custom.ward", required=False),
+                ],
+            },
+            ["body", "fields", 5, "required"],
+            "make this field required",
+        ),
+        (
+            {"duplicate_contact_rule": "email_or_name_phone"},
+            ["body", "duplicate_contact_rule"],
+            "missing: contact.phone",
+        ),
+    ],
+    ids=[
+        "unknown case type",
+        "unknown custom field",
+        "checkbox for a date",
+        "number for text",
+        "contact reference",
+        "select option the field lacks",
+        "multiselect option the field lacks",
+        "required custom field unmapped",
+        "required custom field from an optional field",
+        "name and phone rule without a phone",
+    ],
+)
+async def test_a_definition_that_does_not_fit_its_case_type_is_refused(intake, changes, loc, words):
+    response = await intake.client.put(
+        "/forms/misfit", json=contact_form(**changes), headers=STAFF_HEADERS
+    )
+    assert response.status_code == 422, response.text
+    problems = response.json()["detail"]
+    assert any(p["loc"] == loc and words in p["msg"] for p in problems), problems
+    assert (await intake.client.get("/forms/misfit", headers=STAFF_HEADERS)).status_code == 404
+
+
+async def test_a_definition_that_fits_its_case_type_is_saved(intake):
+    fields = [
+        *contact_form()["fields"],  # a copy: the email field is changed below
+        _mapped("visit", "case.custom.visit_date", type="date"),
+        _mapped("news", "case.custom.newsletter", type="checkbox"),
+        _mapped("budget", "case.custom.budget", type="number"),
+        _mapped("notes", "case.custom.notes", type="textarea"),
+        _mapped("likes", "case.custom.interests", type="multiselect", options=["b"]),
+        _mapped("phone", "contact.phone", type="phone"),
+    ]
+    for field in fields:
+        if field["name"] == "email":
+            field["required"] = False  # the name-and-phone rule can do without
+    body = contact_form(fields=fields, duplicate_contact_rule="email_or_name_phone")
+    response = await intake.client.put("/forms/fits", json=body, headers=STAFF_HEADERS)
+    assert response.status_code == 201, response.text
+    assert response.json()["duplicate_contact_rule"] == "email_or_name_phone"
+    strict = contact_form(
+        case_type="strict_enquiry",
+        fields=[*CONTACT_FORM["fields"][:5], _mapped("ward", "case.custom.ward", required=True)],
+    )
+    response = await intake.client.put("/forms/strict", json=strict, headers=STAFF_HEADERS)
+    assert response.status_code == 201, response.text
+
+
+async def test_forms_are_checked_against_the_newest_case_type_case_svc_announced(intake):
+    def version(n: int, fields: list[str], active: bool = True) -> CaseTypeVersion:
+        custom = [CustomField(name=name, label=name, type="text") for name in fields]
+        return CaseTypeVersion(
+            name="evolving",
+            title="Evolving",
+            instance="cases",
+            version=n,
+            active=active,
+            definition=CaseTypeDefinition(custom_fields=custom),
+        )
+
+    body = contact_form(
+        case_type="evolving",
+        fields=[*CONTACT_FORM["fields"][:5], _mapped("colour", "case.custom.colour")],
+    )
+    refused = await intake.client.put("/forms/evolving", json=body, headers=STAFF_HEADERS)
+    assert refused.status_code == 422  # not heard of yet
+    # Inactive types are known too: a form can be saved; case-svc rejects its submissions.
+    await intake.publish(topics.CASETYPE_EVENTS, [case_type_event(version(1, ["colour"], False))])
+    await eventually(lambda: knows_case_types(intake.database, {"evolving": 1}))
+    saved = await intake.client.put("/forms/evolving", json=body, headers=STAFF_HEADERS)
+    assert saved.status_code == 201, saved.text
+
+    await intake.publish(
+        topics.CASETYPE_EVENTS,
+        [case_type_event(version(2, ["shade"])), case_type_event(version(1, ["colour"]))],
+        key="evolving",
+    )
+    await eventually(lambda: knows_case_types(intake.database, {"evolving": 2}))
+    await intake.all_published()  # and the late version 1 has been handled as well
+    response = await intake.client.put("/forms/evolving", json=body, headers=STAFF_HEADERS)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "fields", 5, "maps_to"]

@@ -40,6 +40,7 @@ def describe(config: Any, info: dict[str, Any]) -> str:
         lines += [
             f"  open {intake}/f/contact   (the demo web form, in a browser)",
             f"  curl -s -X POST {intake}/f/contact -H 'Content-Type: application/json' \\",
+            '       -H "Idempotency-Key: $RANDOM$RANDOM" \\',
             f"       -d {shlex.quote(submission)}",
         ]
     if "case-svc" in services:

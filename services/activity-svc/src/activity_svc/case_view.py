@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 
 from activity_svc.case_action_log import log_case_action
 from activity_svc.tables import metadata
+from activity_svc.web_form_log import log_web_form_submission
 from casestream.contracts.case import CaseEnvelope, CaseState
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
@@ -64,8 +65,10 @@ async def case_named(session: Any, case_id: uuid.UUID | None) -> Any:
 
 def case_follower(settings: ServiceSettings):
     async def follow_case(envelope: CaseEnvelope, tx: Transaction) -> None:
-        """Keep the case's facts, and log what case-svc did on the case's timeline."""
+        """Keep the case's facts, and log what case-svc did (and the web form submissions it
+        took in) on the case's timeline."""
         await keep_case(tx.session, envelope.data.case)
         await log_case_action(tx, settings, envelope)
+        await log_web_form_submission(tx, settings, envelope)
 
     return follow_case

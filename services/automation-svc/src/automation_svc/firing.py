@@ -63,45 +63,63 @@ async def matching_rules(tx: Transaction, event: Event) -> list[Any]:
 async def fire_rules(
     tx: Transaction, settings: ServiceSettings, event: Event, *, now: datetime
 ) -> Fired:
+    """Three statements however many rules fire: the firings (those new for this event),
+    their commands, and their actions' log rows."""
     fired = Fired()
-    for rule in await matching_rules(tx, event):
-        firing_id = firing_id_for(rule.id, event.id)
-        inserted = await tx.session.execute(
-            insert(firings)
-            .values(
-                id=firing_id,
-                rule_id=rule.id,
-                rule_version=rule.version,
-                event_id=event.id,
-                event_type=event.type,
-                case_id=event.case_id,
+    matched = {firing_id_for(rule.id, event.id): rule for rule in await matching_rules(tx, event)}
+    if not matched:
+        return fired
+    new = set(
+        (
+            await tx.session.execute(
+                insert(firings)
+                .values(
+                    [
+                        dict(
+                            id=firing_id,
+                            rule_id=rule.id,
+                            rule_version=rule.version,
+                            event_id=event.id,
+                            event_type=event.type,
+                            case_id=event.case_id,
+                        )
+                        for firing_id, rule in matched.items()
+                    ]
+                )
+                .on_conflict_do_nothing()  # the rules that already fired for this event
+                .returning(firings.c.id)
             )
-            .on_conflict_do_nothing()
-            .returning(firings.c.id)
-        )
-        if inserted.first() is None:
-            continue  # this rule already fired for this event
+        ).scalars()
+    )
+    rows: list[dict[str, Any]] = []
+    messages: list[tuple[str, Any]] = []
+    for firing_id, rule in matched.items():
+        if firing_id not in new:
+            continue
         for index, stored in enumerate(rule.actions):
-            rows = await _start_action(tx, settings, rule, firing_id, index, stored, event, now)
-            fired.timers += sum(row["state"] == "pending" for row in rows)
-            await tx.session.execute(firing_actions.insert(), rows)
+            action_rows, message = _start_action(rule, firing_id, index, stored, event, now)
+            rows += action_rows
+            if message is not None:
+                messages.append((settings.topic(message[0]), message[1]))
         fired.firings.append(firing_id)
         log.info("rule fired", rule=rule.name, firing_id=str(firing_id), case_id=str(event.case_id))
+    await tx.publish_many(messages)
+    if rows:
+        await tx.session.execute(firing_actions.insert(), rows)
+    fired.timers = sum(row["state"] == "pending" for row in rows)
     return fired
 
 
-async def _start_action(
-    tx: Transaction,
-    settings: ServiceSettings,
+def _start_action(
     rule: Any,
     firing_id: uuid.UUID,
     index: int,
     stored: dict[str, Any],
     event: Event,
     now: datetime,
-) -> list[dict[str, Any]]:
-    """The action's log row: pending with its due time, done (its command published), or
-    failed with why; plus its first repeat when it repeats."""
+) -> tuple[list[dict[str, Any]], tuple[str, Any] | None]:
+    """The action's log rows (pending with its due time; done, with the command to send, and
+    its first repeat when it repeats; or failed with why) and the (topic, envelope) to send."""
     action_id = actions.action_id_for(firing_id, index)
     row: dict[str, Any] = dict(
         id=action_id,
@@ -126,8 +144,8 @@ async def _start_action(
             raise ActionFailed("the event is not about a case")
         due = actions.due_at(action, event.facts, event.occurred_at)
         if due is not None:
-            return [{**row, "state": "pending", "due_at": due}]
-        topic, envelope = actions.command_for(
+            return [{**row, "state": "pending", "due_at": due}], None
+        message = actions.command_for(
             action,
             action_id=action_id,
             case_id=event.case_id,
@@ -136,11 +154,10 @@ async def _start_action(
             rule_id=rule.id,
         )
     except (ActionFailed, ValueError) as error:
-        return [{**row, "state": "failed", "error": str(error)}]
-    await tx.publish(settings.topic(topic), envelope)
+        return [{**row, "state": "failed", "error": str(error)}], None
     done = {**row, "state": "done", "command_id": action_id, "executed_at": now}
     following = actions.next_occurrence(action, now, 0)
-    return [done] + ([repeat_row(done, 1, following)] if following else [])
+    return [done] + ([repeat_row(done, 1, following)] if following else []), message
 
 
 def repeat_row(row: dict[str, Any], occurrence: int, due: datetime) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from case_svc.config import Settings
 from case_svc.errors import conflict, not_found
 from case_svc.permissions import ensure_can_see
 from case_svc.tables import cases
-from casestream.contracts.case import CaseState, Change
+from casestream.contracts.case import CaseOrigin, CaseState, Change
 from casestream.http.auth import StaffUser
 from casestream.persistence.database import Transaction
 
@@ -64,6 +64,7 @@ async def save_case(
     event_type: str,
     actor: str | None,
     extra_changes: dict[str, Change] | None = None,
+    origin: CaseOrigin | None = None,
 ) -> CaseState:
     """Write ``values`` on the locked case ``before``, bump its version, and record what
     changed (``values`` that differ, plus ``extra_changes`` for related rows such as clients,
@@ -80,7 +81,7 @@ async def save_case(
         .values(**values, version=cases.c.version + 1, updated_at=sa.func.now())
     )
     state = await case_state(tx, before.id)
-    await record_case_event(tx, settings, event_type, state, changes, actor=actor)
+    await record_case_event(tx, settings, event_type, state, changes, actor=actor, origin=origin)
     return state
 
 

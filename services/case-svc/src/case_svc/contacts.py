@@ -1,7 +1,8 @@
 """Contacts: create, find, change and merge them, and say so on contact.events."""
 
+import re
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -21,6 +22,8 @@ from casestream.persistence.database import Transaction
 
 EDITABLE = ("first_name", "last_name", "display_name", "email", "phone", "do_not_email")
 FILLABLE = ("first_name", "last_name", "display_name", "email", "phone")
+
+DuplicateRule = Literal["email", "email_or_name_phone"]
 
 
 def normalize_email(email: str | None) -> str | None:
@@ -55,9 +58,27 @@ def check_contact(values: dict[str, Any], where: tuple[str, ...] = ("body",)) ->
 async def find_by_email(tx: Transaction, email: str) -> Any | None:
     """The oldest live contact with this email (case-insensitive, trimmed); if only merged-away
     contacts have it, the contact they were merged into."""
+    return await _oldest(tx, sa.func.lower(contacts.c.email) == normalize_email(email))
+
+
+async def find_by_name_and_phone(tx: Transaction, key: tuple[str, str, str]) -> Any | None:
+    """The oldest live contact with these first and last names (case-insensitive, trimmed)
+    and this phone number (its digits), or the survivor of a merged-away one."""
+    first, last, digits = key
+    return await _oldest(
+        tx,
+        # The same expressions as the contacts_name index (migration 0004).
+        # lower() on both sides: the database's idea of case, whatever Python's.
+        sa.func.lower(sa.func.btrim(contacts.c.last_name)) == sa.func.lower(last),
+        sa.func.lower(sa.func.btrim(contacts.c.first_name)) == sa.func.lower(first),
+        sa.func.regexp_replace(contacts.c.phone, "[^0-9]", "", "g") == digits,
+    )
+
+
+async def _oldest(tx: Transaction, *conditions: Any) -> Any | None:
     query = (
         sa.select(contacts)
-        .where(sa.func.lower(contacts.c.email) == normalize_email(email))
+        .where(*conditions)
         .order_by(contacts.c.merged_into.is_not(None), contacts.c.created_at, contacts.c.id)
         .limit(1)
     )
@@ -66,6 +87,18 @@ async def find_by_email(tx: Transaction, email: str) -> Any | None:
     while found is not None and found.merged_into is not None:
         found = await get_contact(tx, found.merged_into)
     return found
+
+
+def name_and_phone(values: dict[str, Any]) -> tuple[str, str, str] | None:
+    """First name, last name (trimmed, lowercased) and the phone's digits; None unless all
+    three are there."""
+    first, last = (_folded(values.get(k)) for k in ("first_name", "last_name"))
+    digits = re.sub(r"[^0-9]", "", values.get("phone") or "")
+    return (first, last, digits) if first and last and digits else None
+
+
+def _folded(text: str | None) -> str | None:
+    return text.strip().lower() if text and text.strip() else None
 
 
 async def create_contact(tx: Transaction, values: dict[str, Any], settings: Settings) -> Any:
@@ -79,18 +112,36 @@ async def create_contact(tx: Transaction, values: dict[str, Any], settings: Sett
     return row
 
 
+async def find_or_create_contact(
+    tx: Transaction, values: dict[str, Any], settings: Settings, rule: DuplicateRule = "email"
+) -> tuple[Any, bool]:
+    """The contact these values describe under the duplicate-contact ``rule``, found or new
+    (and whether it is new). ``email``: the contact with this email; ``email_or_name_phone``:
+    failing that (or with no email), the one with the same names and phone.
+
+    Two callers describing the same new person at once must make one contact, so each takes
+    a transaction-scoped advisory lock on every key the new contact could be found by, whatever
+    its rule, before looking: the second waits for the first to commit, then finds its
+    contact. Keys in one order, so two callers never wait on each other crosswise."""
+    email, person = normalize_email(values.get("email")), name_and_phone(values)
+    keys = [f"email:{email}" if email else None, "person:" + "|".join(person) if person else None]
+    for key in sorted(k for k in keys if k):
+        await tx.session.execute(
+            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0)))
+        )
+    found = await find_by_email(tx, email) if email else None
+    if found is None and person and rule == "email_or_name_phone":
+        found = await find_by_name_and_phone(tx, person)
+    if found is not None:
+        return found, False
+    return await create_contact(tx, values, settings), True
+
+
 async def find_or_create_by_email(
     tx: Transaction, values: dict[str, Any], settings: Settings
 ) -> Any:
-    """The duplicate-contact rule ``email``. Callers serialise per email (submissions are
-    keyed by email, so one consumer sees one person's submissions in order); the advisory
-    lock also covers HTTP callers racing on the same address."""
-    email = normalize_email(values.get("email"))
-    if email:
-        await tx.session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(email))))
-        if (found := await find_by_email(tx, email)) is not None:
-            return found
-    return await create_contact(tx, values, settings)
+    """The duplicate-contact rule ``email`` (an inline client of POST /cases)."""
+    return (await find_or_create_contact(tx, values, settings))[0]
 
 
 async def get_contacts(tx: Transaction, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:

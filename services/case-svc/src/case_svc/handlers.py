@@ -1,6 +1,5 @@
 """What case-svc does with the messages it hears."""
 
-import sqlalchemy as sa
 from pydantic import ValidationError
 
 from case_svc import lifecycle, relations
@@ -8,8 +7,8 @@ from case_svc.case_changes import Caller
 from case_svc.cases import open_case
 from case_svc.config import Settings
 from case_svc.errors import Refused, invalid
-from case_svc.schemas import CaseIn, ContactIn
-from case_svc.tables import cases
+from case_svc.schemas import CaseIn
+from case_svc.submissions import take_in_submission
 from casestream.contracts.case import (
     ADD_CASE_ROLE,
     ADD_CASE_TAGS,
@@ -20,42 +19,19 @@ from casestream.contracts.case import (
     OPEN_CASE,
     CaseCommand,
     CaseCommandEnvelope,
-    CaseOrigin,
 )
 from casestream.contracts.intake import SubmissionEnvelope
 from casestream.messaging.consumption import Rejected
 from casestream.persistence.database import Transaction
 
 
-def open_case_for_submission(settings: Settings):
-    async def open_case_for_submission(envelope: SubmissionEnvelope, tx: Transaction) -> None:
-        """A web form submission becomes a case for the contact with its email (found or new)."""
-        submission = envelope.data
-        already = await tx.session.execute(
-            sa.select(cases.c.id).where(cases.c.source_submission_id == submission.submission_id)
-        )
-        if already.first() is not None:
-            return  # the same submission sent again (e.g. retried upstream): one case
-        try:
-            await open_case(
-                tx,
-                settings,
-                CaseIn(
-                    case_type=submission.case_type,
-                    subject=submission.case.subject or f"Web form: {submission.form}",
-                    details=submission.case.details,
-                    client=ContactIn(**submission.contact.model_dump()),
-                    custom=submission.case.custom,
-                ),
-                actor=f"webform:{submission.form}",
-                origin=CaseOrigin(submission_id=submission.submission_id, form=submission.form),
-            )
-        except (Refused, ValidationError) as error:
-            # Retrying cannot help (an inactive case type, a value the case type refuses):
-            # dead-letter it at once, with the reason. (Telling intake-svc is issue 6's.)
-            raise Rejected(f"submission {submission.submission_id}: {_reason(error)}") from None
+def handle_submission(settings: Settings):
+    async def handle_submission(envelope: SubmissionEnvelope, tx: Transaction) -> None:
+        """A web form submission becomes a case, or joins its contact's open one, or is
+        rejected with the reason; which of them goes out on case.submission_outcomes."""
+        await take_in_submission(tx, settings, envelope.data)
 
-    return open_case_for_submission
+    return handle_submission
 
 
 def handle_case_command(settings: Settings):
@@ -130,10 +106,3 @@ def _needs(command: CaseCommand, field: str):
     if value is None:
         raise invalid(("data", field), f"this command needs {field}")
     return value
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, Refused):
-        where = f" ({'.'.join(error.field)})" if error.field else ""
-        return f"{error.status} {error.message}{where}"
-    return str(error)

@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from case_svc.activity_view import track_activity
 from case_svc.config import Settings
 from case_svc.errors import Refused
-from case_svc.handlers import handle_case_command, open_case_for_submission
+from case_svc.handlers import handle_case_command, handle_submission
 from case_svc.routes import case_actions, cases, configuration, contacts, finding
 from casestream import topics
 from casestream.contracts.activity import ActivityEnvelope
@@ -15,6 +15,7 @@ from casestream.contracts.case import (
     CaseEnvelope,
     CaseTypeEnvelope,
     ContactEnvelope,
+    SubmissionOutcomeEnvelope,
 )
 from casestream.contracts.intake import SubmissionEnvelope
 from casestream.http.app import create_service_app
@@ -30,7 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.subscribe(
         topics.INTAKE_SUBMISSIONS,
         SubmissionEnvelope,
-        open_case_for_submission(settings),
+        handle_submission(settings),
+        # The group keeps its first name: a new one would read every submission again.
         group="open_case_for_submission",
     )
     runtime.subscribe(
@@ -47,6 +49,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.topic(topics.CASE_EVENTS),
         CaseEnvelope,
         "Every change to a case, with its full new state",
+    )
+    declare_publisher(
+        broker,
+        settings.topic(topics.CASE_SUBMISSION_OUTCOMES),
+        SubmissionOutcomeEnvelope,
+        "What became of each web form submission (case opened, attached or rejected), "
+        "keyed by submission id",
     )
     declare_publisher(
         broker, settings.topic(topics.CONTACT_EVENTS), ContactEnvelope, "Every change to a contact"

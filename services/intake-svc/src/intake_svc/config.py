@@ -2,6 +2,10 @@ from pydantic_settings import SettingsConfigDict
 
 from casestream.settings import ServiceSettings
 
+# For development and tests only: anyone who knows it can forge render tokens. Deployments set
+# INTAKE_SVC_FORM_SECRET (the service logs a warning at start when it is left as this).
+DEVELOPMENT_FORM_SECRET = "development-only-form-secret"
+
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_SVC_", extra="ignore")
@@ -9,3 +13,20 @@ class Settings(ServiceSettings):
     service_name: str = "intake-svc"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/casestream_intake"
     http_port: int = 8050
+
+    # Render tokens: HMAC-SHA256 over (slug, render time, the page's idempotency key).
+    form_secret: str = DEVELOPMENT_FORM_SECRET
+    form_token_max_age_s: float = 24 * 3600
+    # A post sooner than this after its page was rendered is taken for a bot.
+    form_min_seconds: float = 3.0
+
+    # Sliding one-minute windows, counted in each process alone (replicas each count their
+    # own share: the effective limit is this times the number of replicas).
+    rate_per_client_per_minute: int = 20
+    rate_per_form_per_minute: int = 600
+    # How many proxies in front of us append to X-Forwarded-For. 0: the header is ignored
+    # (anyone can write it) and the client is the connection's peer address.
+    trusted_proxy_hops: int = 0
+
+    # Refused with 413 before anything is parsed.
+    max_body_bytes: int = 64 * 1024

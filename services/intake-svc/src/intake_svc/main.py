@@ -5,31 +5,43 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from casestream import topics
-from casestream.contracts.case import CaseEnvelope
+from casestream.contracts.case import CaseTypeEnvelope, SubmissionOutcomeEnvelope
 from casestream.contracts.intake import SubmissionEnvelope
 from casestream.http.app import create_service_app
+from casestream.logging import get_logger
 from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
 from intake_svc import public_routes, staff_routes
-from intake_svc.config import Settings
-from intake_svc.handlers import track_case_opened
+from intake_svc.config import DEVELOPMENT_FORM_SECRET, Settings
+from intake_svc.defences import PostLimits
+from intake_svc.handlers import learn_case_type, record_outcome
+
+log = get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    if settings.form_secret == DEVELOPMENT_FORM_SECRET:
+        log.warning("INTAKE_SVC_FORM_SECRET is not set: render tokens can be forged")
     runtime = Runtime(settings)
     declare_publisher(
         runtime.broker,
         settings.topic(topics.INTAKE_SUBMISSIONS),
         SubmissionEnvelope,
-        "intake.submission_received: a stored web form submission, keyed by the submitter's "
-        "lowercased email",
+        "intake.submission_received: a stored web form submission (again, attempt + 1, when "
+        "staff retry a rejected one), keyed by the submitter's lowercased email",
     )
     runtime.subscribe(
-        topics.CASE_EVENTS, CaseEnvelope, track_case_opened, group="track_submissions"
+        topics.CASE_SUBMISSION_OUTCOMES,
+        SubmissionOutcomeEnvelope,
+        record_outcome,
+        group="submission_outcomes",
     )
-    return create_service_app(
+    runtime.subscribe(topics.CASETYPE_EVENTS, CaseTypeEnvelope, learn_case_type, group="case_types")
+    app = create_service_app(
         runtime,
         title="intake-svc",
         routers=[staff_routes.router, public_routes.router],
     )
+    app.state.post_limits = PostLimits(settings)
+    return app

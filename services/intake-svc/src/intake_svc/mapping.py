@@ -12,17 +12,35 @@ from intake_svc.schemas import Form
 CUSTOM_PREFIX = "case.custom."
 
 
-def contact_key(form: Form, values: dict[str, Any]) -> str:
+def contact_key(form: Form, values: dict[str, Any], submission_id: uuid.UUID) -> str:
     """The partition key: the submitter's email, lowercased and trimmed, so one person's
-    submissions reach case-svc in order and it can match contacts without races."""
-    for field in form.fields:
-        if field.maps_to == "contact.email":
-            return str(values.get(field.name) or "").strip().lower()
-    return ""
+    submissions reach case-svc in order and it can match contacts without races. Without an
+    email (allowed by the name-and-phone rule), the name and phone's digits; without those,
+    the submission itself (nothing to match it by)."""
+    contact = _contact_values(form, values)
+    if email := contact.get("email", "").strip().lower():
+        return email
+    name_phone = [contact.get(k, "").strip().lower() for k in ("first_name", "last_name")]
+    digits = "".join(ch for ch in contact.get("phone", "") if ch.isdigit())
+    if all(name_phone) and digits:
+        return f"{' '.join(name_phone)}|{digits}"
+    return str(submission_id)
+
+
+def _contact_values(form: Form, values: dict[str, Any]) -> dict[str, str]:
+    return {
+        field.maps_to.removeprefix("contact."): str(values[field.name])
+        for field in form.fields
+        if field.maps_to and field.maps_to.startswith("contact.") and field.name in values
+    }
 
 
 def submission_received(
-    form: Form, submission_id: uuid.UUID, values: dict[str, Any], received_at: datetime
+    form: Form,
+    submission_id: uuid.UUID,
+    values: dict[str, Any],
+    received_at: datetime,
+    attempt: int = 1,
 ) -> SubmissionReceived:
     contact: dict[str, Any] = {}
     case: dict[str, Any] = {}
@@ -51,6 +69,7 @@ def submission_received(
         activity_details=activity_details,
         duplicate_contact_rule=form.duplicate_contact_rule,
         existing_open_case=form.existing_open_case,
+        attempt=attempt,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from intake_svc.defences import KEY_FIELD, TOKEN_FIELD, honeypot_name
 from intake_svc.schemas import Form, FormField
 
 AUTOCOMPLETE = {
@@ -24,6 +25,7 @@ textarea{min-height:8rem}.hint{margin:.1rem 0;color:#444}.error{color:#b00020;fo
 [aria-invalid=true]{border:2px solid #b00020}.summary{border:3px solid #b00020;padding:0 1rem;margin-bottom:1.5rem}
 fieldset{border:0;padding:0}.choice label{display:inline;font-weight:400}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+.trap{position:absolute;left:-10000px;top:auto;width:1px;height:1px;overflow:hidden}
 button{font:inherit;padding:.5rem 1.5rem}
 """
 
@@ -33,29 +35,45 @@ def form_page(
     raw: dict[str, list[Any]] | None = None,
     errors: dict[str, str] | None = None,
     idempotency_key: str = "",
+    token: str = "",
+    notice: str | None = None,
 ) -> str:
-    """The form, filled with ``raw`` (what the visitor sent) and showing ``errors``."""
+    """The form, filled with ``raw`` (what the visitor sent) and showing ``errors`` (per
+    field) and ``notice`` (about the whole post)."""
     raw = raw or {}
     errors = errors or {}
     parts = [f"<h1>{escape(form.title)}</h1>"]
-    if errors:
-        links = "".join(
+    if errors or notice:
+        items = [f"<li>{escape(notice)}</li>"] if notice else []
+        items += [
             f'<li><a href="#{_input_id(f)}">{escape(f.label)}: {escape(errors[f.name])}</a></li>'
             for f in form.fields
             if f.name in errors
-        )
+        ]
         parts.append(
             '<div class="summary" role="alert" aria-labelledby="summary-title" tabindex="-1">'
-            f'<h2 id="summary-title">There is a problem</h2><ul>{links}</ul></div>'
+            f'<h2 id="summary-title">There is a problem</h2><ul>{"".join(items)}</ul></div>'
         )
     parts.append('<p>Fields marked <span aria-hidden="true">*</span> are required.</p>')
     parts.append('<form method="post" accept-charset="utf-8">')
-    parts.append(f'<input type="hidden" name="_idempotency_key" value="{escape(idempotency_key)}">')
+    parts.append(f'<input type="hidden" name="{KEY_FIELD}" value="{escape(idempotency_key)}">')
+    parts.append(f'<input type="hidden" name="{TOKEN_FIELD}" value="{escape(token)}">')
     for field in form.fields:
         parts.append(_field(field, raw.get(field.name, []), errors.get(field.name)))
+    parts.append(_honeypot(honeypot_name(form)))
     parts.append('<button type="submit">Send</button></form>')
-    title = ("Error: " if errors else "") + form.title
+    title = ("Error: " if errors or notice else "") + form.title
     return _page(title, "".join(parts))
+
+
+def _honeypot(name: str) -> str:
+    # Off screen, out of the tab order and hidden from screen readers: only a program that
+    # fills every input it finds puts anything here.
+    return (
+        f'<div class="trap" aria-hidden="true"><label for="field-{name}">Leave this empty</label>'
+        f'<input type="text" id="field-{name}" name="{name}" value="" tabindex="-1" '
+        'autocomplete="off"></div>'
+    )
 
 
 def thanks_page(form: Form) -> str:

@@ -4,22 +4,34 @@ No staff token here; the submission id in the status URL is the only secret."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from casestream.service import Runtime
-from intake_svc.answers import check_answers
+from intake_svc.answers import Answers, check_answers
+from intake_svc.config import Settings
+from intake_svc.defences import (
+    TOKEN_MESSAGES,
+    PageInputs,
+    PostLimits,
+    bot_suspicion,
+    check_origin,
+    check_render,
+    refuse_too_many_fields,
+    take_page_inputs,
+    token_error,
+)
 from intake_svc.forms import get_form, public_path
 from intake_svc.pages import form_page, thanks_page
+from intake_svc.render_tokens import TokenCheck, sign
 from intake_svc.request_body import parse_fields, read_limited, refuse_declared_oversize, wants_json
-from intake_svc.schemas import Accepted, Form, SubmissionState
+from intake_svc.schemas import Accepted, Form, Submission, SubmissionState
 from intake_svc.submissions import get_submission, receive_submission
 
 router = APIRouter(tags=["public forms"])
 
-KEY_FIELD = "_idempotency_key"  # the page's hidden input: a double click sends one submission
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
 ]
@@ -28,8 +40,11 @@ IdempotencyKey = Annotated[
 @router.get("/f/{slug}", response_class=HTMLResponse, summary="The form as an HTML page")
 async def show_form(slug: str, request: Request) -> HTMLResponse:
     form = await _enabled_form(request, slug)
-    page = form_page(form, idempotency_key=str(uuid.uuid4()))
-    return HTMLResponse(page, headers=_page_headers(form))
+    key = str(uuid.uuid4())
+    token = sign(_settings(request).form_secret, slug, key)
+    return HTMLResponse(
+        form_page(form, idempotency_key=key, token=token), headers=_page_headers(form)
+    )
 
 
 @router.post(
@@ -37,37 +52,82 @@ async def show_form(slug: str, request: Request) -> HTMLResponse:
     status_code=202,
     response_model=Accepted,
     summary="Submit the form (urlencoded, multipart or JSON)",
-    responses={303: {"description": "HTML post accepted"}, 413: {}, 415: {}, 422: {}},
+    description="A page post carries the page's `_token` and `_idempotency_key`; a script "
+    "sends an `Idempotency-Key` header instead of the token.",
+    responses={
+        303: {"description": "HTML post accepted"},
+        403: {},
+        413: {},
+        415: {},
+        422: {},
+        429: {"description": "rate limited; see Retry-After"},
+    },
 )
 async def submit_form(
     slug: str, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    refuse_declared_oversize(request)
+    settings, limits = _settings(request), _limits(request)
+    refuse_declared_oversize(request, settings.max_body_bytes)
+    limits.check_client(request)
     form = await _enabled_form(request, slug)
-    _check_origin(request, form)
-    raw = await parse_fields(request, await read_limited(request))
-    key = idempotency_key or _page_key(raw.pop(KEY_FIELD, []))
+    check_origin(request, form)
+    limits.check_form(form)
+    raw = await parse_fields(request, await read_limited(request, settings.max_body_bytes))
+    refuse_too_many_fields(form, raw)
+    page = take_page_inputs(form, raw)
+    render = check_render(settings, form, page, scripted=idempotency_key is not None)
     answers = check_answers(form.fields, raw)
-    as_json = wants_json(request)
-    if answers.errors:
-        if as_json:
-            raise HTTPException(
-                422,
-                [
-                    {"loc": ["body", name], "msg": msg, "type": kind}
-                    for name, (msg, kind) in answers.errors.items()
-                ],
-            )
-        messages = {name: msg for name, (msg, _) in answers.errors.items()}
-        page = form_page(form, raw, messages, key or str(uuid.uuid4()))
-        return HTMLResponse(page, status_code=422, headers=_page_headers(form))
-    runtime = _runtime(request)
+    if render.problem or answers.errors:
+        return _refused(request, settings, form, raw, answers, render, page)
     submission = await receive_submission(
-        runtime.database, runtime.settings, form, answers.values, key
+        _runtime(request).database,
+        settings,
+        form,
+        answers.values,
+        idempotency_key or page.key,
+        suspected_bot=bot_suspicion(settings, render, page),
     )
-    status_url = f"{public_path(slug)}/submissions/{submission.id}"
-    if not as_json:
-        return RedirectResponse(form.success_url or f"{public_path(slug)}/thanks", 303)
+    return _accepted(request, form, submission)
+
+
+def _refused(
+    request: Request,
+    settings: Settings,
+    form: Form,
+    raw: dict[str, list[object]],
+    answers: Answers,
+    render: TokenCheck,
+    page: PageInputs,
+) -> Response:
+    """422: as JSON naming each field (``_token`` for the render token), or the page again
+    with the visitor's values and a message per field."""
+    if wants_json(request):
+        errors = [
+            {"loc": ["body", name], "msg": msg, "type": kind}
+            for name, (msg, kind) in answers.errors.items()
+        ]
+        if render.problem:
+            errors.insert(0, token_error(render.problem))
+        raise HTTPException(422, errors)
+    key = page.key or str(uuid.uuid4())
+    # A good token is kept, so the minimum time still counts from the first render.
+    good = page.token and not render.problem
+    token = page.token if good else sign(settings.form_secret, form.slug, key)
+    html = form_page(
+        form,
+        raw,
+        {name: msg for name, (msg, _) in answers.errors.items()},
+        key,
+        token,
+        notice=TOKEN_MESSAGES[render.problem] if render.problem else None,
+    )
+    return HTMLResponse(html, status_code=422, headers=_page_headers(form))
+
+
+def _accepted(request: Request, form: Form, submission: Submission) -> Response:
+    status_url = f"{public_path(form.slug)}/submissions/{submission.id}"
+    if not wants_json(request):
+        return RedirectResponse(form.success_url or f"{public_path(form.slug)}/thanks", 303)
     accepted = Accepted(submission_id=submission.id, status_url=status_url)
     return JSONResponse(
         accepted.model_dump(mode="json"),
@@ -96,7 +156,7 @@ async def thanks(slug: str, request: Request) -> HTMLResponse:
 @router.get(
     "/f/{slug}/submissions/{submission_id}",
     response_model=SubmissionState,
-    summary="What became of a submission",
+    summary="What became of a submission: status, case reference, why it was rejected",
 )
 async def submission_status(slug: str, submission_id: uuid.UUID, request: Request) -> Response:
     submission = await get_submission(_runtime(request).database, submission_id)
@@ -104,13 +164,20 @@ async def submission_status(slug: str, submission_id: uuid.UUID, request: Reques
         raise HTTPException(404, "no such submission")
     async with _runtime(request).database.session() as session:
         form = await get_form(session, slug)
-    state = SubmissionState.model_validate(submission.model_dump())
     headers = _cors_headers(request, form) if form else {}
-    return JSONResponse(state.model_dump(mode="json"), headers=headers)
+    return JSONResponse(submission.public().model_dump(mode="json"), headers=headers)
 
 
 def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _limits(request: Request) -> PostLimits:
+    return request.app.state.post_limits
 
 
 async def _enabled_form(request: Request, slug: str) -> Form:
@@ -119,22 +186,6 @@ async def _enabled_form(request: Request, slug: str) -> Form:
     if form is None or not form.enabled:
         raise HTTPException(404, "no such form")
     return form
-
-
-def _page_key(values: list[Any]) -> str | None:
-    key = str(values[0]).strip() if values else ""
-    return key[:200] or None
-
-
-def _check_origin(request: Request, form: Form) -> None:
-    """Browsers name the page a post comes from: accept our own pages, the form's allowed
-    origins, and clients that name none (scripts, servers)."""
-    origin = request.headers.get("origin")
-    if origin is None or origin.lower() in form.allowed_origins:
-        return
-    if origin.partition("://")[2].lower() == request.headers.get("host", "").lower():
-        return
-    raise HTTPException(403, "this form does not accept posts from that origin")
 
 
 def _cors_headers(request: Request, form: Form) -> dict[str, str]:
@@ -146,7 +197,7 @@ def _cors_headers(request: Request, form: Form) -> dict[str, str]:
 
 def _page_headers(form: Form) -> dict[str, str]:
     # Only the allowed origins may frame the form; no-store so a page (and its hidden
-    # idempotency key) is not reused from cache for a second, different message.
+    # idempotency key and token) is not reused from cache for a second, different message.
     ancestors = " ".join(["'self'", *form.allowed_origins])
     return {
         "Content-Security-Policy": f"frame-ancestors {ancestors}",

@@ -10,7 +10,6 @@ from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
 from starlette.types import Message
 
-MAX_BODY_BYTES = 64 * 1024
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -26,19 +25,20 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def refuse_declared_oversize(request: Request) -> None:
+def refuse_declared_oversize(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
 
 
-async def read_limited(request: Request) -> bytes:
-    """The body, or 413 as soon as more than the limit has arrived (whatever the headers said)."""
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, or 413 as soon as more than ``limit`` bytes have arrived (whatever the
+    headers said)."""
     received = bytearray()
     async for chunk in request.stream():
         received.extend(chunk)
-        if len(received) > MAX_BODY_BYTES:
-            raise _too_large()
+        if len(received) > limit:
+            raise _too_large(limit)
     return bytes(received)
 
 
@@ -87,5 +87,5 @@ async def _form_fields(request: Request, body: bytes) -> dict[str, list[Any]]:
     return fields
 
 
-def _too_large() -> HTTPException:
-    return HTTPException(413, f"the body must not exceed {MAX_BODY_BYTES} bytes")
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(413, f"the body must not exceed {limit} bytes")

@@ -60,7 +60,9 @@ class FormDefinition(BaseModel):
     title: str = Field(min_length=1, max_length=500)
     case_type: str = Field(min_length=1, max_length=200)
     fields: list[FormField] = Field(min_length=1, max_length=100)
-    duplicate_contact_rule: Literal["email"] = "email"
+    # "email": match the contact by email; "email_or_name_phone": failing that, by first and
+    # last name and phone (case-svc applies it).
+    duplicate_contact_rule: Literal["email", "email_or_name_phone"] = "email"
     existing_open_case: Literal["new_case", "add_activity"] = "new_case"
     success_url: str | None = Field(default=None, max_length=2000)
     allowed_origins: list[str] = Field(default_factory=list, max_length=50)
@@ -90,10 +92,12 @@ class Form(FormDefinition):
 
 
 SubmissionStatus = Literal["received", "case_opened", "attached", "rejected"]
+ContactOutcome = Literal["created", "matched"]
 
 
 class SubmissionState(BaseModel):
-    """What the submitter may see through the unguessable status URL."""
+    """What the submitter may see through the unguessable status URL: the case reference
+    once there is one, and why it was rejected if it was."""
 
     id: uuid.UUID
     form: str
@@ -109,7 +113,17 @@ class Submission(SubmissionState):
 
     values: dict[str, object]
     contact_id: uuid.UUID | None = None
+    contact_outcome: ContactOutcome | None = None
+    attempt: int = 1
+    suspected_bot: bool = False
     idempotency_key: str | None = None
+
+    def public(self) -> SubmissionState:
+        state = SubmissionState.model_validate(self.model_dump())
+        if self.suspected_bot:
+            # Answered as if accepted: the status must not tell the bot otherwise.
+            return state.model_copy(update={"status": "received", "reason": None})
+        return state
 
 
 class Accepted(BaseModel):

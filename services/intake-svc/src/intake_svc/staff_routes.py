@@ -1,19 +1,28 @@
-"""Staff endpoints: define forms, list them, list submissions."""
+"""Staff endpoints: define forms, list them, list submissions and retry rejected ones."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from casestream.http.auth import Staff, StaffUser
-from casestream.http.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from casestream.http.pagination import Cursor, Limit, Page, decode_cursor, keyset, page_of
+from intake_svc.case_type_fit import case_type_problems
+from intake_svc.case_types import case_type_definition
 from intake_svc.form_rules import definition_problems
 from intake_svc.forms import get_form, list_forms, put_form
-from intake_svc.schemas import SLUG, Form, FormDefinition, Submission
-from intake_svc.submissions import list_submissions
+from intake_svc.schemas import (
+    SLUG,
+    ContactOutcome,
+    Form,
+    FormDefinition,
+    Submission,
+    SubmissionStatus,
+)
+from intake_svc.submissions import NotRetryable, list_submissions, retry_submission
+from intake_svc.tables import submissions
 
 router = APIRouter(tags=["forms"])
 
@@ -25,11 +34,16 @@ Slug = Annotated[str, Path(pattern=SLUG.pattern, description="lower-case letters
 async def put_form_definition(
     slug: Slug, definition: FormDefinition, staff: Staff, request: Request, response: Response
 ) -> Form:
-    """Create or replace a form: 201 when new, 200 when replaced."""
+    """Create or replace a form: 201 when new, 200 when replaced. The definition is checked
+    against its case type as case-svc last announced it (a type saved a moment ago may not
+    have arrived yet: try again)."""
     _allowed(staff)
     if problems := definition_problems(definition):
         raise HTTPException(422, problems)
     async with request.app.state.runtime.database.transaction() as tx:
+        case_type = await case_type_definition(tx.session, definition.case_type)
+        if problems := case_type_problems(definition, case_type):
+            raise HTTPException(422, problems)
         form, created = await put_form(tx.session, slug, definition)
     response.status_code = 201 if created else 200
     return form
@@ -62,31 +76,50 @@ async def submissions_page(
     staff: Staff,
     request: Request,
     form: Annotated[str | None, Query(description="only this form's submissions")] = None,
+    status: Annotated[SubmissionStatus | None, Query(description="only this status")] = None,
+    outcome: Annotated[
+        ContactOutcome | None,
+        Query(description="only those whose contact case-svc created, or matched"),
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[Submission]:
     """Newest first."""
     _allowed(staff)
-    before = _position(decode_cursor(cursor))
+    order = [submissions.c.received_at, submissions.c.id]
+    after = keyset(order, cursor, descending=True)
     async with request.app.state.runtime.database.session() as session:
-        rows = await list_submissions(session, form, before, limit + 1)
+        rows = await list_submissions(
+            session,
+            form=form,
+            status=status,
+            contact_outcome=outcome,
+            after=after,
+            limit=limit + 1,
+        )
     items, next_cursor = page_of(rows, limit, lambda s: [s.received_at.isoformat(), str(s.id)])
     return Page[Submission](items=items, next_cursor=next_cursor)
+
+
+@router.post(
+    "/submissions/{submission_id}/retry",
+    response_model=Submission,
+    responses={404: {}, 409: {"description": "the submission is not rejected"}},
+)
+async def retry(submission_id: uuid.UUID, staff: Staff, request: Request) -> Submission:
+    """Announce a rejected submission again (attempt + 1) once its cause is fixed: case-svc
+    tries it afresh, with the form's current mapping. Back to ``received``."""
+    _allowed(staff)
+    runtime = request.app.state.runtime
+    try:
+        retried = await retry_submission(runtime.database, runtime.settings, submission_id)
+    except NotRetryable:
+        raise HTTPException(409, "only a rejected submission can be retried") from None
+    if retried is None:
+        raise HTTPException(404, "no such submission")
+    return retried
 
 
 def _allowed(staff: StaffUser) -> None:
     if not staff.may(RIGHT):
         raise HTTPException(403, f"this token lacks the {RIGHT!r} right")
-
-
-def _position(values: list[object] | None) -> tuple[datetime, uuid.UUID] | None:
-    if values is None:
-        return None
-    try:
-        received_at, submission_id = values
-        return datetime.fromisoformat(str(received_at)), uuid.UUID(str(submission_id))
-    except ValueError:
-        raise HTTPException(
-            422,
-            [{"loc": ["query", "cursor"], "msg": "stale cursor", "type": "value_error"}],
-        ) from None

@@ -1,4 +1,5 @@
-"""Receiving a submission (stored and announced in one transaction) and reading them back."""
+"""Receiving a submission (stored and announced in one transaction), announcing a rejected one
+again, and reading them back."""
 
 from __future__ import annotations
 
@@ -13,18 +14,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from casestream import topics
 from casestream.contracts.intake import SUBMISSION_RECEIVED
 from casestream.envelope import new_envelope
-from casestream.persistence.database import Database
+from casestream.persistence.database import Database, Transaction
 from casestream.settings import ServiceSettings
+from intake_svc.forms import get_form
 from intake_svc.mapping import contact_key, submission_received
 from intake_svc.schemas import Form, Submission
 from intake_svc.tables import submissions
 
-# Message ids derive from the submission id: one submission, one message id, whatever happens.
+# Message ids derive from the submission id and attempt: one announcement, one message id,
+# whatever happens; a retry is a new message.
 MESSAGE_NAMESPACE = uuid.UUID("6f0c2d4e-4a51-4c8e-9a0e-2b1f3f1b7c11")
+
+
+class NotRetryable(Exception):
+    """Only a rejected submission can be announced again."""
 
 
 def submission_of(row: Any) -> Submission:
     return Submission.model_validate(dict(row._mapping))
+
+
+def message_id(submission_id: uuid.UUID, attempt: int) -> uuid.UUID:
+    name = f"{SUBMISSION_RECEIVED}:{submission_id}"
+    return uuid.uuid5(MESSAGE_NAMESPACE, name if attempt == 1 else f"{name}:{attempt}")
 
 
 async def receive_submission(
@@ -33,9 +45,11 @@ async def receive_submission(
     form: Form,
     values: dict[str, Any],
     idempotency_key: str | None,
+    suspected_bot: str | None = None,
 ) -> Submission:
     """Store the submission and its ``intake.submission_received`` message together. With an
-    idempotency key already used on this form, the earlier submission is the answer."""
+    idempotency key already used on this form, the earlier submission is the answer. A post
+    ``suspected_bot`` (the reason) is stored as rejected and announced to nobody."""
     submission_id = uuid.uuid4()
     now = datetime.now(UTC)
     async with database.transaction() as tx:
@@ -45,7 +59,9 @@ async def receive_submission(
                 .values(
                     id=submission_id,
                     form=form.slug,
-                    status="received",
+                    status="rejected" if suspected_bot else "received",
+                    reason=suspected_bot,
+                    suspected_bot=suspected_bot is not None,
                     values=values,
                     idempotency_key=idempotency_key,
                     received_at=now,
@@ -59,21 +75,67 @@ async def receive_submission(
                 .returning(submissions)
             )
         ).first()
-        if inserted is not None:
-            envelope = new_envelope(
-                type=SUBMISSION_RECEIVED,
-                source=settings.service_name,
-                subject=contact_key(form, values),
-                data=submission_received(form, submission_id, values, now),
-                id=uuid.uuid5(MESSAGE_NAMESPACE, f"{SUBMISSION_RECEIVED}:{submission_id}"),
-            )
-            await tx.publish(settings.topic(topics.INTAKE_SUBMISSIONS), envelope)
+        if inserted is not None and not suspected_bot:
+            await _announce(tx, settings, form, submission_of(inserted))
     if inserted is None:
         assert idempotency_key is not None
         earlier = await _by_key(database, form.slug, idempotency_key)
         assert earlier is not None
         return earlier
     return submission_of(inserted)
+
+
+async def retry_submission(
+    database: Database, settings: ServiceSettings, submission_id: uuid.UUID
+) -> Submission | None:
+    """Announce a rejected submission again (attempt + 1), built from the form as it is now,
+    so a fixed mapping counts too. None if there is no such submission; NotRetryable unless
+    it was rejected."""
+    async with database.transaction() as tx:
+        row = (
+            await tx.session.execute(
+                submissions.update()
+                .where(submissions.c.id == submission_id, submissions.c.status == "rejected")
+                .values(
+                    status="received",
+                    attempt=submissions.c.attempt + 1,
+                    reason=None,
+                    suspected_bot=False,
+                    case_id=None,
+                    contact_id=None,
+                    contact_outcome=None,
+                    updated_at=datetime.now(UTC),
+                )
+                .returning(submissions)
+            )
+        ).first()
+        if row is None:
+            exists = await tx.session.scalar(
+                sa.select(sa.func.count()).where(submissions.c.id == submission_id)
+            )
+            if exists:
+                raise NotRetryable
+            return None
+        retried = submission_of(row)
+        form = await get_form(tx.session, retried.form)
+        assert form is not None  # forms are never deleted (submissions refer to them)
+        await _announce(tx, settings, form, retried)
+    return retried
+
+
+async def _announce(
+    tx: Transaction, settings: ServiceSettings, form: Form, submission: Submission
+) -> None:
+    envelope = new_envelope(
+        type=SUBMISSION_RECEIVED,
+        source=settings.service_name,
+        subject=contact_key(form, submission.values, submission.id),
+        data=submission_received(
+            form, submission.id, submission.values, submission.received_at, submission.attempt
+        ),
+        id=message_id(submission.id, submission.attempt),
+    )
+    await tx.publish(settings.topic(topics.INTAKE_SUBMISSIONS), envelope)
 
 
 async def _by_key(database: Database, form: str, key: str) -> Submission | None:
@@ -98,16 +160,25 @@ async def get_submission(database: Database, submission_id: uuid.UUID) -> Submis
 
 async def list_submissions(
     session: AsyncSession,
+    *,
     form: str | None,
-    before: tuple[datetime, uuid.UUID] | None,
+    status: str | None,
+    contact_outcome: str | None,
+    after: sa.ColumnElement[bool],
     limit: int,
 ) -> list[Submission]:
-    """Newest first; ``before`` is the (received_at, id) of the last one already shown."""
-    order = (submissions.c.received_at, submissions.c.id)
-    query = sa.select(submissions).order_by(*(c.desc() for c in order)).limit(limit)
-    if form is not None:
-        query = query.where(submissions.c.form == form)
-    if before is not None:
-        bounds = [sa.literal(v, c.type) for v, c in zip(before, order, strict=True)]
-        query = query.where(sa.tuple_(*order) < sa.tuple_(*bounds))
+    """Newest first; ``after`` is the keyset condition from the cursor."""
+    query = (
+        sa.select(submissions)
+        .where(after)
+        .order_by(submissions.c.received_at.desc(), submissions.c.id.desc())
+        .limit(limit)
+    )
+    for column, wanted in (
+        (submissions.c.form, form),
+        (submissions.c.status, status),
+        (submissions.c.contact_outcome, contact_outcome),
+    ):
+        if wanted is not None:
+            query = query.where(column == wanted)
     return [submission_of(row) for row in (await session.execute(query)).all()]

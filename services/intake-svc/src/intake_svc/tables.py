@@ -37,12 +37,23 @@ submissions = sa.Table(
     sa.Column("case_id", UUID(as_uuid=True)),
     sa.Column("contact_id", UUID(as_uuid=True)),
     sa.Column("reason", sa.Text),
+    # Which announcement this is: a staff retry of a rejected submission announces it again
+    # with attempt + 1; outcomes of earlier attempts are ignored.
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    # What case-svc did with the contact: created or matched.
+    sa.Column("contact_outcome", sa.Text),
+    # Rejected here as a bot's (too fast, honeypot): never announced, and the public status
+    # keeps saying "received" so the bot learns nothing.
+    sa.Column("suspected_bot", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("form", "idempotency_key", name="submissions_form_idempotency_key"),
     sa.CheckConstraint(
         "status IN ('received', 'case_opened', 'attached', 'rejected')",
         name="submissions_status",
+    ),
+    sa.CheckConstraint(
+        "contact_outcome IN ('created', 'matched')", name="submissions_contact_outcome"
     ),
 )
 sa.Index("submissions_newest", submissions.c.received_at.desc(), submissions.c.id.desc())
@@ -51,4 +62,22 @@ sa.Index(
     submissions.c.form,
     submissions.c.received_at.desc(),
     submissions.c.id.desc(),
+)
+sa.Index(
+    "submissions_status_newest",
+    submissions.c.status,
+    submissions.c.received_at.desc(),
+    submissions.c.id.desc(),
+)
+
+# What case-svc said of each case type on casetype.events (its newest version): forms are
+# checked against it when saved.
+case_types = sa.Table(
+    "case_types",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("instance", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("definition", JSONB, nullable=False),
 )

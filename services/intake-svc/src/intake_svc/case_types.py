@@ -1,0 +1,35 @@
+"""The case types read model: the newest version of each, as case-svc announced it."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from casestream.contracts.case import CaseTypeDefinition, CaseTypeVersion
+from intake_svc.tables import case_types
+
+
+async def remember_case_type(session: AsyncSession, case_type: CaseTypeVersion) -> None:
+    upsert = insert(case_types).values(
+        name=case_type.name,
+        instance=case_type.instance,
+        version=case_type.version,
+        active=case_type.active,
+        definition=case_type.definition.model_dump(mode="json"),
+    )
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[case_types.c.name],
+            set_={k: upsert.excluded[k] for k in ("instance", "version", "active", "definition")},
+            # Same version too: switching a type on or off does not make a new version.
+            where=case_types.c.version <= upsert.excluded.version,
+        )
+    )
+
+
+async def case_type_definition(session: AsyncSession, name: str) -> CaseTypeDefinition | None:
+    definition = await session.scalar(
+        sa.select(case_types.c.definition).where(case_types.c.name == name)
+    )
+    return None if definition is None else CaseTypeDefinition.model_validate(definition)
