@@ -1,8 +1,12 @@
-"""Load generator: post N web forms at concurrency C to a running stack (``make up``) and
-report accepted/s, accept latency, and end-to-end latency from post to the email in the SMTP
-sink. It checks that exactly N cases and N emails resulted.
+"""Load generator: post N web forms at each concurrency C (rising) to a running stack and
+report accepted/s, accept latency, end to end from post to case opened (the submission's own
+received and outcome times) and to the email in the SMTP sink. Every submission must be
+accounted for: N case_opened submissions, N cases and N emails per run.
 
-    uv run python bench/form_load.py -n 500 -c 20
+All posts come from one address, so start the stack with the per-client limit raised:
+
+    INTAKE_SVC_RATE_PER_CLIENT_PER_MINUTE=1000000 make up
+    uv run python bench/form_load.py -n 300 -c 1,5,20
 """
 
 from __future__ import annotations
@@ -92,30 +96,55 @@ async def count_cases(case_api: str, token: str, run: str) -> int:
                 return count
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("-n", type=int, default=200, help="forms to post")
-    parser.add_argument("-c", type=int, default=10, help="concurrent posters")
-    parser.add_argument("--intake", default="http://127.0.0.1:8050")
-    parser.add_argument("--case-api", default="http://127.0.0.1:8010")
-    parser.add_argument("--sink", default="http://127.0.0.1:8025")
-    parser.add_argument("--token", default="dev-admin")
-    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for the emails")
-    args = parser.parse_args()
+async def submission_outcomes(
+    intake: str, token: str, run: str, n: int, timeout_s: float
+) -> list[dict]:
+    """This run's submissions as staff see them, once all N have an outcome (or time is up)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=30, headers=headers) as client:
+        while True:
+            ours, cursor = [], None
+            while True:
+                params = {"form": "contact", "limit": 500, **({"cursor": cursor} if cursor else {})}
+                page = (await client.get(f"{intake}/submissions", params=params)).json()
+                ours += [
+                    s for s in page["items"] if (s.get("idempotency_key") or "").startswith(run)
+                ]
+                cursor = page["next_cursor"]
+                if not cursor:
+                    break
+            settled = [s for s in ours if s["status"] != "received"]
+            if len(settled) >= n or time.monotonic() > deadline:
+                return ours
+            await asyncio.sleep(1)
 
+
+async def one_run(args: argparse.Namespace, c: int) -> None:
     run = uuid.uuid4().hex[:8]
-    sent_at, accept, elapsed = await post_forms(args.intake, args.n, args.c, run)
+    sent_at, accept, elapsed = await post_forms(args.intake, args.n, c, run)
     print(
-        f"posted {args.n} forms at concurrency {args.c} in {elapsed:.2f}s: "
+        f"\n== concurrency {c}: posted {args.n} forms in {elapsed:.2f}s: "
         f"{args.n / elapsed:.1f} accepted/s"
     )
     print(
         f"accept latency: p50 {pct(accept, 50) * 1000:.1f} ms, p99 {pct(accept, 99) * 1000:.1f} ms, "
         f"mean {statistics.fmean(accept) * 1000:.1f} ms"
     )
-
+    submissions = await submission_outcomes(args.intake, args.token, run, args.n, args.timeout)
+    opened = [s for s in submissions if s["status"] == "case_opened"]
+    to_case = [
+        (
+            datetime.fromisoformat(s["updated_at"]) - datetime.fromisoformat(s["received_at"])
+        ).total_seconds()
+        for s in opened
+    ]
+    statuses = statistics.multimode([s["status"] for s in submissions]) if submissions else []
+    print(
+        f"post -> case opened: p50 {pct(to_case, 50) * 1000:.0f} ms, "
+        f"p99 {pct(to_case, 99) * 1000:.0f} ms (submissions: {len(submissions)}, "
+        f"case_opened {len(opened)}, most common status {statuses})"
+    )
     received = await wait_for_emails(args.sink, sent_at, args.timeout)
     e2e = [min(times) - sent_at[s] for s, times in received.items()]
     emails = sum(len(t) for t in received.values())
@@ -125,12 +154,28 @@ async def main() -> None:
     )
     cases = await count_cases(args.case_api, args.token, run)
     print(
-        f"cases: {cases} (expected {args.n}); emails: {emails} (expected {args.n}); "
-        f"posts with an email: {len(received)}"
+        f"accounted for: submissions {len(submissions)}, case_opened {len(opened)}, "
+        f"cases {cases}, emails {emails} (each expected {args.n})"
     )
-    if cases != args.n or emails != args.n or len(received) != args.n:
-        raise SystemExit("MISMATCH: not exactly one case and one email per form")
-    print("OK: exactly one case and one email per form")
+    if not len(submissions) == len(opened) == cases == emails == len(received) == args.n:
+        raise SystemExit("MISMATCH: not exactly one submission, case and email per form")
+    print("OK: exactly one submission, one case and one email per form")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-n", type=int, default=200, help="forms to post")
+    parser.add_argument("-c", default="1,5,20", help="concurrent posters, rising: 1,5,20")
+    parser.add_argument("--intake", default="http://127.0.0.1:8050")
+    parser.add_argument("--case-api", default="http://127.0.0.1:8010")
+    parser.add_argument("--sink", default="http://127.0.0.1:8025")
+    parser.add_argument("--token", default="dev-admin")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for outcomes")
+    args = parser.parse_args()
+    for c in [int(x) for x in args.c.split(",")]:
+        await one_run(args, c)
 
 
 if __name__ == "__main__":

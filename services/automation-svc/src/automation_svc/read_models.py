@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automation_svc.tables import activities, case_types, cases, templates
@@ -17,6 +16,7 @@ from casestream.contracts.activity import ActivityState
 from casestream.contracts.case import CaseState, CaseTypeVersion
 from casestream.contracts.notify import TemplateSaved
 from casestream.persistence.database import Transaction
+from casestream.persistence.upserts import upsert_newest
 
 
 async def lock_case(tx: Transaction, case_id: uuid.UUID) -> None:
@@ -29,20 +29,12 @@ async def lock_case(tx: Transaction, case_id: uuid.UUID) -> None:
 
 
 async def remember_case(tx: Transaction, case: CaseState) -> None:
-    upsert = insert(cases).values(
-        id=case.id, state=case.model_dump(mode="json"), version=case.version
-    )
-    await tx.session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[cases.c.id],
-            set_={"state": upsert.excluded.state, "version": upsert.excluded.version},
-            where=cases.c.version < upsert.excluded.version,
-        )
-    )
+    values = dict(id=case.id, state=case.model_dump(mode="json"), version=case.version)
+    await upsert_newest(tx.session, cases, values, key="id", newer_by="version")
 
 
 async def remember_activity(tx: Transaction, activity: ActivityState) -> None:
-    upsert = insert(activities).values(
+    values = dict(
         id=activity.id,
         case_id=activity.case_id,
         type=activity.type,
@@ -50,42 +42,29 @@ async def remember_activity(tx: Transaction, activity: ActivityState) -> None:
         state=activity.model_dump(mode="json"),
         updated_at=activity.updated_at,
     )
-    await tx.session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[activities.c.id],
-            set_={
-                k: upsert.excluded[k] for k in ("case_id", "type", "status", "state", "updated_at")
-            },
-            where=activities.c.updated_at <= upsert.excluded.updated_at,
-        )
+    await upsert_newest(
+        tx.session, activities, values, key="id", newer_by="updated_at", same_counts=True
     )
 
 
 async def remember_case_type(tx: Transaction, case_type: CaseTypeVersion) -> None:
-    upsert = insert(case_types).values(
+    values = dict(
         name=case_type.name,
         instance=case_type.instance,
         version=case_type.version,
         active=case_type.active,
         definition=case_type.definition.model_dump(mode="json"),
     )
-    await tx.session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[case_types.c.name],
-            set_={k: upsert.excluded[k] for k in ("instance", "version", "active", "definition")},
-            where=case_types.c.version <= upsert.excluded.version,
-        )
+    # Same version too: switching a type on or off does not make a new version.
+    await upsert_newest(
+        tx.session, case_types, values, key="name", newer_by="version", same_counts=True
     )
 
 
 async def remember_template(tx: Transaction, template: TemplateSaved) -> None:
-    upsert = insert(templates).values(name=template.name, updated_at=template.updated_at)
-    await tx.session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[templates.c.name],
-            set_={"updated_at": upsert.excluded.updated_at},
-            where=templates.c.updated_at <= upsert.excluded.updated_at,
-        )
+    values = dict(name=template.name, updated_at=template.updated_at)
+    await upsert_newest(
+        tx.session, templates, values, key="name", newer_by="updated_at", same_counts=True
     )
 
 

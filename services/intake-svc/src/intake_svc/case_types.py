@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casestream.contracts.case import CaseTypeDefinition, CaseTypeVersion
+from casestream.persistence.upserts import upsert_newest
 from intake_svc.tables import case_types
 
 
 async def remember_case_type(session: AsyncSession, case_type: CaseTypeVersion) -> None:
-    upsert = insert(case_types).values(
+    values = dict(
         name=case_type.name,
         instance=case_type.instance,
         version=case_type.version,
         active=case_type.active,
         definition=case_type.definition.model_dump(mode="json"),
     )
-    await session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[case_types.c.name],
-            set_={k: upsert.excluded[k] for k in ("instance", "version", "active", "definition")},
-            # Same version too: switching a type on or off does not make a new version.
-            where=case_types.c.version <= upsert.excluded.version,
-        )
+    # Same version too: switching a type on or off does not make a new version.
+    await upsert_newest(
+        session, case_types, values, key="name", newer_by="version", same_counts=True
     )
 
 

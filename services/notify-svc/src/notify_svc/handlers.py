@@ -14,6 +14,7 @@ from casestream.contracts.case import CaseEnvelope, ContactEnvelope, ContactStat
 from casestream.contracts.notify import SendEmailEnvelope
 from casestream.messaging.broker import Handler
 from casestream.persistence.database import Transaction
+from casestream.persistence.upserts import upsert_newest
 from notify_svc.composing import message_id_for
 from notify_svc.delivery import WAITING_FOR_CASE
 from notify_svc.tables import cases, contacts, emails
@@ -44,15 +45,8 @@ def remember_case(wake_delivery: Callable[[], None]) -> Handler:
 
 async def remember(envelope: CaseEnvelope, tx: Transaction) -> None:
     case = envelope.data.case
-    state = case.model_dump(mode="json")
-    upsert = insert(cases).values(id=case.id, state=state, version=case.version)
-    await tx.session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[cases.c.id],
-            set_={"state": upsert.excluded.state, "version": upsert.excluded.version},
-            where=cases.c.version < upsert.excluded.version,
-        )
-    )
+    values = dict(id=case.id, state=case.model_dump(mode="json"), version=case.version)
+    await upsert_newest(tx.session, cases, values, key="id", newer_by="version")
     for client in case.clients:
         await _upsert_contact(tx, client, from_contact_events=False)
 
