@@ -51,8 +51,9 @@ async def add_status(tx: Transaction, status: CaseStatusIn) -> Any:
 async def put_case_type(
     tx: Transaction, settings: Settings, name: str, case_type: CaseTypeIn
 ) -> tuple[Any, bool]:
-    """Create or edit a case type. A changed definition is published as a new version;
-    open cases keep the version they were opened with. Returns (row, created)."""
+    """Create or edit a case type. A changed definition is published as a new version (an
+    unchanged one is announced again); open cases keep the version they were opened with.
+    Returns (row, created)."""
     await _check_references(tx, case_type)
     current = (
         await tx.session.execute(
@@ -81,8 +82,9 @@ async def put_case_type(
                 .returning(case_types)
             )
         ).one()
-        if not changed and all(getattr(current, k) == v for k, v in values.items()):
-            return row, False  # nothing new: nothing to say
+    # Said again even when nothing changed: a service that joined later, or a broker that lost
+    # its history (the local in-memory one), learns the case type from a repeated PUT; every
+    # consumer keeps the newest version, so the repeat changes nothing else.
     await tx.session.execute(
         insert(case_type_versions)
         .values(name=name, version=version, definition=definition)
