@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -185,9 +185,6 @@ class AutomationService:
 
     async def actions_of(self, case_id: Any) -> list[dict]:
         return [a for f in await self.firings(case_id=str(case_id)) for a in f["actions"]]
-
-    async def advance(self, by: timedelta) -> None:
-        self.clock.advance(by)
 
     async def teach(self) -> None:
         """Tell it the case type and templates the tests' rules name, as case-svc and

@@ -61,11 +61,11 @@ async def test_the_seven_day_follow_up_waits_fires_once_and_is_cancelled_by_clos
     await service.deliver(service.case_event(closing, CASE_CLOSED))
     await asyncio.sleep(1)
 
-    await service.advance(timedelta(days=7) - MINUTE)  # not yet: never before its time
+    service.clock.advance(timedelta(days=7) - MINUTE)  # not yet: never before its time
     await _no_command_for(service, kept.id)
     assert (await _action_in(service, kept.id, "pending"))["executed_at"] is None
 
-    await service.advance(2 * MINUTE)
+    service.clock.advance(2 * MINUTE)
     done = await _action_in(service, kept.id, "done")
     [command] = await service.commands(kept.id, expected=1)
     assert command["id"] == done["id"] == done["command_id"]
@@ -115,9 +115,9 @@ async def test_a_reminder_follows_its_activity_when_rescheduled(service):
         return action["due_at"].startswith((start + timedelta(days=4)).date().isoformat())
 
     await eventually(moved)
-    await service.advance(timedelta(days=3))  # the old reminder time has passed
+    service.clock.advance(timedelta(days=3))  # the old reminder time has passed
     await _no_command_for(service, case.id)
-    await service.advance(timedelta(days=1) + MINUTE)
+    service.clock.advance(timedelta(days=1) + MINUTE)
     await _action_in(service, case.id, "done")
     [reminder] = await service.commands(case.id, expected=1)
     assert reminder["data"]["activity"]["id"] == str(meeting.id)  # for {{ activity.* }}
@@ -146,7 +146,7 @@ async def test_a_repeat_runs_until_its_condition_holds(service):
     case = case_state(subject=marker)
     await service.deliver(service.case_event(case))
     await _action_in(service, case.id, "done")  # the first at once
-    await service.advance(timedelta(days=1) + MINUTE)
+    service.clock.advance(timedelta(days=1) + MINUTE)
 
     async def two_done():
         done = [a for a in await service.actions_of(case.id) if a["state"] == "done"]
@@ -157,7 +157,7 @@ async def test_a_repeat_runs_until_its_condition_holds(service):
     changes = {"status": Change(before="open", after="resolved")}
     await service.deliver(service.case_event(resolved, CASE_STATUS_CHANGED, changes))
     await asyncio.sleep(1)
-    await service.advance(timedelta(days=1))
+    service.clock.advance(timedelta(days=1))
     ended = await _action_in(service, case.id, "cancelled")
     assert ended["occurrence"] == 2
     assert ended["error"] == "repeat ended, until holds: case.status eq 'resolved'"
@@ -192,7 +192,7 @@ async def test_merging_a_case_disabling_or_changing_the_rule(service):
     edited = {**rule, "actions": [{"type": "send_email", "template": "reminder", "delay": "P9D"}]}
     response = await service.client.put(f"/rules/{rule_id}", json=edited, headers=STAFF_HEADERS)
     assert response.json()["version"] == 2
-    await service.advance(timedelta(days=2) + MINUTE)
+    service.clock.advance(timedelta(days=2) + MINUTE)
     [email] = await service.commands(changed.id, expected=1)
     assert email["data"]["template"] == "follow_up"  # as fired, by version 1
 
@@ -201,7 +201,7 @@ async def test_merging_a_case_disabling_or_changing_the_rule(service):
     await _action_in(service, third.id, "pending")
     disabled = {**edited, "enabled": False}
     await service.client.put(f"/rules/{rule_id}", json=disabled, headers=STAFF_HEADERS)
-    await service.advance(timedelta(days=9) + MINUTE)
+    service.clock.advance(timedelta(days=9) + MINUTE)
     stopped = await _action_in(service, third.id, "cancelled")
     assert stopped["error"] == "the rule is disabled or deleted"
     await _no_command_for(service, third.id)

@@ -7,7 +7,7 @@ turns a replay into nothing: each action has its effect once.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -170,6 +170,3 @@ def next_occurrence(action: Action, due: datetime, occurrence: int) -> datetime 
     if action.repeat is None or occurrence + 1 >= action.repeat.max_times:
         return None
     return due + action.repeat.every
-
-
-ZERO = timedelta(0)

@@ -14,7 +14,7 @@ from automation_svc.clock import Clock
 from automation_svc.firing import Event, fire_rules
 from automation_svc.tables import deferred_events, firing_actions
 from casestream.contracts.activity import ActivityEnvelope
-from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope
+from casestream.contracts.case import CaseEnvelope, CaseState, CaseTypeEnvelope
 from casestream.contracts.notify import (
     EMAIL_FAILED,
     EMAIL_SUPPRESSED,
@@ -37,7 +37,7 @@ class Handlers:
         case = envelope.data.case
         await read_models.lock_case(tx, case.id)
         await read_models.remember_case(tx, case)
-        await self._fire_deferred(tx, case.id)
+        await self._fire_deferred(tx, case)
         facts = envelope.data.model_dump(mode="json")
         facts["event"] = {"type": envelope.type, "occurred_at": envelope.occurred_at.isoformat()}
         event = Event(envelope.id, envelope.type, envelope.occurred_at, case.id, facts)
@@ -95,19 +95,20 @@ class Handlers:
             .values(state=state, error=why, updated_at=sa.func.now())
         )
 
-    async def _fire_deferred(self, tx: Transaction, case_id: Any) -> None:
+    async def _fire_deferred(self, tx: Transaction, case: CaseState) -> None:
+        """The activity events that came before this case: judged now, on the case as it is."""
         waiting = (
             await tx.session.execute(
                 deferred_events.delete()
-                .where(deferred_events.c.case_id == case_id)
+                .where(deferred_events.c.case_id == case.id)
                 .returning(deferred_events)
             )
         ).all()
+        state = case.model_dump(mode="json")
         for row in sorted(waiting, key=lambda r: r.occurred_at):
-            case = await read_models.case_states(tx.session, [case_id])
-            facts = {**row.facts, "case": case[case_id]}
+            facts = {**row.facts, "case": state}
             await self._fire(
-                tx, Event(row.id, row.type, row.occurred_at, case_id, facts, row.activity_id)
+                tx, Event(row.id, row.type, row.occurred_at, case.id, facts, row.activity_id)
             )
 
     async def _fire(self, tx: Transaction, event: Event) -> None:

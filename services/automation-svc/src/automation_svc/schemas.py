@@ -168,7 +168,6 @@ Action = Annotated[
     | AddTagAction,
     Field(discriminator="type"),
 ]
-ACTION_TYPES = ("send_email", "schedule_activity", "change_status", "assign", "add_role", "add_tag")
 
 
 class RuleIn(BaseModel):
