@@ -19,66 +19,7 @@ import uuid
 from datetime import datetime
 
 import httpx
-from harness import pct
-
-
-async def post_forms(
-    intake: str, n: int, c: int, run: str
-) -> tuple[dict[str, float], list[float], float]:
-    sent_at: dict[str, float] = {}
-    latencies: list[float] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(n):
-        queue.put_nowait(i)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            i = queue.get_nowait()
-            subject = f"bench {run} #{i}"
-            body = {
-                "first_name": f"Load{i}",
-                "last_name": "Tester",
-                "email": f"load-{run}-{i}@example.org",
-                "subject": subject,
-                "message": "hi",
-            }
-            started = time.perf_counter()
-            wall = time.time()
-            response = await client.post(
-                f"{intake}/f/contact", json=body, headers={"Idempotency-Key": f"{run}-{i}"}
-            )
-            latencies.append(time.perf_counter() - started)
-            if response.status_code != 202:
-                raise RuntimeError(f"post {i}: {response.status_code} {response.text[:200]}")
-            sent_at[subject] = wall
-
-    started = time.perf_counter()
-    async with httpx.AsyncClient(timeout=30) as client:
-        await asyncio.gather(*(worker(client) for _ in range(c)))
-    return sent_at, latencies, time.perf_counter() - started
-
-
-async def wait_for_emails(
-    sink: str, sent_at: dict[str, float], timeout_s: float
-) -> dict[str, list[float]]:
-    """subject -> received times of each email whose subject names one of our posts."""
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(timeout=30) as client:
-        while True:
-            received: dict[str, list[float]] = {}
-            for message in (await client.get(f"{sink}/messages")).json():
-                for subject in _ours(message["subject"], sent_at):
-                    at = datetime.fromisoformat(message["received_at"]).timestamp()
-                    received.setdefault(subject, []).append(at)
-            if len(received) >= len(sent_at) or time.monotonic() > deadline:
-                return received
-            await asyncio.sleep(0.5)
-
-
-def _ours(subject: str, sent_at: dict[str, float]) -> list[str]:
-    # The acknowledgement's subject ends with the case subject.
-    tail = subject.rsplit(": ", 1)[-1]
-    return [tail] if tail in sent_at else []
+from harness import pct, post_forms, wait_for_emails
 
 
 async def count_cases(case_api: str, token: str, run: str) -> int:

@@ -1,5 +1,6 @@
 """What the benchmarks share: a scratch database for one service (created, migrated, loaded,
-then dropped unless kept), timing HTTP queries through an app in-process, and percentiles."""
+then dropped unless kept), timing HTTP queries through an app in-process, percentiles, and
+for a running stack: posting web forms and finding their emails in the SMTP sink."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +128,70 @@ async def timed(
         body = response.json()
         size = len(body["items"]) if "items" in body else len(body.get("counts", ()))
     return times, size
+
+
+# -- a running stack (``make up``): web forms in, acknowledgement emails out ---------------
+
+
+async def post_forms(
+    intake: str, n: int, c: int, run: str
+) -> tuple[dict[str, float], list[float], float]:
+    """Post ``n`` contact forms as JSON from ``c`` concurrent posters. Returns subject -> wall
+    time of its post, each post's latency (s), and the seconds all posts took."""
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            subject = f"bench {run} #{i}"
+            body = {
+                "first_name": f"Load{i}",
+                "last_name": "Tester",
+                "email": f"load-{run}-{i}@example.org",
+                "subject": subject,
+                "message": "hi",
+            }
+            started = time.perf_counter()
+            wall = time.time()
+            response = await client.post(
+                f"{intake}/f/contact", json=body, headers={"Idempotency-Key": f"{run}-{i}"}
+            )
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 202:
+                raise RuntimeError(f"post {i}: {response.status_code} {response.text[:200]}")
+            sent_at[subject] = wall
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=30) as client:
+        await asyncio.gather(*(worker(client) for _ in range(c)))
+    return sent_at, latencies, time.perf_counter() - started
+
+
+async def emails_by_subject(sink: str, subjects: Collection[str]) -> dict[str, list[float]]:
+    """subject -> received times of each email in the sink whose subject names one of ours."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        messages = (await client.get(f"{sink}/messages")).json()
+    received: dict[str, list[float]] = {}
+    for message in messages:
+        # The acknowledgement's subject ends with the case subject.
+        tail = message["subject"].rsplit(": ", 1)[-1]
+        if tail in subjects:
+            at = datetime.fromisoformat(message["received_at"]).timestamp()
+            received.setdefault(tail, []).append(at)
+    return received
+
+
+async def wait_for_emails(
+    sink: str, sent_at: dict[str, float], timeout_s: float
+) -> dict[str, list[float]]:
+    """``emails_by_subject`` once every subject has an email (or time is up)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        received = await emails_by_subject(sink, sent_at)
+        if len(received) >= len(sent_at) or time.monotonic() > deadline:
+            return received
+        await asyncio.sleep(0.5)

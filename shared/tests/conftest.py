@@ -16,13 +16,7 @@ from casestream.persistence.database import Database
 from casestream.persistence.tables import create_messaging_tables
 from casestream.settings import ServiceSettings
 
-effects = sa.Table(
-    "effects",
-    sa.MetaData(),
-    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
-    sa.Column("key", sa.Text, nullable=False),
-    sa.Column("value", sa.Text, nullable=False),
-)
+from .notes import effects
 
 
 @pytest.fixture

@@ -2,69 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import uuid
-from typing import Any
-
-from aiokafka import AIOKafkaProducer
-from pydantic import BaseModel
-
-from casestream.envelope import Envelope, new_envelope
-from casestream.messaging.broker import subscribe
+from casestream.messaging.consumption import Subscription
 from casestream.service import Runtime
 from casestream.testing.plugin import eventually
 
-from .conftest import effect_rows, effects
-
-
-class Note(BaseModel):
-    text: str
-
-
-NoteEnvelope = Envelope[Note]
-
-
-async def record_note(envelope: NoteEnvelope, tx: Any) -> None:
-    """Store the note: one row per handled message."""
-    if envelope.data.text == "explode":
-        raise RuntimeError("this handler always fails on 'explode'")
-    await tx.session.execute(
-        effects.insert().values(key=envelope.subject, value=envelope.data.text)
-    )
-
-
-def note(text: str, subject: str = "k", id: uuid.UUID | None = None) -> dict[str, Any]:
-    return new_envelope(
-        type="note", source="test", subject=subject, data={"text": text}, id=id
-    ).model_dump(mode="json")
-
-
-async def produce(
-    bootstrap: str, topic: str, values: list[bytes | dict[str, Any]], key: bytes = b"k"
-) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for value in values:
-            raw = value if isinstance(value, bytes) else json.dumps(value).encode()
-            await producer.send_and_wait(
-                topic, raw, key=key, headers=[("content-type", b"application/json")]
-            )
-    finally:
-        await producer.stop()
+from .conftest import effect_rows
+from .notes import NoteEnvelope, note, produce, record_note
 
 
 async def consuming(settings, topic: str, group: str, workers: int = 1) -> Runtime:
     runtime = Runtime(settings)
-    subscribe(
-        runtime.broker,
-        runtime.database,
-        topic,
-        NoteEnvelope,
-        record_note,
-        group_id=group,
-        workers=workers,
-    )
+    runtime.subscribe_as(Subscription(topic, group, NoteEnvelope, record_note), workers=workers)
     await runtime.start()
     return runtime
 

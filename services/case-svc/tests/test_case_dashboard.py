@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 
-from case_svc.activity_view import case_activities, track_activity
+from case_svc.activity_view import case_activities, track_activities
 from case_svc.dashboard import case_counts
 from case_svc.tables import cases
 from casestream import topics
@@ -55,7 +55,7 @@ def activity(case_id, status="scheduled", due_in_days=1.0, *, activity_id=None, 
 async def track(database, *envelopes) -> None:
     for envelope in envelopes:
         async with database.transaction() as tx:
-            await track_activity(envelope, tx)
+            await track_activities([envelope], tx)
 
 
 async def summary(load, token=None, **params):
@@ -211,6 +211,33 @@ async def test_next_activity_at_follows_the_scheduled_activities(caseload):
     await track(database, activity(None), activity(uuid.uuid4()))
     listed = (await caseload.api.get("/cases", params={"q": "noisy"})).json()["items"]
     assert listed[0]["next_activity_at"] is None
+
+
+async def test_a_batch_of_activity_events_ends_as_they_would_one_by_one(caseload):
+    """A consumed batch goes to the handler at once: several states of one activity (the
+    newest wins, whatever the order), an activity moved to another case, a stale repeat."""
+    database = caseload.database
+    here, there = uuid.UUID(caseload.ids["neighbours"]), uuid.UUID(caseload.ids["streetlight"])
+    first, second, moving = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    t0 = datetime.now(UTC)
+    await track(database, activity(there, due_in_days=1, activity_id=moving, at=t0))
+    assert (await case_row(database, there)).next_activity_at == NOW + timedelta(days=1)
+
+    batch = [
+        activity(here, due_in_days=5, activity_id=first, at=t0),
+        activity(here, due_in_days=2, activity_id=second, at=t0),
+        activity(here, "completed", 2, activity_id=second, at=t0 + timedelta(1)),
+        activity(here, due_in_days=2, activity_id=second, at=t0),  # stale: older than completed
+        activity(here, due_in_days=4, activity_id=moving, at=t0 + timedelta(1)),  # moved here
+    ]
+    async with database.transaction() as tx:
+        await track_activities(batch, tx)
+
+    assert (await case_row(database, here)).next_activity_at == NOW + timedelta(days=4)
+    assert (await case_row(database, there)).next_activity_at is None  # the moved one left
+    async with database.session() as s:
+        rows = {r.activity_id: r for r in (await s.execute(sa.select(case_activities))).all()}
+    assert (rows[second].status, rows[moving].case_id) == ("completed", here)
 
 
 async def test_activity_events_from_the_broker_set_next_activity_at(settings, kafka_bootstrap):

@@ -4,7 +4,8 @@ its input messages and read what it says.
 
 One app serves every test module of the session (each consumer group join costs seconds on
 Tansu). The SMTP server misbehaves on demand, per recipient address: refusals at RCPT or
-DATA, or a slow DATA reply; and it can be stopped and started again."""
+DATA, a slow DATA reply, or one held until the test lets it go; it numbers the connections
+it accepts; and it can be stopped and started again."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import email.policy
 import json
 import ssl
 import subprocess
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -61,12 +63,14 @@ SMTP_TIMEOUT_S = 3.0
 
 @dataclass
 class Delivery:
-    """One DATA the server saw: who it was for, its bytes, and the reply it gave."""
+    """One DATA the server saw: who it was for, its bytes, the reply it gave, and the
+    number of the connection it came over."""
 
     rcpts: list[str]
     raw: bytes
     message: EmailMessage
     reply: str
+    connection: int
 
     @property
     def accepted(self) -> bool:
@@ -77,9 +81,11 @@ class Delivery:
 class Mailbox:
     """An SMTP server's handler: keeps every message it sees. Per recipient address it can
     refuse RCPT (``refusals``), answer DATA with queued replies (``data_replies``, one per
-    message, then 250) or wait before answering (``data_delays``, one per message)."""
+    message, then 250), wait before answering (``data_delays``, one per message) or until
+    an event is set (``data_holds``). ``connections`` counts the connections accepted."""
 
     port: int = 0
+    connections: int = 0
     seen: list[Delivery] = field(default_factory=list)
     # address -> the reply to RCPT TO
     refusals: dict[str, str] = field(
@@ -90,6 +96,12 @@ class Mailbox:
     )
     data_replies: dict[str, list[str]] = field(default_factory=dict)
     data_delays: dict[str, list[float]] = field(default_factory=dict)
+    data_holds: dict[str, threading.Event] = field(default_factory=dict)
+
+    def connected(self) -> int:
+        """A connection was accepted: its number."""
+        self.connections += 1
+        return self.connections
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refusals:
@@ -103,8 +115,12 @@ class Mailbox:
         delay = next((self.data_delays[r].pop(0) for r in rcpts if self.data_delays.get(r)), 0)
         raw = bytes(envelope.original_content)
         message = email.message_from_bytes(raw, policy=email.policy.default)
-        self.seen.append(Delivery(rcpts, raw, message, reply or "250 Message accepted"))
+        connection = getattr(server, "connection", 0)
+        self.seen.append(Delivery(rcpts, raw, message, reply or "250 Message accepted", connection))
         await asyncio.sleep(delay)  # the client may give up meanwhile: it got the data, though
+        for hold in [self.data_holds.pop(r) for r in rcpts if r in self.data_holds]:
+            # A threading.Event: the test sets it from another thread than the server's.
+            await asyncio.to_thread(hold.wait, 30)
         return reply or "250 Message accepted"
 
     @property
@@ -119,6 +135,15 @@ class Mailbox:
         return [d for d in self.seen if address in d.rcpts]
 
 
+class NumberingController(Controller):
+    """aiosmtpd makes one SMTP protocol object per connection: each gets a number."""
+
+    def factory(self):
+        server = super().factory()
+        server.connection = self.handler.connected()
+        return server
+
+
 class SmtpServer:
     """The mailbox served on its port; stop() and start() again (a fresh controller: a
     stopped one cannot restart)."""
@@ -128,7 +153,9 @@ class SmtpServer:
         self._controller: Controller | None = None
 
     def start(self) -> None:
-        self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.mailbox.port)
+        self._controller = NumberingController(
+            self.mailbox, hostname="127.0.0.1", port=self.mailbox.port
+        )
         self._controller.start()
 
     def stop(self) -> None:
@@ -339,7 +366,7 @@ class StartTlsServer(SmtpServer):
         self.context.load_cert_chain(*certificate)
 
     def start(self) -> None:
-        self._controller = Controller(
+        self._controller = NumberingController(
             self.mailbox,
             hostname="127.0.0.1",
             port=self.mailbox.port,

@@ -24,11 +24,17 @@ handler_retries = Counter(
     "Handler attempts that failed and were retried",
     ["service", "topic"],
 )
-handler_seconds = Histogram(
-    "casestream_handler_seconds",
-    "Time to handle one message",
+batch_seconds = Histogram(
+    "casestream_batch_seconds",
+    "Time to handle one polled batch of messages and commit its offsets",
     ["service", "topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+batch_size = Histogram(
+    "casestream_batch_size",
+    "Messages in one polled batch",
+    ["service", "topic"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
 outbox_backlog = Gauge(
     "casestream_outbox_backlog", "Outbox rows waiting to be published", ["service"]

@@ -11,7 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from casestream.logging import configure_logging, get_logger
-from casestream.messaging.broker import Handler, create_broker, start_broker, subscribe
+from casestream.messaging.broker import (
+    create_broker,
+    create_consumer,
+    document_subscription,
+    start_broker,
+)
+from casestream.messaging.consumption import (
+    BatchConsumer,
+    BatchHandler,
+    ConsumptionPolicy,
+    Handler,
+    Subscription,
+)
 from casestream.messaging.relay import OutboxRelay
 from casestream.persistence.database import Database
 from casestream.settings import ServiceSettings
@@ -33,6 +45,15 @@ class Runtime:
             max_message_bytes=settings.kafka_max_message_bytes,
         )
         self.broker = create_broker(settings)
+        self.policy = ConsumptionPolicy(
+            service=settings.service_name,
+            batch_size=settings.consume_batch_size,
+            max_attempts=settings.consume_max_attempts,
+            backoff_initial_s=settings.consume_backoff_initial_s,
+            backoff_max_s=settings.consume_backoff_max_s,
+            publish_timeout_s=settings.kafka_request_timeout_s,
+        )
+        self.consumers: list[BatchConsumer] = []
         self.relay = OutboxRelay(
             self.database,
             self.broker,
@@ -43,29 +64,59 @@ class Runtime:
             publish_timeout_s=settings.kafka_request_timeout_s,
             outbox_retention=timedelta(hours=settings.outbox_retention_hours),
             inbox_retention=timedelta(hours=settings.inbox_retention_hours),
+            linger_s=settings.outbox_linger_ms / 1000,
         )
 
-    def subscribe(self, topic: str, contract: type, handler: Handler, *, group: str) -> None:
+    def subscribe(
+        self,
+        topic: str,
+        contract: type,
+        handler: Handler | BatchHandler,
+        *,
+        group: str,
+        workers: int | None = None,
+        batched: bool = False,
+    ) -> None:
         """Run ``handler(envelope, tx)`` for each message on ``topic`` (a name from
-        ``casestream.topics``), as this service's consumer group ``group``."""
-        subscribe(
-            self.broker,
-            self.database,
-            self.settings.topic(topic),
-            contract,
-            handler,
-            group_id=self.settings.group(group),
-            auto_offset_reset=self.settings.kafka_auto_offset_reset,
-            workers=self.settings.consume_workers,
+        ``casestream.topics``), as this service's consumer group ``group``; with ``batched``,
+        ``handler(envelopes, tx)`` once per batch (see ``Subscription``)."""
+        self.subscribe_as(
+            Subscription(
+                self.settings.topic(topic),
+                self.settings.group(group),
+                contract,
+                handler,
+                batched=batched,
+            ),
+            workers=workers,
         )
+
+    def subscribe_as(self, subscription: Subscription, *, workers: int | None = None) -> None:
+        """``subscribe`` with the topic and group named in full."""
+        document_subscription(
+            self.broker, subscription, (subscription.handler.__doc__ or "").strip()
+        )
+        for _ in range(workers or self.settings.consume_workers):
+            self.consumers.append(
+                BatchConsumer(
+                    subscription,
+                    self.database,
+                    consumer=lambda: create_consumer(self.settings, subscription.group_id),
+                    dead_letters=self.broker.publish,
+                    policy=self.policy,
+                )
+            )
 
     async def start(self) -> None:
         async with asyncio.timeout(self.settings.kafka_request_timeout_s * 3):
             await start_broker(self.broker)
+            # Together: each start waits for its group join (seconds on Tansu).
+            await asyncio.gather(*(consumer.start() for consumer in self.consumers))
         await self.relay.start()
         log.info("service started", service=self.settings.service_name)
 
     async def stop(self) -> None:
+        await asyncio.gather(*(consumer.stop() for consumer in self.consumers))
         await self.relay.stop()
         await finish_within(self.broker.stop(), 20, "broker")
         await finish_within(self.database.dispose(), 10, "database pool")

@@ -42,17 +42,21 @@ class ServiceSettings(BaseSettings):
     kafka_auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     kafka_max_message_bytes: int = 1_000_000
 
-    # A failing handler is retried this many times in all, with exponential backoff, then
-    # its message goes to <topic>.dlq.
-    # Consumers per handler in this process, each owning some partitions (order per key
-    # holds): handlers wait on the database, so several in flight keep a service busy.
-    consume_workers: int = 3
+    # Consumers per handler in this process, each in the handler's group owning some
+    # partitions (order per key holds). One is enough with batches: each poll brings up to
+    # CONSUME_BATCH_SIZE records, handled in one transaction.
+    consume_workers: int = 1
+    consume_batch_size: int = 200
+    # A failing message is retried this many times in all, with exponential backoff, then
+    # it goes to <topic>.dlq.
     consume_max_attempts: int = 5
     consume_backoff_initial_s: float = 0.2
     consume_backoff_max_s: float = 5.0
 
     outbox_batch_size: int = 200
     outbox_poll_interval_s: float = 1.0
+    # A woken relay waits this long first, so the commits of a busy moment go in one batch.
+    outbox_linger_ms: int = 5
     outbox_max_attempts: int = 10
     outbox_shards: int = 8
     outbox_notify: bool = True

@@ -54,7 +54,10 @@ class Handlers:
             log.info("closed case settled", case_id=str(case.id), cancelled=cancelled)
 
     async def _schedule_standard_timeline(self, case: CaseState, tx: Transaction) -> None:
-        definition = await definition_of(tx.session, case.case_type, case.case_type_version)
+        key = ("definition", case.case_type, case.case_type_version)
+        definition = await tx.read_once(
+            key, lambda: definition_of(tx.session, case.case_type, case.case_type_version)
+        )
         timeline = definition.standard_timeline()
         if timeline is None:
             return

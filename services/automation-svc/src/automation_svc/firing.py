@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from automation_svc import actions
 from automation_svc.actions import ActionFailed
-from automation_svc.matching import conditions_hold, trigger_matches, triggers_for
+from automation_svc.matching import conditions_hold, trigger_matches
 from automation_svc.tables import firing_actions, firings, rules
 from casestream.logging import get_logger
 from casestream.persistence.database import Transaction
@@ -46,15 +46,20 @@ class Fired:
     timers: int = 0  # pending actions written (the timer worker should look)
 
 
+async def enabled_rules(tx: Transaction) -> list[Any]:
+    """Every enabled rule, read once per transaction (a consumed batch shares one)."""
+
+    async def read() -> list[Any]:
+        query = sa.select(rules).where(rules.c.enabled).order_by(rules.c.created_at, rules.c.id)
+        return list(await tx.session.execute(query))
+
+    return await tx.read_once("enabled_rules", read)
+
+
 async def matching_rules(tx: Transaction, event: Event) -> list[Any]:
-    candidates = await tx.session.execute(
-        sa.select(rules)
-        .where(rules.c.enabled, rules.c.trigger["event"].astext.in_(triggers_for(event.type)))
-        .order_by(rules.c.created_at, rules.c.id)
-    )
     return [
         rule
-        for rule in candidates
+        for rule in await enabled_rules(tx)
         if trigger_matches(rule.trigger, event.type, event.facts)
         and conditions_hold(rule.conditions, event.facts)
     ]

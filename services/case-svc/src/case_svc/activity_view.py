@@ -4,15 +4,16 @@ due time) that keeps ``cases.next_activity_at`` and counts overdue work for the 
 ``next_activity_at`` is derived data, not a change by anyone: it is written with a plain
 UPDATE (no version bump, no history entry, no case event)."""
 
+import uuid
+from collections.abc import Iterable
+
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.dialects.postgresql import UUID
 
 from case_svc.tables import cases
-from casestream.contracts.activity import ActivityEnvelope
-from casestream.logging import get_logger
+from casestream.contracts.activity import ActivityEnvelope, ActivityState
 from casestream.persistence.database import Transaction
-
-log = get_logger(__name__)
+from casestream.persistence.upserts import any_of, upsert_newest
 
 # Not on case_svc.tables.metadata: migration 0003 creates it.
 metadata = sa.MetaData()
@@ -34,55 +35,80 @@ case_activities = sa.Table(
 SCHEDULED = "scheduled"
 
 
-async def track_activity(envelope: ActivityEnvelope, tx: Transaction) -> None:
-    """Remember the activity's status and due time, and refresh its case's next activity."""
-    activity = envelope.data.activity
-    previous_case = (
-        await tx.session.execute(
-            sa.select(case_activities.c.case_id).where(case_activities.c.activity_id == activity.id)
-        )
-    ).scalar_one_or_none()
-    if activity.case_id is None:
-        # Not (or no longer) on a case: nothing of ours to follow, except a case it left.
-        if previous_case is not None:
+async def track_activities(envelopes: list[ActivityEnvelope], tx: Transaction) -> None:
+    """Remember each activity's status and due time, and refresh the next activity of the
+    cases they are on (or left)."""
+    activities = _newest_of_each([e.data.activity for e in envelopes])
+    ids = [a.id for a in activities]
+    previous = dict(
+        (
             await tx.session.execute(
-                case_activities.delete().where(case_activities.c.activity_id == activity.id)
+                sa.select(case_activities.c.activity_id, case_activities.c.case_id).where(
+                    any_of(case_activities.c.activity_id, ids)
+                )
             )
-            await refresh_next_activity(tx, previous_case)
-        return
-    # Locked as the UPDATE of next_activity_at below would: a concurrent transfer or close
-    # of the case waits, so the instance and active flag copied here cannot be stale.
-    case = (
+        ).all()
+    )
+    # Not (or no longer) on a case: nothing of ours to follow, except a case it left.
+    gone = [a.id for a in activities if a.case_id is None and a.id in previous]
+    if gone:
         await tx.session.execute(
-            sa.select(cases.c.instance, cases.c.active)
-            .where(cases.c.id == activity.case_id)
+            case_activities.delete().where(any_of(case_activities.c.activity_id, gone))
+        )
+    on_cases = [a for a in activities if a.case_id is not None]
+    if on_cases:
+        await _keep(tx, on_cases)
+    touched = {a.case_id for a in on_cases} | {
+        previous[a.id] for a in activities if a.id in previous and previous[a.id] != a.case_id
+    }
+    await refresh_next_activity(tx, touched)
+
+
+async def _keep(tx: Transaction, activities: list[ActivityState]) -> None:
+    # Locked as the UPDATE of next_activity_at would, in id order: a concurrent transfer or
+    # close of a case waits, so the instance and active flag copied here cannot be stale.
+    case_ids = sorted({a.case_id for a in activities})
+    facts = {
+        row.id: row
+        for row in await tx.session.execute(
+            sa.select(cases.c.id, cases.c.instance, cases.c.active)
+            .where(any_of(cases.c.id, case_ids))
+            .order_by(cases.c.id)
             .with_for_update(key_share=True)
         )
-    ).first()
-    values = {
-        "case_id": activity.case_id,
-        "instance": case.instance if case else None,
-        "case_active": case.active if case else False,
-        "status": activity.status,
-        "due_at": activity.due_at,
-        "updated_at": activity.updated_at,
     }
-    upsert = insert(case_activities).values(activity_id=activity.id, **values)
-    applied = (
-        await tx.session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[case_activities.c.activity_id],
-                set_=values,
-                where=case_activities.c.updated_at <= upsert.excluded.updated_at,
-            ).returning(case_activities.c.activity_id)
+    rows = []
+    for a in activities:
+        case = facts.get(a.case_id)
+        rows.append(
+            {
+                "activity_id": a.id,
+                "case_id": a.case_id,
+                "instance": case.instance if case else None,
+                "case_active": case.active if case else False,
+                "status": a.status,
+                "due_at": a.due_at,
+                "updated_at": a.updated_at,
+            }
         )
-    ).first()
-    if applied is None:
-        log.info("stale activity event ignored", activity_id=str(activity.id), type=envelope.type)
-        return
-    await refresh_next_activity(tx, activity.case_id)
-    if previous_case is not None and previous_case != activity.case_id:
-        await refresh_next_activity(tx, previous_case)
+    # An older event arriving late does not undo a newer one.
+    await upsert_newest(
+        tx.session,
+        case_activities,
+        rows,
+        key="activity_id",
+        newer_by="updated_at",
+        same_counts=True,
+    )
+
+
+def _newest_of_each(activities: list[ActivityState]) -> list[ActivityState]:
+    """One state per activity: the newest (the later of equals), in id order."""
+    newest: dict[uuid.UUID, ActivityState] = {}
+    for a in activities:
+        if a.id not in newest or newest[a.id].updated_at <= a.updated_at:
+            newest[a.id] = a
+    return [newest[k] for k in sorted(newest)]
 
 
 def next_due(case_id: object) -> sa.ScalarSelect:
@@ -93,13 +119,16 @@ def next_due(case_id: object) -> sa.ScalarSelect:
     )
 
 
-async def refresh_next_activity(tx: Transaction, case_id: object) -> None:
-    """``next_activity_at`` = the earliest due time of the case's scheduled activities. A
-    case we do not know (yet) is simply not updated."""
-    earliest = next_due(case_id)
+async def refresh_next_activity(tx: Transaction, case_ids: Iterable[object]) -> None:
+    """``next_activity_at`` = the earliest due time of each case's scheduled activities, in
+    one statement. A case we do not know (yet) is simply not updated."""
+    ids = sorted(set(case_ids), key=str)
+    if not ids:
+        return
+    earliest = next_due(cases.c.id)
     await tx.session.execute(
         cases.update()
-        .where(cases.c.id == case_id, cases.c.next_activity_at.is_distinct_from(earliest))
+        .where(any_of(cases.c.id, ids), cases.c.next_activity_at.is_distinct_from(earliest))
         .values(next_activity_at=earliest)
     )
 

@@ -3,7 +3,7 @@
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from case_svc.activity_view import track_activity
+from case_svc.activity_view import track_activities
 from case_svc.config import Settings
 from case_svc.errors import Refused
 from case_svc.handlers import handle_case_command, handle_submission
@@ -36,7 +36,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         group="open_case_for_submission",
     )
     runtime.subscribe(
-        topics.ACTIVITY_EVENTS, ActivityEnvelope, track_activity, group="track_activities"
+        topics.ACTIVITY_EVENTS,
+        ActivityEnvelope,
+        track_activities,
+        group="track_activities",
+        batched=True,
     )
     runtime.subscribe(
         topics.CASE_COMMANDS,

@@ -97,7 +97,12 @@ cases = sa.Table(
     sa.Column("closed_at", sa.DateTime(timezone=True)),
     sa.Column("merged_into", UUID(as_uuid=True)),
     sa.Column("created_by", sa.Text),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column(
+        "created_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=sa.func.clock_timestamp(),
+    ),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
 )

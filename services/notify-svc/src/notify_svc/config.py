@@ -29,8 +29,8 @@ class Settings(ServiceSettings):
     send_backoff_max_s: float = 900.0
     delivery_poll_interval_s: float = 0.5
     delivery_batch_size: int = 20
-    # A claimed email is retried after this long if its worker died mid-send; longer than
-    # one SMTP conversation can take.
+    # A claimed email is retried after this long if its worker died mid-send. A batch starts
+    # no send after half of it, so half must be longer than one SMTP conversation can take.
     delivery_lease_s: float = 120.0
     # An email whose case is not in the read model yet is looked at again this often, and
     # given up after the second figure.

@@ -35,6 +35,64 @@ class Draft:
     unresolved: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Request:
+    """What an email asks for (an emails row, or a preview)."""
+
+    case_id: uuid.UUID | None
+    to_spec: list[str]
+    template: str | None = None
+    inline: dict[str, str | None] = field(default_factory=dict)
+    activity: dict[str, Any] | None = None
+
+
+@dataclass
+class Known:
+    """What the read model knows that some drafts need: cases by id, templates' parts by
+    name, contacts by id (as text)."""
+
+    cases: dict[uuid.UUID, dict[str, Any]]
+    templates: dict[str, dict[str, str | None]]
+    contacts: dict[str, dict[str, Any]]
+
+
+async def read_known(session: AsyncSession, requests: list[Request]) -> Known:
+    """Everything ``requests`` need, in one query per table however many they are (a
+    delivery batch drafts all its emails from one read)."""
+    known_cases = await _cases(session, {r.case_id for r in requests if r.case_id})
+    needed: set[str] = set()
+    for request in requests:
+        if (case := known_cases.get(request.case_id)) is not None:
+            needed |= contact_ids_needed(request.to_spec, case)
+    return Known(
+        known_cases,
+        await _templates(session, {r.template for r in requests if r.template}),
+        await _contacts(session, needed),
+    )
+
+
+def draft(request: Request, known: Known, staff: dict[str, StaffToken] | None = None) -> Draft:
+    """Raises CaseNotKnown, or CannotRender (unknown template, a token that does not render).
+    ``request.activity``: the triggering activity's state, if any; ``staff``: a
+    staff_directory."""
+    case = known.cases.get(request.case_id)
+    if case is None:
+        raise CaseNotKnown(str(request.case_id))
+    parts = _parts(request.template, request.inline, known.templates)
+    if request.activity is None:
+        for part, source in parts.items():
+            if source is not None and "activity" in names_used(source):
+                raise CannotRender(f"{part}: uses activity tokens, but no activity asked for it")
+    people = known.contacts  # looked up by id only, so others' contacts do no harm
+    rendered = render(parts, template_context(case, people, request.activity))
+    if not (rendered["subject"] or "").strip():
+        raise CannotRender("subject: renders empty")
+    recipients, unresolved = resolve(request.to_spec, case, people, staff)
+    return Draft(
+        rendered["subject"], rendered["body_text"], rendered["body_html"], recipients, unresolved
+    )
+
+
 async def draft_email(
     session: AsyncSession,
     *,
@@ -45,24 +103,9 @@ async def draft_email(
     activity: dict[str, Any] | None = None,
     staff: dict[str, StaffToken] | None = None,
 ) -> Draft:
-    """Raises CaseNotKnown, or CannotRender (unknown template, a token that does not render).
-    ``activity``: the triggering activity's state, if any; ``staff``: a staff_directory."""
-    case = (await session.execute(sa.select(cases.c.state).where(cases.c.id == case_id))).scalar()
-    if case is None:
-        raise CaseNotKnown(str(case_id))
-    parts = await _parts(session, template, inline)
-    if activity is None:
-        for part, source in parts.items():
-            if source is not None and "activity" in names_used(source):
-                raise CannotRender(f"{part}: uses activity tokens, but no activity asked for it")
-    people = await _contacts(session, contact_ids_needed(to_spec, case))
-    rendered = render(parts, template_context(case, people, activity))
-    if not (rendered["subject"] or "").strip():
-        raise CannotRender("subject: renders empty")
-    recipients, unresolved = resolve(to_spec, case, people, staff)
-    return Draft(
-        rendered["subject"], rendered["body_text"], rendered["body_html"], recipients, unresolved
-    )
+    """One email's draft (template previews): see ``draft``."""
+    request = Request(case_id, to_spec, template, inline, activity)
+    return draft(request, await read_known(session, [request]), staff)
 
 
 def template_context(
@@ -85,8 +128,10 @@ def template_context(
     return context
 
 
-async def _parts(
-    session: AsyncSession, template: str | None, inline: dict[str, str | None]
+def _parts(
+    template: str | None,
+    inline: dict[str, str | None],
+    saved: dict[str, dict[str, str | None]],
 ) -> dict[str, str | None]:
     if template is None:
         if not inline.get("subject") or inline.get("body_text") is None:
@@ -98,10 +143,26 @@ async def _parts(
             ):
                 raise CannotRender(f"{part}: {problem}")
         return inline
-    row = (await session.execute(sa.select(templates).where(templates.c.name == template))).first()
-    if row is None:
+    if template not in saved:
         raise CannotRender(f"no template named {template!r}")
-    return {"subject": row.subject, "body_text": row.body_text, "body_html": row.body_html}
+    return saved[template]
+
+
+async def _cases(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = await session.execute(sa.select(cases.c.id, cases.c.state).where(cases.c.id.in_(ids)))
+    return {r.id: r.state for r in rows}
+
+
+async def _templates(session: AsyncSession, names: set[str]) -> dict[str, dict[str, str | None]]:
+    if not names:
+        return {}
+    rows = await session.execute(sa.select(templates).where(templates.c.name.in_(names)))
+    return {
+        r.name: {"subject": r.subject, "body_text": r.body_text, "body_html": r.body_html}
+        for r in rows
+    }
 
 
 async def _contacts(session: AsyncSession, ids: set[str]) -> dict[str, dict[str, Any]]:

@@ -12,11 +12,11 @@ from sqlalchemy.dialects.postgresql import insert
 
 from casestream.contracts.case import CaseEnvelope, ContactEnvelope, ContactState
 from casestream.contracts.notify import SendEmailEnvelope
-from casestream.messaging.broker import Handler
+from casestream.messaging.consumption import Handler
 from casestream.persistence.database import Transaction
 from casestream.persistence.upserts import upsert_newest
+from notify_svc.claiming import WAITING_FOR_CASE
 from notify_svc.composing import message_id_for
-from notify_svc.delivery import WAITING_FOR_CASE
 from notify_svc.tables import cases, contacts, emails
 
 EMAIL_NAMESPACE = uuid.UUID("3c1e4a8e-92f4-4f6b-8d0a-6b2f1c7d9e55")

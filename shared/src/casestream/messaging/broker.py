@@ -1,38 +1,26 @@
-"""The Kafka broker of a service, and how its handlers subscribe.
+"""The Kafka side of a service: the broker that publishes (outbox relay, dead letters), the
+consumers its subscriptions poll with, and what AsyncAPI documents of both.
 
-Handlers are plain functions ``handler(envelope, tx)``: ``subscribe`` validates the message
-into its contract, skips it if the inbox has seen it, and runs the handler inside one
-database transaction with the inbox row and any outbox rows. The offset is committed only
-after that transaction (see ``consumption``).
+Handlers are plain functions ``handler(envelope, tx)``; ``consumption.BatchConsumer`` runs
+them in batches (see there). FastStream publishes and documents; it does not consume: its
+batch subscriber sleeps after an empty poll, which would add latency to every hop.
 """
 
-import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
-from casestream import metrics
 from casestream.logging import get_logger
-from casestream.messaging.consumption import ConsumptionPolicy
-from casestream.persistence.database import Database, Transaction
+from casestream.messaging.consumption import Subscription
 from casestream.settings import ServiceSettings
-
-Handler = Callable[[Any, Transaction], Awaitable[None]]
 
 
 def create_broker(settings: ServiceSettings) -> KafkaBroker:
-    policy = ConsumptionPolicy(
-        service=settings.service_name,
-        max_attempts=settings.consume_max_attempts,
-        backoff_initial_s=settings.consume_backoff_initial_s,
-        backoff_max_s=settings.consume_backoff_max_s,
-        publish_timeout_s=settings.kafka_request_timeout_s,
-    )
-    broker = KafkaBroker(
+    return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=settings.service_name,
         acks=settings.kafka_acks,
@@ -40,58 +28,44 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
         linger_ms=settings.kafka_linger_ms,
         request_timeout_ms=int(settings.kafka_request_timeout_s * 1000),
         max_request_size=settings.kafka_max_message_bytes + 64_000,
-        # Acknowledgement is ours (ReliableConsumption commits each record explicitly).
         ack_policy=AckPolicy.MANUAL,
-        middlewares=(policy,),
         graceful_timeout=15.0,
-        # FastStream's own "Received"/"Processed" lines go through our structlog set-up, at
-        # DEBUG: at INFO they would double the log volume of a busy service.
         logger=get_logger("faststream"),
         log_level=logging.DEBUG,
         description=f"{settings.service_name}: messages it hears and says",
     )
-    policy.broker = broker
-    return broker
+
+
+def create_consumer(settings: ServiceSettings, group_id: str) -> AIOKafkaConsumer:
+    """A group member that commits only what it is told to (offsets are ours)."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group_id,
+        client_id=settings.service_name,
+        enable_auto_commit=False,
+        auto_offset_reset=settings.kafka_auto_offset_reset,
+        request_timeout_ms=int(settings.kafka_request_timeout_s * 1000) + 30_000,
+        max_partition_fetch_bytes=settings.kafka_max_message_bytes + 64_000,
+    )
 
 
 async def start_broker(broker: KafkaBroker) -> None:
-    """``broker.start()``, but the subscribers join their groups at the same time: each
-    consumer's start waits for its group join (seconds on Tansu), and FastStream starts them
-    one after another."""
+    """Connect the producer and its publishers; the documented subscribers stay idle."""
     await broker.connect()
-    await asyncio.gather(*(subscriber.start() for subscriber in broker.subscribers))
     for publisher in broker.publishers:
         await publisher.start()
     broker.running = True
 
 
-def subscribe(
-    broker: Any,
-    database: Database,
-    topic: str,
-    contract: type,
-    handler: Handler,
-    *,
-    group_id: str,
-    auto_offset_reset: str = "earliest",
-    description: str | None = None,
-    workers: int = 1,
-) -> None:
-    """Subscribe ``handler`` to ``topic`` as consumer group ``group_id`` (also the inbox's
-    consumer name, so each group handles a message once)."""
+def document_subscription(broker: Any, subscription: Subscription, description: str) -> None:
+    """Put the subscription in the service's AsyncAPI document, with its contract as the
+    payload (FastStream reads it from the handler's signature)."""
 
-    service = group_id.rsplit(".", 1)[0]  # groups are <prefix><service>.<handler>
+    async def consume(envelope: Any) -> None:  # never called: BatchConsumer consumes
+        raise NotImplementedError
 
-    async def consume(envelope: Any) -> None:
-        async with database.transaction() as tx:
-            if not await tx.claim_message(group_id, envelope.id):
-                metrics.messages_consumed.labels(service, topic, "duplicate").inc()
-                return
-            await handler(envelope, tx)
-
-    # FastStream validates the body against the signature's annotation and documents it in
-    # AsyncAPI: give the closure the contract's type.
-    consume.__signature__ = inspect.Signature(
+    contract = subscription.contract
+    consume.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             inspect.Parameter(
                 "envelope", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=contract
@@ -100,14 +74,9 @@ def subscribe(
         return_annotation=None,
     )
     consume.__annotations__ = {"envelope": contract, "return": None}
-    consume.__name__ = handler.__name__
-    consume.__doc__ = handler.__doc__
+    consume.__name__ = subscription.handler.__name__
     broker.subscriber(
-        topic,
-        group_id=group_id,
-        auto_offset_reset=auto_offset_reset,
-        description=description or (handler.__doc__ or "").strip() or None,
-        max_workers=workers,
+        subscription.topic, group_id=subscription.group_id, description=description or None
     )(consume)
 
 

@@ -1,11 +1,22 @@
-"""At-least-once consumption with bounded retries and dead letters (a broker middleware).
+"""At-least-once consumption in batches, with bounded retries and dead letters.
 
-For each message: run the handler (which commits its own database transaction, inbox
-included); on failure retry with exponential backoff up to ``max_attempts``; a message that
-cannot be decoded or validated, or that keeps failing, is published to ``<topic>.dlq`` with
-the error, and only then is the offset committed, so the partition moves on and nothing is
-dropped. Offsets are committed explicitly for the one record handled (``{tp: offset + 1}``),
-never as a blanket ``commit()``.
+A consumer takes what one poll returns (up to ``batch_size`` records, in order per
+partition), validates each record into its contract, claims the batch's message ids in the
+inbox in one statement and runs the handlers for the new ones in ONE database transaction.
+After that transaction commits, the batch's offsets are committed in one request
+(``{tp: last offset + 1}`` per partition, never a blanket ``commit()``). An idle system
+polls one record at a time, so latency stays low; under load a poll brings hundreds.
+
+Transactions of a service's consumers can deadlock on the rows they share (two read models
+of one case); the loser's batch is tried again as a whole, a few times, before isolation.
+A failing message costs its neighbours nothing: if any handler of the batch raises, the
+batch's transaction is rolled back and its messages are handled again one at a time, each
+in its own transaction with bounded retries and exponential backoff; one that keeps failing
+goes to ``<topic>.dlq`` with its error. A record that cannot be decoded or validated, or
+that a handler rejects (``Rejected``), goes there at once. Offsets move only after every
+record of the batch was handled or dead-lettered, so nothing is skipped; a crash or a lost
+partition means redelivery, which the inbox absorbs. A rebalance waits for the batch in
+flight to finish and commit before the partitions are given away.
 """
 
 from __future__ import annotations
@@ -13,22 +24,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pydantic
-from aiokafka import TopicPartition
-from faststream import BaseMiddleware
-from faststream.exceptions import FastStreamException
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import ConsumerStoppedError, KafkaError
 
 from casestream import metrics
 from casestream.logging import get_logger
+from casestream.persistence.database import Database, Transaction
+from casestream.shutdown import cancel_and_wait
 from casestream.topics import dead_letter_topic
 from casestream.tracing import traced
 
 log = get_logger(__name__)
+
+Handler = Callable[[Any, Transaction], Awaitable[None]]
+# A handler that takes a whole batch's new envelopes at once (bulk upserts of read models).
+BatchHandler = Callable[[list[Any], Transaction], Awaitable[None]]
+Records = dict[TopicPartition, list[Any]]
 
 
 class Rejected(Exception):
@@ -37,79 +56,211 @@ class Rejected(Exception):
 
 
 # Decoding, validation and refusals: retrying cannot help.
-POISON = (
-    pydantic.ValidationError,
-    json.JSONDecodeError,
-    UnicodeDecodeError,
-    FastStreamException,
-    Rejected,
-)
+POISON = (pydantic.ValidationError, json.JSONDecodeError, UnicodeDecodeError, Rejected)
+# Deadlock and serialization failure: another transaction won; trying again will do.
+CONTENDED = {"40P01", "40001"}
+TOGETHER_TRIES = 3
+
+
+def _contended(error: BaseException) -> bool:
+    return getattr(getattr(error, "orig", None), "sqlstate", None) in CONTENDED
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """``handler(envelope, tx)`` for each message on ``topic``, as consumer group ``group_id``
+    (also the inbox's consumer name, so each group handles a message once). With
+    ``batched``, ``handler(envelopes, tx)`` once for all of a batch's new messages, in order
+    (alone, a message is a list of one)."""
+
+    topic: str
+    group_id: str
+    contract: type[pydantic.BaseModel]
+    handler: Handler | BatchHandler
+    batched: bool = False
+
+    async def run(self, envelopes: list[Any], tx: Transaction) -> None:
+        if self.batched:
+            if envelopes:
+                await self.handler(envelopes, tx)  # type: ignore[arg-type]
+            return
+        for envelope in envelopes:
+            with traced(envelope.correlation_id, str(envelope.id)):
+                await self.handler(envelope, tx)  # type: ignore[arg-type]
+
+    @property
+    def service(self) -> str:
+        return self.group_id.rsplit(".", 1)[0]  # groups are <prefix><service>.<handler>
 
 
 @dataclass
 class ConsumptionPolicy:
     service: str
+    batch_size: int = 200
     max_attempts: int = 5
     backoff_initial_s: float = 0.2
     backoff_max_s: float = 5.0
     publish_timeout_s: float = 10.0
-    broker: Any = None  # set once the broker exists (it publishes the dead letters)
-
-    def __call__(self, msg: Any, /, *, context: Any) -> ReliableConsumption:
-        return ReliableConsumption(msg, context=context, policy=self)
 
     def backoff(self, attempt: int) -> float:
         return min(self.backoff_initial_s * 2 ** (attempt - 1), self.backoff_max_s)
 
 
-class ReliableConsumption(BaseMiddleware):
-    def __init__(self, msg: Any, /, *, context: Any, policy: ConsumptionPolicy) -> None:
-        super().__init__(msg, context=context)
-        self.policy = policy
+class BatchConsumer:
+    """One member of a subscription's consumer group, polling and handling batches."""
 
-    async def consume_scope(self, call_next: Any, msg: Any) -> Any:
-        record = msg.raw_message
-        if isinstance(record, tuple):  # batch subscribers are not ours
-            return await call_next(msg)
-        topic = record.topic
-        correlation_id, message_id = _trace_ids(msg)
-        with traced(correlation_id, message_id):
-            attempt = 0
-            while True:
-                attempt += 1
-                started = time.perf_counter()
-                try:
-                    result = await call_next(msg)
-                except asyncio.CancelledError:
-                    raise  # shutting down: not committed, it will come again
-                except POISON as error:
-                    reason = "rejected" if isinstance(error, Rejected) else "invalid message"
-                    await self._dead_letter(msg, record, error, attempt, reason)
-                    return None
-                except Exception as error:
-                    if attempt >= self.policy.max_attempts:
-                        await self._dead_letter(msg, record, error, attempt, "handler kept failing")
-                        return None
-                    metrics.handler_retries.labels(self.policy.service, topic).inc()
-                    log.warning(
-                        "handler failed, retrying",
-                        topic=topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                        attempt=attempt,
-                        error=repr(error),
-                    )
-                    await asyncio.sleep(self.policy.backoff(attempt))
-                    continue
-                metrics.handler_seconds.labels(self.policy.service, topic).observe(
-                    time.perf_counter() - started
+    def __init__(
+        self,
+        subscription: Subscription,
+        database: Database,
+        *,
+        consumer: Callable[[], AIOKafkaConsumer],
+        dead_letters: Callable[..., Awaitable[Any]],
+        policy: ConsumptionPolicy,
+    ) -> None:
+        self.subscription = subscription
+        self.database = database
+        self._new_consumer = consumer  # made at start: aiokafka wants the running loop
+        self.consumer: Any = None
+        self.publish = dead_letters  # broker.publish: the dead-letter topics
+        self.policy = policy
+        self._in_flight = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.consumer = self._new_consumer()
+        self.consumer.subscribe(
+            [self.subscription.topic], listener=_FinishBatchFirst(self._in_flight)
+        )
+        await self.consumer.start()
+        self._task = asyncio.create_task(self.run(), name=f"consume {self.subscription.group_id}")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task, 15, f"consumer {self.subscription.group_id}")
+        self._task = None
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(10):
+                    await self.consumer.stop()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                records = await self.consumer.getmany(
+                    timeout_ms=1000, max_records=self.policy.batch_size
                 )
-                metrics.messages_consumed.labels(self.policy.service, topic, "processed").inc()
-                await _commit(msg, record)
-                return result
+            except ConsumerStoppedError:
+                return
+            except KafkaError as error:
+                log.warning("poll failed", group=self.subscription.group_id, error=repr(error))
+                await asyncio.sleep(1)
+                continue
+            if records:
+                async with self._in_flight:
+                    await self.handle(records)
+
+    async def handle(self, records: Records) -> None:
+        """Handle one poll's records, then commit their offsets."""
+        started = time.perf_counter()
+        decoded: list[tuple[Any, Any]] = []  # (record, envelope or why it is poison)
+        for record in (r for batch in records.values() for r in batch):
+            try:
+                decoded.append(
+                    (record, self.subscription.contract.model_validate_json(record.value))
+                )
+            except POISON as error:
+                decoded.append((record, error))
+        valid = [(r, e) for r, e in decoded if not isinstance(e, BaseException)]
+        alone = True
+        for attempt in range(1, TOGETHER_TRIES + 1):
+            try:
+                await self._handle_together(valid)
+                alone = False
+                break
+            except asyncio.CancelledError:
+                raise  # shutting down: not committed, it will come again
+            except Exception as error:
+                if _contended(error) and attempt < TOGETHER_TRIES:
+                    await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+                    continue
+                log.info("batch failed; handling it one message at a time", error=repr(error))
+                break
+        try:
+            # In record order, so dead letters keep their partition's order.
+            for record, item in decoded:
+                if isinstance(item, BaseException):
+                    await self._dead_letter(record, item, 1, "invalid message")
+                elif alone:
+                    await self._handle_alone(record, item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The dead-letter topic is out of reach too: do not move on. Rewind so the batch
+            # is read again once the broker is back (the inbox skips what was done).
+            log.exception("dead-lettering failed; the batch will be re-read")
+            await asyncio.sleep(self.policy.backoff_max_s)
+            for tp, batch in records.items():
+                self.consumer.seek(tp, batch[0].offset)
+            return
+        await self._commit({tp: batch[-1].offset + 1 for tp, batch in records.items()})
+        topic = self.subscription.topic
+        metrics.batch_seconds.labels(self.policy.service, topic).observe(
+            time.perf_counter() - started
+        )
+        metrics.batch_size.labels(self.policy.service, topic).observe(len(decoded))
+
+    async def _handle_together(self, valid: list[tuple[Any, Any]]) -> None:
+        if not valid:
+            return
+        sub = self.subscription
+        async with self.database.transaction() as tx:
+            fresh = await tx.claim_messages(sub.group_id, [envelope.id for _, envelope in valid])
+            new = []
+            for _, envelope in valid:
+                if envelope.id in fresh:  # not seen before, nor earlier in this batch
+                    fresh.discard(envelope.id)
+                    new.append(envelope)
+            await sub.run(new, tx)
+        self._count("processed", len(new))
+        self._count("duplicate", len(valid) - len(new))
+
+    async def _handle_alone(self, record: Any, envelope: Any) -> None:
+        sub = self.subscription
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with traced(envelope.correlation_id, str(envelope.id)):
+                    async with self.database.transaction() as tx:
+                        if not await tx.claim_message(sub.group_id, envelope.id):
+                            self._count("duplicate")
+                            return
+                        await sub.run([envelope], tx)
+                self._count("processed")
+                return
+            except asyncio.CancelledError:
+                raise
+            except POISON as error:
+                reason = "rejected" if isinstance(error, Rejected) else "invalid message"
+                await self._dead_letter(record, error, attempt, reason)
+                return
+            except Exception as error:
+                if attempt >= self.policy.max_attempts:
+                    await self._dead_letter(record, error, attempt, "handler kept failing")
+                    return
+                metrics.handler_retries.labels(self.policy.service, sub.topic).inc()
+                log.warning(
+                    "handler failed, retrying",
+                    topic=sub.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    attempt=attempt,
+                    error=repr(error),
+                )
+                await asyncio.sleep(self.policy.backoff(attempt))
 
     async def _dead_letter(
-        self, msg: Any, record: Any, error: BaseException, attempts: int, reason: str
+        self, record: Any, error: BaseException, attempts: int, reason: str
     ) -> None:
         headers = {k: _text(v) for k, v in (record.headers or ())}
         headers.update(
@@ -124,23 +275,13 @@ class ReliableConsumption(BaseMiddleware):
                 "dlq-consumer-service": self.policy.service,
             }
         )
-        try:
-            async with asyncio.timeout(self.policy.publish_timeout_s):
-                await self.policy.broker.publish(
-                    record.value or b"",
-                    topic=dead_letter_topic(record.topic),
-                    key=record.key,
-                    headers=headers,
-                )
-        except Exception:
-            # The dead-letter topic is out of reach too: do not move on. Rewind to this
-            # record so it is read again once the broker is back.
-            log.exception("dead-lettering failed; message will be re-read", topic=record.topic)
-            await asyncio.sleep(self.policy.backoff_max_s)
-            _consumer(msg, record).seek(
-                TopicPartition(record.topic, record.partition), record.offset
+        async with asyncio.timeout(self.policy.publish_timeout_s):
+            await self.publish(
+                record.value or b"",
+                topic=dead_letter_topic(record.topic),
+                key=record.key,
+                headers=headers,
             )
-            raise
         log.error(
             "message dead-lettered",
             topic=record.topic,
@@ -151,31 +292,35 @@ class ReliableConsumption(BaseMiddleware):
             error=repr(error),
         )
         metrics.messages_dead_lettered.labels(self.policy.service, record.topic).inc()
-        metrics.messages_consumed.labels(self.policy.service, record.topic, "dead_lettered").inc()
-        await _commit(msg, record)
+        self._count("dead_lettered")
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self.consumer.commit(offsets)
+        except Exception as error:
+            # The partition was taken away: its records come again and the inbox makes that
+            # harmless.
+            log.warning("offset commit failed", topic=self.subscription.topic, error=repr(error))
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        if n:
+            metrics.messages_consumed.labels(
+                self.policy.service, self.subscription.topic, outcome
+            ).inc(n)
 
 
-def _consumer(msg: Any, record: Any) -> Any:
-    # With several consumers per handler, the record knows which one fetched it.
-    return getattr(record, "consumer", None) or msg.consumer
+class _FinishBatchFirst(ConsumerRebalanceListener):
+    """Partitions are given away only once the batch in flight is handled and committed."""
 
+    def __init__(self, in_flight: asyncio.Lock) -> None:
+        self.in_flight = in_flight
 
-async def _commit(msg: Any, record: Any) -> None:
-    tp = TopicPartition(record.topic, record.partition)
-    try:
-        await _consumer(msg, record).commit({tp: record.offset + 1})
-    except Exception as error:
-        # A rebalance took the partition away: the record will be delivered again and the
-        # inbox makes that harmless.
-        log.warning("offset commit failed", topic=record.topic, error=repr(error))
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self.in_flight:
+            pass
 
-
-def _trace_ids(msg: Any) -> tuple[str | None, str | None]:
-    with contextlib.suppress(Exception):
-        body = json.loads(msg.body)
-        if isinstance(body, dict):
-            return body.get("correlation_id"), body.get("id")
-    return msg.headers.get("correlation_id"), None
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        pass
 
 
 def _text(value: Any) -> str:

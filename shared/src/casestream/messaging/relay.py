@@ -3,7 +3,11 @@
 Rows are split into shards by key. A relay publishes only the shards whose advisory lock it
 holds (on a dedicated connection), so with several replicas each key still has exactly one
 publisher; when a replica dies its locks go with its connection and another takes over.
-It wakes on a commit in this process, on NOTIFY from other processes, and polls as a fallback.
+It wakes on a commit in this process (writers in this process NOTIFY only for shards another
+relay holds), on NOTIFY from other processes, and polls as a fallback. Wake-ups are coalesced
+(a few milliseconds of linger gather the commits of a busy moment into one batch), and an
+idle poll is one query: the lock connection is checked and the backlog counted only every
+few seconds, or when the relay has just drained.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ class OutboxRelay:
         publish_timeout_s: float = 10.0,
         outbox_retention: timedelta = timedelta(hours=72),
         inbox_retention: timedelta = timedelta(days=14),
+        linger_s: float = 0.005,
+        check_every_s: float = 5.0,
     ) -> None:
         self.database = database
         self.broker = broker
@@ -59,12 +65,17 @@ class OutboxRelay:
         self.publish_timeout_s = publish_timeout_s
         self.outbox_retention = outbox_retention
         self.inbox_retention = inbox_retention
-        self.shards: set[int] = set()
+        self.linger_s = linger_s
+        self.check_every_s = check_every_s
+        # The database's own set: its writers skip NOTIFY for the shards held here.
+        self.shards: set[int] = database.local_shards
         self._wake = asyncio.Event()
         self._stopping = False
         self._lock_conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_prune = 0.0
+        self._last_done: dict[str, float] = {}
+        self._backlog_known = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -89,7 +100,11 @@ class OutboxRelay:
                 await self._prune_now_and_then()
                 backoff = self.poll_interval_s
                 if published:
+                    self._backlog_known = False
                     continue  # there may be more: drain before sleeping
+                if not self._backlog_known or self._due("backlog"):
+                    await self._report_backlog()
+                    self._backlog_known = True
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # database or broker away: back off and try again
@@ -102,7 +117,17 @@ class OutboxRelay:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
+        if self._wake.is_set() and not self._stopping:
+            await asyncio.sleep(self.linger_s)  # let the commits of this moment gather
         self._wake.clear()
+
+    def _due(self, what: str) -> bool:
+        """True at most once every ``check_every_s`` for each ``what``."""
+        now = asyncio.get_running_loop().time()
+        if now - self._last_done.get(what, -self.check_every_s) < self.check_every_s:
+            return False
+        self._last_done[what] = now
+        return True
 
     async def _hold_shards(self) -> None:
         """Take every shard no other relay holds (and keep the ones we have)."""
@@ -110,6 +135,8 @@ class OutboxRelay:
             self.shards.clear()
             self._lock_conn = await asyncpg.connect(self.database.asyncpg_dsn(), timeout=10)
             await self._lock_conn.add_listener(OUTBOX_CHANNEL, lambda *_: self.wake())
+        elif len(self.shards) == self.database.outbox_shards and not self._due("locks"):
+            return  # all ours, and checked a moment ago
         else:
             await self._lock_conn.execute("SELECT 1")  # still ours?
         for shard in range(self.database.outbox_shards):
@@ -159,7 +186,6 @@ class OutboxRelay:
         async with self.database.session() as session:
             rows = (await session.execute(query)).all()
         if not rows:
-            await self._report_backlog()
             return 0
 
         futures = []

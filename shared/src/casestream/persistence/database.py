@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -41,12 +42,27 @@ class Transaction:
         self.session = session
         self._database = database
         self.published = 0
+        self.notified = False
         self.committed_callbacks: list[Callable[[], None]] = []
+        self._read_once: dict[Any, Any] = {}
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once this transaction has committed (e.g. wake a local worker
         that should pick up what it wrote); never if it rolls back."""
         self.committed_callbacks.append(callback)
+
+    async def read_once(self, key: Any, read: Callable[[], Awaitable[Any]]) -> Any:
+        """``await read()`` the first time ``key`` is asked for in this transaction, the same
+        answer after: the messages of one consumed batch share their transaction, so what
+        they all need (rules, definitions, templates) is read once per batch, and a change
+        committed since is seen by the next batch."""
+        if key not in self._read_once:
+            self._read_once[key] = await read()
+        return self._read_once[key]
+
+    def forget(self, key: Any) -> None:
+        """This transaction changed what ``key`` read: read it again when next asked."""
+        self._read_once.pop(key, None)
 
     async def publish(
         self, topic: str, envelope: Envelope[Any], headers: dict[str, str] | None = None
@@ -82,9 +98,13 @@ class Transaction:
             await self.session.execute(outbox.insert().values(**rows[0]))
         else:
             await self.session.execute(outbox.insert(), rows)
-        if self.published == 0 and self._database.outbox_notify:
-            # Only a wake-up call for relays in other processes; they poll as well.
-            await self.session.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
+        if not self.notified and self._database.outbox_notify:
+            local = self._database.local_shards
+            if any(row["shard"] not in local for row in rows):
+                # A wake-up call for the relay in another process that holds the shard (they
+                # poll as well). The relay in this process is woken after commit instead.
+                await self.session.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
+                self.notified = True
         self.published += len(rows)
 
     async def claim_message(self, consumer: str, message_id: Any) -> bool:
@@ -97,6 +117,18 @@ class Transaction:
             .returning(inbox.c.message_id)
         )
         return result.first() is not None
+
+    async def claim_messages(self, consumer: str, message_ids: list[Any]) -> set[Any]:
+        """``claim_message`` for a batch in one statement: the ids not seen before."""
+        uuids = postgresql.ARRAY(postgresql.UUID(as_uuid=True))
+        ids = sa.func.unnest(sa.bindparam("ids", list(message_ids), type_=uuids))
+        result = await self.session.execute(
+            insert(inbox)
+            .from_select(["consumer", "message_id"], sa.select(sa.literal(consumer), ids))
+            .on_conflict_do_nothing()
+            .returning(inbox.c.message_id)
+        )
+        return set(result.scalars())
 
 
 class Database:
@@ -119,6 +151,8 @@ class Database:
         self.outbox_shards = outbox_shards
         self.outbox_notify = outbox_notify
         self.max_message_bytes = max_message_bytes
+        # The outbox shards this process's relay holds (the relay keeps this set current).
+        self.local_shards: set[int] = set()
         self._after_publish: list[Callable[[], None]] = []
 
     def on_outbox_commit(self, callback: Callable[[], None]) -> None:
