@@ -3,7 +3,8 @@ running stack and wait until every form's acknowledgement email is in the SMTP s
 accepted/s and accept latency, forms/s drained end to end, CPU ms per form of each process
 of the stack (from /proc), PostgreSQL commits per form (pg_stat_database), and whether any
 form was lost or doubled (exactly one case and one email each). ``--idle 30`` measures instead
-what the stack costs doing nothing: CPU ms and commits per second over 30 s.
+what the stack costs doing nothing: CPU ms and commits per second over 30 s; ``--latency 10``
+how long one form on an idle stack takes from its post to its email in the sink.
 
 All posts come from one address, a thousand of them within a minute, so start the stack with
 both of intake-svc's rate limits raised (``make up`` passes the environment to the services):
@@ -11,6 +12,7 @@ both of intake-svc's rate limits raised (``make up`` passes the environment to t
     INTAKE_SVC_RATE_PER_CLIENT_PER_MINUTE=1000000 INTAKE_SVC_RATE_PER_FORM_PER_MINUTE=1000000 make up
     uv run python bench/pipeline.py                # -n 1000 -c 20; --json adds a summary line
     uv run python bench/pipeline.py --idle 30
+    uv run python bench/pipeline.py --latency 10    # one form at a time: post to email
 """
 
 from __future__ import annotations
@@ -205,6 +207,30 @@ async def load_run(args: argparse.Namespace, config: StackConfig) -> dict[str, A
     }
 
 
+async def latency_run(args: argparse.Namespace, config: StackConfig) -> dict[str, Any]:
+    """One form at a time on an idle stack: seconds from its post to its email in the sink."""
+    run = uuid.uuid4().hex[:8]
+    seconds = []
+    for i in range(args.latency):
+        sent_at, _, _ = await post_forms(args.intake, 1, 1, f"{run}-{i}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            received = await emails_by_subject(args.sink, sent_at)
+            if received:
+                ((subject, times),) = received.items()
+                seconds.append(min(times) - sent_at[subject])
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise SystemExit(f"form {i} never reached the sink")
+        await asyncio.sleep(1)  # idle again: the consumers are back to polling
+    return {
+        "forms": len(seconds),
+        "p50_s": round(pct(seconds, 50), 3),
+        "max_s": round(max(seconds), 3),
+    }
+
+
 async def idle_run(args: argparse.Namespace, config: StackConfig) -> dict[str, Any]:
     pids, database_url = stack_processes(config)
     conn = await asyncpg.connect(database_url)
@@ -271,6 +297,9 @@ async def main() -> None:
     parser.add_argument("-n", type=int, default=1000, help="forms to post")
     parser.add_argument("-c", type=int, default=20, help="concurrent posters")
     parser.add_argument("--idle", type=float, metavar="SECONDS", help="measure the idle stack")
+    parser.add_argument(
+        "--latency", type=int, metavar="FORMS", help="post to email, one form at a time"
+    )
     parser.add_argument("--json", action="store_true", help="end with a JSON summary line")
     parser.add_argument("--intake", default="http://127.0.0.1:8050")
     parser.add_argument("--case-api", default="http://127.0.0.1:8010")
@@ -282,7 +311,13 @@ async def main() -> None:
     )
     args = parser.parse_args()
     config = StackConfig()
-    if args.idle:
+    if args.latency:
+        result, ok = await latency_run(args, config), True
+        print(
+            f"idle latency, post to email in the sink, {result['forms']} forms one at a time: "
+            f"p50 {result['p50_s']:.3f} s, max {result['max_s']:.3f} s"
+        )
+    elif args.idle:
         result, ok = await idle_run(args, config), True
         print_idle(result)
     else:

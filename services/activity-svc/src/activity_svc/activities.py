@@ -26,27 +26,50 @@ async def record_activity(
 ) -> ActivityRecord | None:
     """Insert an activity and publish that it was scheduled or completed. With a ``source``
     already recorded, nothing happens and None is returned: one trigger, one activity."""
+    return (await record_activities(tx, settings, [values]))[0]
+
+
+async def record_activities(
+    tx: Transaction, settings: ServiceSettings, many: list[dict[str, Any]]
+) -> list[ActivityRecord | None]:
+    """``record_activity`` for several activities in one statement (a timeline's steps);
+    the answers in the same order."""
+    if not many:
+        return []
     now = datetime.now(UTC)
-    row = {
-        "id": uuid.uuid4(),
-        "created_at": now,
-        "updated_at": now,
-        **{k: v for k, v in values.items() if v is not None},
-        **_stored(values),
-    }
-    statement = insert(activities).values(**row).returning(*activities.c)
-    if row.get("source") is not None:
-        statement = statement.on_conflict_do_nothing(index_elements=[activities.c.source])
-    created = (await tx.session.execute(statement)).first()
-    if created is None:
-        return None
-    await keep_assignees(tx, created)
-    activity = record_of(created)
-    await tx.publish(
-        settings.topic(topics.ACTIVITY_EVENTS),
-        created_envelope(settings.service_name, activity),
-    )
-    return activity
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "created_at": now,
+            "updated_at": now,
+            **{k: v for k, v in values.items() if v is not None},
+            **_stored(values),
+        }
+        for values in many
+    ]
+    # One multi-row INSERT per set of columns given (what is not given keeps its default).
+    shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(frozenset(row), []).append(row)
+    created: dict[uuid.UUID, Any] = {}
+    for alike in shapes.values():
+        statement = insert(activities).values(alike)
+        if "source" in alike[0]:
+            statement = statement.on_conflict_do_nothing(index_elements=[activities.c.source])
+        created |= {r.id: r for r in await tx.session.execute(statement.returning(*activities.c))}
+    await _add_assignees(tx, list(created.values()))
+    recorded: list[ActivityRecord | None] = []
+    for row in rows:
+        if row["id"] not in created:
+            recorded.append(None)
+            continue
+        activity = record_of(created[row["id"]])
+        await tx.publish(
+            settings.topic(topics.ACTIVITY_EVENTS),
+            created_envelope(settings.service_name, activity),
+        )
+        recorded.append(activity)
+    return recorded
 
 
 async def lock_activity(
@@ -119,21 +142,23 @@ async def keep_assignees(tx: Transaction, row: Any) -> None:
     await tx.session.execute(
         activity_assignees.delete().where(activity_assignees.c.activity_id == row.id)
     )
-    if row.assignee_ids:
-        due_time = row.due_at or row.occurred_at or row.created_at
-        await tx.session.execute(
-            activity_assignees.insert(),
-            [
-                {
-                    "activity_id": row.id,
-                    "assignee": assignee,
-                    "status": row.status,
-                    "due_at": row.due_at,
-                    "due_time": due_time,
-                }
-                for assignee in dict.fromkeys(row.assignee_ids)
-            ],
-        )
+    await _add_assignees(tx, [row])
+
+
+async def _add_assignees(tx: Transaction, rows: list[Any]) -> None:
+    assigned = [
+        {
+            "activity_id": row.id,
+            "assignee": assignee,
+            "status": row.status,
+            "due_at": row.due_at,
+            "due_time": row.due_at or row.occurred_at or row.created_at,
+        }
+        for row in rows
+        for assignee in dict.fromkeys(row.assignee_ids or ())
+    ]
+    if assigned:
+        await tx.session.execute(activity_assignees.insert(), assigned)
 
 
 async def activity_type_exists(session: Any, name: str) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from activity_svc.activities import record_activity, save_activity
+from activity_svc.activities import record_activities, save_activity
 from activity_svc.case_types import definition_of, on_close_of
 from activity_svc.events import ActivityRecord
 from activity_svc.tables import activities
@@ -151,28 +151,33 @@ async def _record(
     app_id: uuid.UUID,
     planned: list[PlannedActivity],
 ) -> list[ActivityRecord]:
-    recorded = []
-    for step in planned:
-        activity = await record_activity(
-            tx,
-            settings,
-            case_id=case_id,
-            type=step.type,
-            subject=step.subject,
-            status=step.status,
-            due_at=step.due_at,
-            occurred_at=step.occurred_at,
-            source=step.source,
-        )
-        if activity is None:  # recorded by a concurrent twin of this work
-            continue
+    activities_of_steps = await record_activities(
+        tx,
+        settings,
+        [
+            dict(
+                case_id=case_id,
+                type=step.type,
+                subject=step.subject,
+                status=step.status,
+                due_at=step.due_at,
+                occurred_at=step.occurred_at,
+                source=step.source,
+            )
+            for step in planned
+        ],
+    )
+    # A step whose activity is None was recorded by a concurrent twin of this work.
+    recorded = [(s, a) for s, a in zip(planned, activities_of_steps, strict=True) if a]
+    if recorded:
         await tx.session.execute(
-            insert(timeline_steps)
-            .values(activity_id=activity.id, applied_timeline_id=app_id, step_index=step.index)
-            .on_conflict_do_nothing()
+            insert(timeline_steps).on_conflict_do_nothing(),
+            [
+                dict(activity_id=a.id, applied_timeline_id=app_id, step_index=s.index)
+                for s, a in recorded
+            ],
         )
-        recorded.append(activity)
-    return recorded
+    return [a for _, a in recorded]
 
 
 async def _dated_activities(session: Any, case_id: uuid.UUID) -> list[Dated]:

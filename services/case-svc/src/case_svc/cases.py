@@ -8,7 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from case_svc.config import Settings
-from case_svc.configuration import case_type_named, statuses_by_name, statuses_of
+from case_svc.configuration import (
+    case_type_named,
+    parsed_definition,
+    statuses_by_name,
+    statuses_of,
+)
 from case_svc.contacts import contact_state, find_or_create_by_email, get_contacts
 from case_svc.custom_fields import validated_custom
 from case_svc.errors import invalid, not_found
@@ -49,7 +54,7 @@ async def open_case(
         ensure_can_add(staff, case_type.instance)
     if not case_type.active:
         raise invalid(("body", "case_type"), f"case type {request.case_type!r} is not active")
-    definition = CaseTypeDefinition.model_validate(case_type.definition)
+    definition = await parsed_definition(tx, case_type)
     status = await _opening_status(tx, definition, request.status)
     client_ids = await _clients(tx, settings, request)
     custom = await validated_custom(tx, definition.custom_fields, request.custom)
@@ -61,8 +66,10 @@ async def open_case(
             # A sales stage gives its default probability.
             opportunity["probability"] = (await statuses_by_name(tx))[status].probability
     case_id = uuid.uuid4()
-    await tx.session.execute(
-        cases.insert().values(
+    row = await tx.session.execute(
+        cases.insert()
+        .returning(cases)
+        .values(
             id=case_id,
             instance=case_type.instance,
             case_type=case_type.name,
@@ -82,7 +89,7 @@ async def open_case(
         case_clients.insert(),
         [{"case_id": case_id, "contact_id": c, "position": i} for i, c in enumerate(client_ids)],
     )
-    state = await case_state(tx, case_id)
+    state = (await states_of(tx, [row.one()], opened=True))[0]
     changes = {
         "status": Change(after=status),
         "subject": Change(after=request.subject),
@@ -141,9 +148,9 @@ async def state_of(tx: Transaction, row: Any) -> CaseState:
     return (await states_of(tx, [row]))[0]
 
 
-async def states_of(tx: Transaction, rows: list[Any]) -> list[CaseState]:
-    """The full state of each case row, in four queries for
-    the whole page."""
+async def states_of(tx: Transaction, rows: list[Any], *, opened: bool = False) -> list[CaseState]:
+    """The full state of each case row, in four queries for the whole page (two for cases
+    ``opened`` in this transaction: they have no roles or links yet)."""
     ids = [r.id for r in rows]
     if not ids:
         return []
@@ -156,6 +163,29 @@ async def states_of(tx: Transaction, rows: list[Any]) -> list[CaseState]:
     ):
         clients[c.of_case].append(contact_state(c))
     roles: dict[uuid.UUID, list[RoleState]] = defaultdict(list)
+    links: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    if not opened:
+        await _roles_and_links(tx, ids, roles, links)
+    statuses = await statuses_by_name(tx)
+    own = [name for name in CaseState.model_fields if name in rows[0]._fields]
+    return [
+        CaseState(
+            **{name: getattr(row, name) for name in own},
+            status_class=statuses[row.status].grouping,
+            clients=clients[row.id],
+            roles=roles[row.id],
+            linked_case_ids=links[row.id],
+        )
+        for row in rows
+    ]
+
+
+async def _roles_and_links(
+    tx: Transaction,
+    ids: list[uuid.UUID],
+    roles: dict[uuid.UUID, list[RoleState]],
+    links: dict[uuid.UUID, list[uuid.UUID]],
+) -> None:
     for r in await tx.session.execute(
         sa.select(case_roles)
         .where(case_roles.c.case_id.in_(ids))
@@ -170,25 +200,12 @@ async def states_of(tx: Transaction, rows: list[Any]) -> list[CaseState]:
                 end_date=r.end_date,
             )
         )
-    links: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for link in await tx.session.execute(
         sa.select(case_links.c.case_id, case_links.c.linked_case_id)
         .where(case_links.c.case_id.in_(ids))
         .order_by(case_links.c.created_at)
     ):
         links[link.case_id].append(link.linked_case_id)
-    statuses = await statuses_by_name(tx)
-    own = [name for name in CaseState.model_fields if name in rows[0]._fields]
-    return [
-        CaseState(
-            **{name: getattr(row, name) for name in own},
-            status_class=statuses[row.status].grouping,
-            clients=clients[row.id],
-            roles=roles[row.id],
-            linked_case_ids=links[row.id],
-        )
-        for row in rows
-    ]
 
 
 async def record_case_event(

@@ -35,6 +35,7 @@ async def add_instance(tx: Transaction, instance: InstanceIn) -> Any:
 
 
 async def add_status(tx: Transaction, status: CaseStatusIn) -> Any:
+    tx.forget("case_statuses")
     row = (
         await tx.session.execute(
             insert(case_statuses)
@@ -54,6 +55,7 @@ async def put_case_type(
     """Create or edit a case type. A changed definition is published as a new version (an
     unchanged one is announced again); open cases keep the version they were opened with.
     Returns (row, created)."""
+    tx.forget(("case_type", name))
     await _check_references(tx, case_type)
     current = (
         await tx.session.execute(
@@ -124,29 +126,53 @@ async def _exists(tx: Transaction, column: sa.Column[Any], value: Any) -> bool:
 
 
 async def case_type_named(tx: Transaction, name: str) -> Any:
-    row = (await tx.session.execute(sa.select(case_types).where(case_types.c.name == name))).first()
+    """The case type (read once per transaction: a consumed batch shares one)."""
+
+    async def read() -> Any:
+        query = sa.select(case_types).where(case_types.c.name == name)
+        return (await tx.session.execute(query)).first()
+
+    row = await tx.read_once(("case_type", name), read)
     if row is None:
         raise not_found(f"case type {name!r}")
     return row
 
 
+async def parsed_definition(tx: Transaction, case_type: Any) -> CaseTypeDefinition:
+    """A case type row's definition as the model (parsed once per transaction and version)."""
+
+    async def parse() -> CaseTypeDefinition:
+        return CaseTypeDefinition.model_validate(case_type.definition)
+
+    return await tx.read_once(("definition", case_type.name, case_type.version), parse)
+
+
 async def statuses_by_name(tx: Transaction) -> dict[str, Any]:
-    rows = (await tx.session.execute(sa.select(case_statuses))).all()
-    return {r.name: r for r in rows}
+    """Every case status (read once per transaction)."""
+
+    async def read() -> dict[str, Any]:
+        return {r.name: r for r in (await tx.session.execute(sa.select(case_statuses))).all()}
+
+    return await tx.read_once("case_statuses", read)
 
 
 async def definition_of(tx: Transaction, case_type: str, version: int) -> CaseTypeDefinition:
-    """The definition a case works under: the version it was opened (or transferred) with."""
-    row = (
-        await tx.session.execute(
-            sa.select(case_type_versions.c.definition).where(
-                case_type_versions.c.name == case_type, case_type_versions.c.version == version
+    """The definition a case works under: the version it was opened (or transferred) with
+    (versions never change: read and parsed once per transaction)."""
+
+    async def read() -> CaseTypeDefinition:
+        row = (
+            await tx.session.execute(
+                sa.select(case_type_versions.c.definition).where(
+                    case_type_versions.c.name == case_type, case_type_versions.c.version == version
+                )
             )
-        )
-    ).first()
-    if row is None:
-        raise not_found(f"case type {case_type!r} version {version}")
-    return CaseTypeDefinition.model_validate(row.definition)
+        ).first()
+        if row is None:
+            raise not_found(f"case type {case_type!r} version {version}")
+        return CaseTypeDefinition.model_validate(row.definition)
+
+    return await tx.read_once(("definition", case_type, version), read)
 
 
 async def statuses_of(

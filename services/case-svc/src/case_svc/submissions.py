@@ -67,7 +67,7 @@ async def take_in_submission(
     if outcome is None:
         try:
             # A savepoint: a refusal takes back the contact it may have made already.
-            async with tx.session.begin_nested():
+            async with tx.savepoint():
                 outcome = await _case_for(tx, settings, submission)
         except Refused as refused:
             outcome = _outcome(submission, "rejected", reason=_reason(refused))

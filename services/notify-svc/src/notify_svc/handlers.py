@@ -1,5 +1,6 @@
-"""What notify-svc does with each message it hears. Nothing is sent here: a send_email
-command only queues the email for the delivery worker."""
+"""What notify-svc does with the messages it hears (its read models take a whole batch in a
+few statements). Nothing is sent here: a send_email command only queues the email for the
+delivery worker."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from sqlalchemy.dialects.postgresql import insert
 
 from casestream.contracts.case import CaseEnvelope, ContactEnvelope, ContactState
 from casestream.contracts.notify import SendEmailEnvelope
-from casestream.messaging.consumption import Handler
+from casestream.messaging.consumption import BatchHandler, Handler
 from casestream.persistence.database import Transaction
-from casestream.persistence.upserts import upsert_newest
+from casestream.persistence.upserts import any_of, upsert_newest
 from notify_svc.claiming import WAITING_FOR_CASE
 from notify_svc.composing import message_id_for
 from notify_svc.tables import cases, contacts, emails
@@ -22,15 +23,15 @@ from notify_svc.tables import cases, contacts, emails
 EMAIL_NAMESPACE = uuid.UUID("3c1e4a8e-92f4-4f6b-8d0a-6b2f1c7d9e55")
 
 
-def remember_case(wake_delivery: Callable[[], None]) -> Handler:
-    async def remember_case(envelope: CaseEnvelope, tx: Transaction) -> None:
+def remember_case(wake_delivery: Callable[[], None]) -> BatchHandler:
+    async def remember_case(envelopes: list[CaseEnvelope], tx: Transaction) -> None:
         """Keep the newest version of the case, and its clients as contacts, to render
         emails; emails that were waiting for it go out now."""
-        await remember(envelope, tx)
+        await remember(envelopes, tx)
         waiting = await tx.session.execute(
             emails.update()
             .where(
-                emails.c.case_id == envelope.data.case.id,
+                any_of(emails.c.case_id, sorted({e.data.case.id for e in envelopes}, key=str)),
                 emails.c.status == "queued",
                 emails.c.last_error == WAITING_FOR_CASE,
             )
@@ -43,17 +44,19 @@ def remember_case(wake_delivery: Callable[[], None]) -> Handler:
     return remember_case
 
 
-async def remember(envelope: CaseEnvelope, tx: Transaction) -> None:
-    case = envelope.data.case
-    values = dict(id=case.id, state=case.model_dump(mode="json"), version=case.version)
-    await upsert_newest(tx.session, cases, values, key="id", newer_by="version")
-    for client in case.clients:
-        await _upsert_contact(tx, client, from_contact_events=False)
+async def remember(envelopes: list[CaseEnvelope], tx: Transaction) -> None:
+    """The batch's cases in one newest-wins upsert, their clients in another."""
+    states = [e.data.case for e in envelopes]
+    rows = [dict(id=c.id, state=c.model_dump(mode="json"), version=c.version) for c in states]
+    await upsert_newest(tx.session, cases, rows, key="id", newer_by="version")
+    await _upsert_contacts(
+        tx, [client for case in states for client in case.clients], from_contact_events=False
+    )
 
 
-async def remember_contact(envelope: ContactEnvelope, tx: Transaction) -> None:
+async def remember_contact(envelopes: list[ContactEnvelope], tx: Transaction) -> None:
     """A contact's own events are the authority on its name, address and do-not-email flag."""
-    await _upsert_contact(tx, envelope.data.contact, from_contact_events=True)
+    await _upsert_contacts(tx, [e.data.contact for e in envelopes], from_contact_events=True)
 
 
 def queue_email(wake_delivery: Callable[[], None]) -> Handler:
@@ -88,14 +91,24 @@ async def queue(envelope: SendEmailEnvelope, tx: Transaction) -> None:
     )
 
 
-async def _upsert_contact(
-    tx: Transaction, contact: ContactState, *, from_contact_events: bool
+async def _upsert_contacts(
+    tx: Transaction, copies: list[ContactState], *, from_contact_events: bool
 ) -> None:
-    upsert = insert(contacts).values(
-        id=contact.id,
-        state=contact.model_dump(mode="json"),
-        from_contact_events=from_contact_events,
-    )
+    """One upsert for all ``copies`` (in message order: of several copies of one contact,
+    the last wins), sorted by id so that concurrent batches lock the same contacts in the
+    same order. A copy from a case never overwrites what the contact's own events said."""
+    last = {str(contact.id): contact for contact in copies}
+    if not last:
+        return
+    rows = [
+        dict(
+            id=last[key].id,
+            state=last[key].model_dump(mode="json"),
+            from_contact_events=from_contact_events,
+        )
+        for key in sorted(last)
+    ]
+    upsert = insert(contacts)
     where: Any = None if from_contact_events else ~contacts.c.from_contact_events
     await tx.session.execute(
         upsert.on_conflict_do_update(
@@ -106,5 +119,6 @@ async def _upsert_contact(
                 | upsert.excluded.from_contact_events,
             },
             where=where,
-        )
+        ),
+        rows,
     )

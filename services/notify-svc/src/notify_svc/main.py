@@ -22,11 +22,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = Runtime(settings)
     broker, db = runtime.broker, runtime.database
     worker = DeliveryWorker(db, settings)
+    # Read models: a whole batch in a few statements.
     runtime.subscribe(
-        topics.CASE_EVENTS, CaseEnvelope, handlers.remember_case(worker.wake), group="remember_case"
+        topics.CASE_EVENTS,
+        CaseEnvelope,
+        handlers.remember_case(worker.wake),
+        group="remember_case",
+        batched=True,
     )
     runtime.subscribe(
-        topics.CONTACT_EVENTS, ContactEnvelope, handlers.remember_contact, group="remember_contact"
+        topics.CONTACT_EVENTS,
+        ContactEnvelope,
+        handlers.remember_contact,
+        group="remember_contact",
+        batched=True,
     )
     runtime.subscribe(
         topics.NOTIFY_COMMANDS,

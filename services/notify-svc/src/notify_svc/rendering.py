@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from casestream.contracts.activity import ActivityState
@@ -37,13 +37,27 @@ class CannotRender(ValueError):
     pass
 
 
+# Compiled template parts kept per process, by source: a saved template's parts render
+# thousands of emails, and compiling one costs far more than rendering it.
+COMPILED_CACHE_SIZE = 512
+
+
 @functools.cache
 def _environment(html: bool) -> SandboxedEnvironment:
     return SandboxedEnvironment(undefined=StrictUndefined, autoescape=html)
 
 
+@functools.lru_cache(maxsize=COMPILED_CACHE_SIZE)
+def _compiled(source: str, html: bool) -> Template:
+    """``source`` compiled in the sandbox (HTML autoescaped); a source that does not compile
+    raises each time (errors are not cached)."""
+    return _environment(html).from_string(source)
+
+
+@functools.lru_cache(maxsize=COMPILED_CACHE_SIZE)
 def template_problem(source: str, *, html: bool = False) -> str | None:
-    """Why ``source`` cannot be a template part, or None when it can."""
+    """Why ``source`` cannot be a template part, or None when it can (the answer is kept:
+    inline parts are checked for every email that carries them)."""
     env = _environment(html)
     try:
         parsed = env.parse(source)
@@ -58,13 +72,14 @@ def template_problem(source: str, *, html: bool = False) -> str | None:
     return _unknown_attribute(parsed)
 
 
-def names_used(source: str) -> set[str]:
+@functools.lru_cache(maxsize=COMPILED_CACHE_SIZE)
+def names_used(source: str) -> frozenset[str]:
     """The context names a template part reads (none if it does not parse: rendering it
     will say why)."""
     try:
-        return meta.find_undeclared_variables(_environment(False).parse(source))
+        return frozenset(meta.find_undeclared_variables(_environment(False).parse(source)))
     except TemplateSyntaxError:
-        return set()
+        return frozenset()
 
 
 def render(parts: dict[str, str | None], context: dict[str, Any]) -> dict[str, str | None]:
@@ -76,8 +91,7 @@ def render(parts: dict[str, str | None], context: dict[str, Any]) -> dict[str, s
             rendered[part] = None
             continue
         try:
-            template = _environment(part == "body_html").from_string(source)
-            rendered[part] = template.render(context)
+            rendered[part] = _compiled(source, part == "body_html").render(context)
         except TemplateError as error:
             raise CannotRender(f"{part}: {error}") from error
     return rendered

@@ -21,16 +21,58 @@ import asyncpg
 import sqlalchemy as sa
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from casestream import metrics
 from casestream.logging import get_logger
 from casestream.persistence.database import OUTBOX_CHANNEL, Database
 from casestream.persistence.tables import inbox, outbox
+from casestream.persistence.upserts import any_of
 from casestream.shutdown import cancel_and_wait
 
 log = get_logger(__name__)
 
 LOCK_NAMESPACE = 0x0C45E  # first half of the two-int advisory lock key
+
+
+def _due_rows() -> sa.Select[Any]:
+    """The rows to publish next from the shards held (built once: the relay runs it often)."""
+    o, later = outbox, outbox.alias("later_blocked")
+    # A key whose earlier row is waiting to be retried waits with it: order per key holds.
+    blocked = (
+        sa.select(1)
+        .where(
+            later.c.key == o.c.key,
+            later.c.id < o.c.id,
+            later.c.published_at.is_(None),
+            later.c.parked_at.is_(None),
+            later.c.next_attempt_at > sa.func.now(),
+        )
+        .exists()
+    )
+    return (
+        # The payload as the text it was stored from: sent as is, never decoded here.
+        sa.select(
+            o.c.id,
+            o.c.topic,
+            o.c.key,
+            sa.cast(o.c.payload, sa.Text).label("payload"),
+            o.c.headers,
+            o.c.attempts,
+        )
+        .where(
+            o.c.published_at.is_(None),
+            o.c.parked_at.is_(None),
+            o.c.shard == sa.any_(sa.bindparam("shards", type_=ARRAY(sa.SmallInteger))),
+            sa.or_(o.c.next_attempt_at.is_(None), o.c.next_attempt_at <= sa.func.now()),
+            ~blocked,
+        )
+        .order_by(o.c.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+
+
+_DUE_ROWS = _due_rows()
 
 
 def _transient(error: BaseException) -> bool:
@@ -158,33 +200,9 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish one batch of due rows from our shards. Returns how many were published."""
-        o, later = outbox, outbox.alias("later_blocked")
-        # A key whose earlier row is waiting to be retried waits with it: order per key holds.
-        blocked = (
-            sa.select(1)
-            .where(
-                later.c.key == o.c.key,
-                later.c.id < o.c.id,
-                later.c.published_at.is_(None),
-                later.c.parked_at.is_(None),
-                later.c.next_attempt_at > sa.func.now(),
-            )
-            .exists()
-        )
-        query = (
-            sa.select(o.c.id, o.c.topic, o.c.key, o.c.payload, o.c.headers, o.c.attempts)
-            .where(
-                o.c.published_at.is_(None),
-                o.c.parked_at.is_(None),
-                o.c.shard.in_(sorted(self.shards)),
-                sa.or_(o.c.next_attempt_at.is_(None), o.c.next_attempt_at <= sa.func.now()),
-                ~blocked,
-            )
-            .order_by(o.c.id)
-            .limit(self.batch_size)
-        )
         async with self.database.session() as session:
-            rows = (await session.execute(query)).all()
+            params = {"shards": sorted(self.shards), "limit": self.batch_size}
+            rows = (await session.execute(_DUE_ROWS, params)).all()
         if not rows:
             return 0
 
@@ -218,10 +236,10 @@ class OutboxRelay:
             # Enqueueing can block too when the broker is away (a full buffer).
             async with asyncio.timeout(self.publish_timeout_s):
                 return await self.broker.publish(
-                    row.payload,
+                    row.payload.encode(),
                     topic=row.topic,
                     key=row.key.encode(),
-                    headers=dict(row.headers),
+                    headers={**row.headers, "content-type": "application/json"},
                     correlation_id=row.headers.get("correlation_id"),
                     no_confirm=True,
                 )
@@ -233,7 +251,7 @@ class OutboxRelay:
             if done:
                 await tx.session.execute(
                     outbox.update()
-                    .where(outbox.c.id.in_(done))
+                    .where(any_of(outbox.c.id, done))
                     .values(published_at=sa.func.now(), last_error=None)
                 )
             for row_id, (row, error) in failed.items():

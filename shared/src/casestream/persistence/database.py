@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -28,6 +27,12 @@ class PayloadTooLarge(ValueError):
     pass
 
 
+# The payload arrives as the envelope's JSON text (pydantic wrote it once): stored as is.
+_OUTBOX_INSERT = outbox.insert().values(
+    payload=sa.cast(sa.bindparam("payload_json", type_=sa.Text), postgresql.JSONB)
+)
+
+
 def shard_of(key: str, shards: int) -> int:
     # crc32, not hash(): the same on every replica and every run.
     return zlib.crc32(key.encode()) % shards
@@ -42,7 +47,7 @@ class Transaction:
         self.session = session
         self._database = database
         self.published = 0
-        self.notified = False
+        self._outbox: list[dict[str, Any]] = []
         self.committed_callbacks: list[Callable[[], None]] = []
         self._read_once: dict[Any, Any] = {}
 
@@ -72,39 +77,50 @@ class Transaction:
     async def publish_many(
         self, messages: list[tuple[str, Envelope[Any]]], headers: dict[str, str] | None = None
     ) -> None:
-        """Several (topic, envelope) messages in one round trip (batch workers)."""
-        if not messages:
-            return
-        rows = []
+        """Messages to send once this transaction commits. They are kept here and written to
+        the outbox together, in the order published, in one statement at commit."""
         for topic, envelope in messages:
-            payload = envelope.model_dump(mode="json")
-            size = len(json.dumps(payload))
+            payload = envelope.model_dump_json()
+            size = len(payload.encode())
             if size > self._database.max_message_bytes:
                 raise PayloadTooLarge(
                     f"message {envelope.type} for {envelope.subject} is {size} bytes; "
                     f"the limit is {self._database.max_message_bytes}"
                 )
-            rows.append(
+            self._outbox.append(
                 dict(
                     topic=topic,
                     key=envelope.subject,
                     shard=shard_of(envelope.subject, self._database.outbox_shards),
                     message_id=envelope.id,
-                    payload=payload,
+                    payload_json=payload,
                     headers={"correlation_id": envelope.correlation_id, **(headers or {})},
                 )
             )
-        if len(rows) == 1:
-            await self.session.execute(outbox.insert().values(**rows[0]))
-        else:
-            await self.session.execute(outbox.insert(), rows)
-        if not self.notified and self._database.outbox_notify:
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A savepoint: if the block raises, what it wrote and published is taken back."""
+        published = len(self._outbox)
+        try:
+            async with self.session.begin_nested():
+                yield
+        except BaseException:
+            del self._outbox[published:]
+            raise
+
+    async def write_outbox(self) -> None:
+        """Write the messages published so far (the transaction does it before committing)."""
+        rows, self._outbox = self._outbox, []
+        if not rows:
+            return
+        await self.session.execute(_OUTBOX_INSERT, rows)
+        if self._database.outbox_notify:
             local = self._database.local_shards
             if any(row["shard"] not in local for row in rows):
                 # A wake-up call for the relay in another process that holds the shard (they
                 # poll as well). The relay in this process is woken after commit instead.
                 await self.session.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
-                self.notified = True
         self.published += len(rows)
 
     async def claim_message(self, consumer: str, message_id: Any) -> bool:
@@ -165,6 +181,7 @@ class Database:
         async with self.sessions() as session, session.begin():
             tx = Transaction(session, self)
             yield tx
+            await tx.write_outbox()
         for callback in tx.committed_callbacks:
             callback()
         if tx.published:
