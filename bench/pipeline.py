@@ -185,7 +185,7 @@ async def load_run(args: argparse.Namespace, config: StackConfig) -> dict[str, A
     finally:
         await conn.close()
     last_email = max((min(times) for times in received.values()), default=float("nan"))
-    emails = await emails_by_subject(args.sink, sent_at)
+    emails = await emails_by_subject(args.sink, sent_at, min(sent_at.values()))
     cases = await cases_by_subject(args.case_api, args.token, run)
     subjects = list(sent_at)
     return {
@@ -215,7 +215,7 @@ async def latency_run(args: argparse.Namespace, config: StackConfig) -> dict[str
         sent_at, _, _ = await post_forms(args.intake, 1, 1, f"{run}-{i}")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            received = await emails_by_subject(args.sink, sent_at)
+            received = await emails_by_subject(args.sink, sent_at, min(sent_at.values()))
             if received:
                 ((subject, times),) = received.items()
                 seconds.append(min(times) - sent_at[subject])

@@ -74,6 +74,8 @@ async def test_sink_lists_a_delivered_message_with_its_bodies(tmp_path: Path) ->
 
         only_bob = (await http.get("/messages", params={"to": "BOB@example.org"})).json()
         assert [m["subject"] for m in only_bob] == ["Second"]
+        after_first = (await http.get("/messages", params={"since": first["received_at"]})).json()
+        assert [m["subject"] for m in after_first] == ["Second"]
         assert (await http.get("/messages/nope")).status_code == 404
 
 

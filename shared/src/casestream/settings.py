@@ -46,7 +46,7 @@ class ServiceSettings(BaseSettings):
     # partitions (order per key holds). One is enough with batches: each poll brings up to
     # CONSUME_BATCH_SIZE records, handled in one transaction.
     consume_workers: int = 1
-    consume_batch_size: int = 200
+    consume_batch_size: int = 100
     # A failing message is retried this many times in all, with exponential backoff, then
     # it goes to <topic>.dlq.
     consume_max_attempts: int = 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Response
@@ -17,8 +18,14 @@ def create_http_app(store: MailStore) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/messages")
-    async def list_messages(to: str | None = None) -> list[dict[str, Any]]:
+    async def list_messages(
+        to: str | None = None, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Oldest first; ``since``: only those received after that moment (ISO 8601)."""
         messages = store.messages()
+        if since is not None:
+            since = since if since.tzinfo else since.replace(tzinfo=UTC)
+            messages = [m for m in messages if m.received_at > since]
         if to:
             messages = [m for m in messages if to.lower() in (r.lower() for r in m.rcpt_tos)]
         return [m.headline for m in messages]

@@ -1,6 +1,7 @@
 """Fire the rules an event matches: log each firing once (a redelivered event finds it
 already there), run its immediate actions through the outbox, and leave its timed actions
-as pending rows: durable timers for the timer worker."""
+as pending rows: durable timers for the timer worker. A batch's events are planned one by
+one, in order, and written together."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from automation_svc.tables import firing_actions, firings, rules
 from casestream.logging import get_logger
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
+from casestream.tracing import current_causation_id, current_correlation_id, traced
 
 log = get_logger(__name__)
 
@@ -68,51 +70,124 @@ async def matching_rules(tx: Transaction, event: Event) -> list[Any]:
 async def fire_rules(
     tx: Transaction, settings: ServiceSettings, event: Event, *, now: datetime
 ) -> Fired:
-    """Three statements however many rules fire: the firings (those new for this event),
-    their commands, and their actions' log rows."""
-    fired = Fired()
-    matched = {firing_id_for(rule.id, event.id): rule for rule in await matching_rules(tx, event)}
-    if not matched:
-        return fired
-    new = set(
-        (
-            await tx.session.execute(
-                insert(firings)
-                .values(
-                    [
-                        dict(
-                            id=firing_id,
-                            rule_id=rule.id,
-                            rule_version=rule.version,
-                            event_id=event.id,
-                            event_type=event.type,
-                            case_id=event.case_id,
-                        )
-                        for firing_id, rule in matched.items()
-                    ]
+    """Fire the rules one event matches (``Firings`` for one event)."""
+    batch = Firings(settings, now)
+    await batch.add(tx, event)
+    return await batch.flush(tx)
+
+
+@dataclass
+class _Planned:
+    firing: dict[str, Any]
+    rule_name: str
+    actions: list[dict[str, Any]]  # its firing_actions rows
+    messages: list[tuple[str, Any]]  # (topic, envelope) of its immediate actions
+    trace: tuple[str | None, str | None]  # (correlation id, causation id) of its event
+
+
+class Firings:
+    """The firings of a transaction's events (a consumed batch), planned in the events'
+    order and written by ``flush`` in three statements however many events and rules: the
+    firings (those new: a redelivered event finds its firings there and fires nothing), the
+    commands of their immediate actions, and their actions' log rows."""
+
+    def __init__(self, settings: ServiceSettings, now: datetime) -> None:
+        self.settings = settings
+        self.now = now
+        self._planned: dict[uuid.UUID, _Planned] = {}
+        self._anchored: dict[uuid.UUID, list[dict[str, Any]]] = {}  # by activity id
+
+    async def add(self, tx: Transaction, event: Event) -> None:
+        """Plan the firings of every rule ``event`` matches (their commands are made now,
+        under the event's correlation id)."""
+        for rule in await matching_rules(tx, event):
+            firing_id = firing_id_for(rule.id, event.id)
+            if firing_id in self._planned:
+                continue  # the same event twice
+            rows: list[dict[str, Any]] = []
+            messages: list[tuple[str, Any]] = []
+            for index, stored in enumerate(rule.actions):
+                action_rows, message = _start_action(
+                    rule, firing_id, index, stored, event, self.now
                 )
-                .on_conflict_do_nothing()  # the rules that already fired for this event
-                .returning(firings.c.id)
+                rows += action_rows
+                if message is not None:
+                    messages.append((self.settings.topic(message[0]), message[1]))
+            firing = dict(
+                id=firing_id,
+                rule_id=rule.id,
+                rule_version=rule.version,
+                event_id=event.id,
+                event_type=event.type,
+                case_id=event.case_id,
             )
-        ).scalars()
-    )
-    rows: list[dict[str, Any]] = []
-    messages: list[tuple[str, Any]] = []
-    for firing_id, rule in matched.items():
-        if firing_id not in new:
-            continue
-        for index, stored in enumerate(rule.actions):
-            action_rows, message = _start_action(rule, firing_id, index, stored, event, now)
-            rows += action_rows
-            if message is not None:
-                messages.append((settings.topic(message[0]), message[1]))
-        fired.firings.append(firing_id)
-        log.info("rule fired", rule=rule.name, firing_id=str(firing_id), case_id=str(event.case_id))
-    await tx.publish_many(messages)
-    if rows:
-        await tx.session.execute(firing_actions.insert(), rows)
-    fired.timers = sum(row["state"] == "pending" for row in rows)
-    return fired
+            trace = (current_correlation_id(), current_causation_id())
+            self._planned[firing_id] = _Planned(firing, rule.name, rows, messages, trace)
+            if event.activity_id is not None:
+                anchored = [row for row in rows if is_anchored(row)]
+                if anchored:
+                    self._anchored.setdefault(event.activity_id, []).extend(anchored)
+
+    def reanchor(self, activity_id: uuid.UUID, facts: dict[str, Any]) -> None:
+        """The planned actions timed from this activity's dates follow them, as the stored
+        ones do (a later event of the activity in the same batch moved it)."""
+        for row in self._anchored.get(activity_id, ()):
+            due = anchored_due_at(row["type"], row["params"], facts)
+            if due is not None:
+                row["due_at"] = due
+
+    async def flush(self, tx: Transaction) -> Fired:
+        """Write what was planned (and forget it)."""
+        planned, self._planned, self._anchored = self._planned, {}, {}
+        fired = Fired()
+        if not planned:
+            return fired
+        new = set(
+            (
+                await tx.session.execute(
+                    insert(firings)
+                    .on_conflict_do_nothing()  # the rules that already fired for the event
+                    .returning(firings.c.id),
+                    [p.firing for p in planned.values()],
+                )
+            ).scalars()
+        )
+        rows: list[dict[str, Any]] = []
+        messages: list[tuple[str, Any]] = []
+        for firing_id, p in planned.items():
+            if firing_id not in new:
+                continue
+            rows += p.actions
+            messages += p.messages
+            fired.firings.append(firing_id)
+            with traced(*p.trace):
+                log.info(
+                    "rule fired",
+                    rule=p.rule_name,
+                    firing_id=str(firing_id),
+                    case_id=str(p.firing["case_id"]),
+                )
+        await tx.publish_many(messages)
+        if rows:
+            await tx.session.execute(firing_actions.insert(), rows)
+        fired.timers = sum(row["state"] == "pending" for row in rows)
+        return fired
+
+
+def is_anchored(row: Any) -> bool:
+    """A pending first occurrence timed from a date (``at``): it follows the date."""
+    return row["state"] == "pending" and row["occurrence"] == 0 and "at" in row["params"]
+
+
+def anchored_due_at(
+    action_type: str, params: dict[str, Any], facts: dict[str, Any]
+) -> datetime | None:
+    """When an action timed from a date is due on these facts; None when it cannot be
+    told (the timer worker cancels it with the reason when it comes due)."""
+    try:
+        return actions.anchored_due(actions.parse(action_type, params), facts)
+    except (ActionFailed, ValueError):
+        return None
 
 
 def _start_action(

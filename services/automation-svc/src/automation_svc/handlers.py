@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from automation_svc import actions, read_models
-from automation_svc.actions import ActionFailed
+from automation_svc import read_models
 from automation_svc.clock import Clock
-from automation_svc.firing import Event, fire_rules
+from automation_svc.firing import Event, Firings, anchored_due_at
 from automation_svc.tables import deferred_events, firing_actions
 from casestream.contracts.activity import ActivityEnvelope
-from casestream.contracts.case import CaseEnvelope, CaseState, CaseTypeEnvelope
+from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope
 from casestream.contracts.notify import (
     EMAIL_FAILED,
     EMAIL_SUPPRESSED,
@@ -22,7 +22,9 @@ from casestream.contracts.notify import (
     TemplateEnvelope,
 )
 from casestream.persistence.database import Transaction
+from casestream.persistence.upserts import any_of
 from casestream.settings import ServiceSettings
+from casestream.tracing import traced
 
 
 class Handlers:
@@ -31,44 +33,74 @@ class Handlers:
         self.clock = clock
         self.wake_timers = wake_timers
 
-    async def fire_rules_on_case_event(self, envelope: CaseEnvelope, tx: Transaction) -> None:
-        """Remember the case as it now stands, then fire every rule this event matches once;
-        a merged case's waiting actions are cancelled."""
-        case = envelope.data.case
-        await read_models.lock_case(tx, case.id)
-        await read_models.remember_case(tx, case)
-        await self._fire_deferred(tx, case)
-        facts = envelope.data.model_dump(mode="json")
-        facts["event"] = {"type": envelope.type, "occurred_at": envelope.occurred_at.isoformat()}
-        event = Event(envelope.id, envelope.type, envelope.occurred_at, case.id, facts)
-        await self._fire(tx, event)
-        if case.merged_into is not None:
-            await _cancel_pending(tx, case.id, f"the case was merged into {case.merged_into}")
-
-    async def fire_rules_on_activity_event(
-        self, envelope: ActivityEnvelope, tx: Transaction
+    async def fire_rules_on_case_events(
+        self, envelopes: list[CaseEnvelope], tx: Transaction
     ) -> None:
-        """Remember the activity, move the reminders timed from its dates, then fire every
-        rule this event matches once."""
-        activity = envelope.data.activity
-        await read_models.remember_activity(tx, activity)
-        facts: dict[str, Any] = envelope.data.model_dump(mode="json")
-        facts["event"] = {"type": envelope.type, "occurred_at": envelope.occurred_at.isoformat()}
-        if await _reanchor(tx, activity.id, facts):
+        """Remember each case as it now stands, then fire every rule each event matches once
+        (after the activity events of its case that came before it); a merged case's
+        waiting actions are cancelled."""
+        cases = [envelope.data.case for envelope in envelopes]
+        await read_models.lock_cases(tx, (case.id for case in cases))
+        await read_models.remember_cases(tx, cases)
+        waiting = await _take_deferred(tx, {case.id for case in cases})
+        batch = Firings(self.settings, self.clock.now())
+        for envelope, case in zip(envelopes, cases, strict=True):
+            with traced(envelope.correlation_id, str(envelope.id)):
+                if case.id in waiting:
+                    # The activity events that came before this case: judged now, on the
+                    # case as its first event here says.
+                    state = case.model_dump(mode="json")
+                    for row in waiting.pop(case.id):
+                        facts = {**row.facts, "case": state}
+                        event = Event(
+                            row.id, row.type, row.occurred_at, case.id, facts, row.activity_id
+                        )
+                        await batch.add(tx, event)
+                await batch.add(tx, _event(envelope, case.id))
+                if case.merged_into is not None:
+                    await self._write(tx, batch)  # its own actions are cancelled too
+                    await _cancel_pending(
+                        tx, case.id, f"the case was merged into {case.merged_into}"
+                    )
+        await self._write(tx, batch)
+
+    async def fire_rules_on_case_event(self, envelope: CaseEnvelope, tx: Transaction) -> None:
+        """One case event alone (``fire_rules_on_case_events``)."""
+        await self.fire_rules_on_case_events([envelope], tx)
+
+    async def fire_rules_on_activity_events(
+        self, envelopes: list[ActivityEnvelope], tx: Transaction
+    ) -> None:
+        """Remember each activity, move the reminders timed from its dates, then fire every
+        rule each event matches once; an event whose case is not known yet is put aside until
+        the case comes."""
+        activities = [envelope.data.activity for envelope in envelopes]
+        case_ids = {a.case_id for a in activities if a.case_id is not None}
+        await read_models.lock_cases(tx, case_ids)
+        await read_models.remember_activities(tx, activities)
+        timed = await _TimedFromActivities.read(tx, {a.id for a in activities})
+        known = await read_models.case_states(tx.session, case_ids)
+        batch = Firings(self.settings, self.clock.now())
+        deferred: list[Event] = []
+        for envelope, activity in zip(envelopes, activities, strict=True):
+            with traced(envelope.correlation_id, str(envelope.id)):
+                event = _event(envelope, activity.case_id, activity.id)
+                # The actions this event's forerunners set (stored or in this batch) first.
+                timed.follow(activity.id, event.facts)
+                batch.reanchor(activity.id, event.facts)
+                if activity.case_id is not None:
+                    if activity.case_id not in known:
+                        # Its case's events (another topic) have not arrived yet: judging the
+                        # rules without the case would be judging them on nothing. Fire when
+                        # it comes.
+                        deferred.append(event)
+                        continue
+                    event.facts["case"] = known[activity.case_id]
+                await batch.add(tx, event)
+        await _defer(tx, deferred)
+        if await timed.save(tx):
             tx.after_commit(self.wake_timers)
-        event = Event(
-            envelope.id, envelope.type, envelope.occurred_at, activity.case_id, facts, activity.id
-        )
-        if activity.case_id is not None:
-            await read_models.lock_case(tx, activity.case_id)
-            known = await read_models.case_states(tx.session, [activity.case_id])
-            if activity.case_id not in known:
-                # Its case's events (another topic) have not arrived yet: judging the rules
-                # without the case would be judging them on nothing. Fire when it comes.
-                await _defer(tx, event)
-                return
-            facts["case"] = known[activity.case_id]
-        await self._fire(tx, event)
+        await self._write(tx, batch)
 
     async def remember_case_type(self, envelope: CaseTypeEnvelope, tx: Transaction) -> None:
         """Keep the newest definition of each case type, to check rules against."""
@@ -95,70 +127,103 @@ class Handlers:
             .values(state=state, error=why, updated_at=sa.func.now())
         )
 
-    async def _fire_deferred(self, tx: Transaction, case: CaseState) -> None:
-        """The activity events that came before this case: judged now, on the case as it is."""
-        waiting = (
-            await tx.session.execute(
-                deferred_events.delete()
-                .where(deferred_events.c.case_id == case.id)
-                .returning(deferred_events)
-            )
-        ).all()
-        state = case.model_dump(mode="json")
-        for row in sorted(waiting, key=lambda r: r.occurred_at):
-            facts = {**row.facts, "case": state}
-            await self._fire(
-                tx, Event(row.id, row.type, row.occurred_at, case.id, facts, row.activity_id)
-            )
-
-    async def _fire(self, tx: Transaction, event: Event) -> None:
-        fired = await fire_rules(tx, self.settings, event, now=self.clock.now())
+    async def _write(self, tx: Transaction, batch: Firings) -> None:
+        fired = await batch.flush(tx)
         if fired.timers:
             tx.after_commit(self.wake_timers)
 
 
-async def _defer(tx: Transaction, event: Event) -> None:
-    await tx.session.execute(
-        insert(deferred_events)
-        .values(
-            id=event.id,
-            case_id=event.case_id,
-            type=event.type,
-            occurred_at=event.occurred_at,
-            activity_id=event.activity_id,
-            facts=event.facts,
+def _event(envelope: Any, case_id: uuid.UUID | None, activity_id: uuid.UUID | None = None) -> Event:
+    facts: dict[str, Any] = envelope.data.model_dump(mode="json")
+    facts["event"] = {"type": envelope.type, "occurred_at": envelope.occurred_at.isoformat()}
+    return Event(envelope.id, envelope.type, envelope.occurred_at, case_id, facts, activity_id)
+
+
+async def _take_deferred(tx: Transaction, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
+    """The activity events put aside for these cases (taken away), per case, oldest first."""
+    if not case_ids:
+        return {}
+    rows = (
+        await tx.session.execute(
+            deferred_events.delete()
+            .where(any_of(deferred_events.c.case_id, case_ids))
+            .returning(deferred_events)
         )
-        .on_conflict_do_nothing()
+    ).all()
+    waiting: dict[uuid.UUID, list[Any]] = {}
+    for row in sorted(rows, key=lambda r: r.occurred_at):
+        waiting.setdefault(row.case_id, []).append(row)
+    return waiting
+
+
+async def _defer(tx: Transaction, events: list[Event]) -> None:
+    if not events:
+        return
+    await tx.session.execute(
+        insert(deferred_events).on_conflict_do_nothing(),
+        [
+            dict(
+                id=event.id,
+                case_id=event.case_id,
+                type=event.type,
+                occurred_at=event.occurred_at,
+                activity_id=event.activity_id,
+                facts=event.facts,
+            )
+            for event in events
+        ],
     )
 
 
-async def _reanchor(tx: Transaction, activity_id: Any, facts: dict[str, Any]) -> int:
-    """Pending actions timed from this activity's dates follow it when it is rescheduled
-    (earlier too: a later due time would otherwise be found only when the old one came)."""
-    rows = (
-        await tx.session.execute(
-            sa.select(firing_actions).where(
-                firing_actions.c.activity_id == activity_id,
-                firing_actions.c.state == "pending",
-                firing_actions.c.occurrence == 0,
-                firing_actions.c.params.has_key("at"),
+class _TimedFromActivities:
+    """Pending actions timed from a batch's activities' dates (``at``): they follow them when
+    an activity is rescheduled (earlier too: a later due time would otherwise be found only
+    when the old one came). One read for the batch; one write for those that moved."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = [dict(row._mapping, stored_due_at=row.due_at) for row in rows]
+
+    @classmethod
+    async def read(cls, tx: Transaction, activity_ids: set[uuid.UUID]) -> _TimedFromActivities:
+        rows = (
+            await tx.session.execute(
+                sa.select(
+                    firing_actions.c.id,
+                    firing_actions.c.type,
+                    firing_actions.c.params,
+                    firing_actions.c.due_at,
+                    firing_actions.c.activity_id,
+                ).where(
+                    any_of(firing_actions.c.activity_id, activity_ids),
+                    firing_actions.c.state == "pending",
+                    firing_actions.c.occurrence == 0,
+                    firing_actions.c.params.has_key("at"),
+                )
             )
-        )
-    ).all()
-    moved = 0
-    for row in rows:
-        try:
-            due = actions.anchored_due(actions.parse(row.type, row.params), facts)
-        except (ActionFailed, ValueError):
-            continue  # the timer worker cancels it with the reason when it comes due
-        if due != row.due_at:
+        ).all()
+        return cls(rows)
+
+    def follow(self, activity_id: uuid.UUID, facts: dict[str, Any]) -> None:
+        for row in self.rows:
+            if row["activity_id"] == activity_id:
+                due = anchored_due_at(row["type"], row["params"], facts)
+                if due is not None:
+                    row["due_at"] = due
+
+    async def save(self, tx: Transaction) -> int:
+        """Write the due times that moved; how many."""
+        moved = [r for r in self.rows if r["due_at"] != r["stored_due_at"]]
+        if moved:
             await tx.session.execute(
                 firing_actions.update()
-                .where(firing_actions.c.id == row.id)
-                .values(due_at=due, updated_at=sa.func.now())
+                .where(
+                    firing_actions.c.id == sa.bindparam("_id"),
+                    firing_actions.c.state == "pending",  # not if the timer ran it meanwhile
+                )
+                .values(due_at=sa.bindparam("_due_at"), updated_at=sa.func.now()),
+                [dict(_id=r["id"], _due_at=r["due_at"]) for r in moved],
             )
-            moved += 1
-    return moved
+        return len(moved)
 
 
 async def _cancel_pending(tx: Transaction, case_id: Any, reason: str) -> None:

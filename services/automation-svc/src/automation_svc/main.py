@@ -25,14 +25,20 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     runtime = Runtime(settings)
     timers = TimerWorker(runtime.database, settings, clock)
     handlers = Handlers(settings, clock, timers.wake)
+    # Batched: a poll's events in one go (their cases locked, remembered and read together).
     runtime.subscribe(
-        topics.CASE_EVENTS, CaseEnvelope, handlers.fire_rules_on_case_event, group="case_rules"
+        topics.CASE_EVENTS,
+        CaseEnvelope,
+        handlers.fire_rules_on_case_events,
+        group="case_rules",
+        batched=True,
     )
     runtime.subscribe(
         topics.ACTIVITY_EVENTS,
         ActivityEnvelope,
-        handlers.fire_rules_on_activity_event,
+        handlers.fire_rules_on_activity_events,
         group="activity_rules",
+        batched=True,
     )
     runtime.subscribe(
         topics.CASETYPE_EVENTS, CaseTypeEnvelope, handlers.remember_case_type, group="case_types"

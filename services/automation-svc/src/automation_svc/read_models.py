@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automation_svc.tables import activities, case_types, cases, templates
@@ -16,32 +17,45 @@ from casestream.contracts.activity import ActivityState
 from casestream.contracts.case import CaseState, CaseTypeVersion
 from casestream.contracts.notify import TemplateSaved
 from casestream.persistence.database import Transaction
-from casestream.persistence.upserts import upsert_newest
+from casestream.persistence.upserts import any_of, upsert_newest
 
 
-async def lock_case(tx: Transaction, case_id: uuid.UUID) -> None:
+async def lock_cases(tx: Transaction, case_ids: Iterable[uuid.UUID | None]) -> None:
     """Case and activity events of one case travel on different topics and are handled side
-    by side: this lock makes "is the case known? else put the event aside" and "the case is
-    here: take what was put aside" happen one after the other, never interleaved."""
-    await tx.session.execute(
-        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(str(case_id), 0)))
-    )
+    by side: these locks make "is the case known? else put the event aside" and "the case is
+    here: take what was put aside" happen one after the other, never interleaved. A batch
+    takes all its cases' locks at once, before anything else, in one order (the keys'):
+    two batches that share cases wait for each other instead of deadlocking."""
+    ids = sorted({str(i) for i in case_ids if i is not None})
+    if ids:
+        await tx.session.execute(_LOCK_CASES, {"ids": ids})
 
 
-async def remember_case(tx: Transaction, case: CaseState) -> None:
-    values = dict(id=case.id, state=case.model_dump(mode="json"), version=case.version)
+# A volatile function in the SELECT list is evaluated after ORDER BY has sorted the rows:
+# the locks are taken in key order.
+_LOCK_CASES = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(id, 0))"
+    " FROM unnest(CAST(:ids AS text[])) AS id ORDER BY hashtextextended(id, 0)"
+).bindparams(sa.bindparam("ids", type_=ARRAY(sa.Text)))
+
+
+async def remember_cases(tx: Transaction, batch: Iterable[CaseState]) -> None:
+    values = [dict(id=c.id, state=c.model_dump(mode="json"), version=c.version) for c in batch]
     await upsert_newest(tx.session, cases, values, key="id", newer_by="version")
 
 
-async def remember_activity(tx: Transaction, activity: ActivityState) -> None:
-    values = dict(
-        id=activity.id,
-        case_id=activity.case_id,
-        type=activity.type,
-        status=activity.status,
-        state=activity.model_dump(mode="json"),
-        updated_at=activity.updated_at,
-    )
+async def remember_activities(tx: Transaction, batch: Iterable[ActivityState]) -> None:
+    values = [
+        dict(
+            id=activity.id,
+            case_id=activity.case_id,
+            type=activity.type,
+            status=activity.status,
+            state=activity.model_dump(mode="json"),
+            updated_at=activity.updated_at,
+        )
+        for activity in batch
+    ]
     await upsert_newest(
         tx.session, activities, values, key="id", newer_by="updated_at", same_counts=True
     )
@@ -74,7 +88,9 @@ async def case_states(
     wanted = list({i for i in ids if i is not None})
     if not wanted:
         return {}
-    rows = await session.execute(sa.select(cases.c.id, cases.c.state).where(cases.c.id.in_(wanted)))
+    rows = await session.execute(
+        sa.select(cases.c.id, cases.c.state).where(any_of(cases.c.id, wanted))
+    )
     return {r.id: r.state for r in rows}
 
 

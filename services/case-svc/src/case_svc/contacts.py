@@ -125,16 +125,27 @@ async def find_or_create_contact(
     contact. Keys in one order, so two callers never wait on each other crosswise."""
     email, person = normalize_email(values.get("email")), name_and_phone(values)
     keys = [f"email:{email}" if email else None, "person:" + "|".join(person) if person else None]
-    for key in sorted(k for k in keys if k):
-        await tx.session.execute(
-            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0)))
-        )
+    await lock_keys(tx, [k for k in keys if k])
     found = await find_by_email(tx, email) if email else None
     if found is None and person and rule == "email_or_name_phone":
         found = await find_by_name_and_phone(tx, person)
     if found is not None:
         return found, False
     return await create_contact(tx, values, settings), True
+
+
+async def lock_keys(tx: Transaction, keys: list[str]) -> None:
+    """Transaction-scoped advisory locks on ``keys``, in one statement, in sorted order (a
+    volatile function in the select list is evaluated after ORDER BY)."""
+    if not keys:
+        return
+    await tx.session.execute(_LOCK_KEYS, {"keys": sorted(keys)})
+
+
+_LOCK_KEYS = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+    "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k"
+)
 
 
 async def find_or_create_by_email(

@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handle_submission(settings),
         # The group keeps its first name: a new one would read every submission again.
         group="open_case_for_submission",
+        workers=settings.submission_workers,
     )
     runtime.subscribe(
         topics.ACTIVITY_EVENTS,
