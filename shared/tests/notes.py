@@ -36,6 +36,8 @@ async def record_note(envelope: NoteEnvelope, tx: Any) -> None:
     """Store the note: one row per handled message."""
     if envelope.data.text == "explode":
         raise RuntimeError("this handler always fails on 'explode'")
+    if envelope.data.text.startswith("slow "):
+        await asyncio.sleep(0.02)  # a handler that takes its time: a stop finds it busy
     await tx.session.execute(
         effects.insert().values(key=envelope.subject, value=envelope.data.text)
     )

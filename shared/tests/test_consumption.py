@@ -77,8 +77,12 @@ async def test_a_consumer_restarted_mid_batch_skips_nothing(
     settings, new_topic, kafka_bootstrap, database
 ):
     topic = await new_topic("restart", partitions=3)
-    await produce(kafka_bootstrap, topic, [note(f"m{i}", subject=f"s{i % 7}") for i in range(300)])
-    # Three consumers in the group, each committing its own partitions' offsets.
+    await produce(
+        kafka_bootstrap, topic, [note(f"slow m{i}", subject=f"s{i % 7}") for i in range(300)]
+    )
+    # Three consumers in the group, each committing its own partitions' offsets, in small
+    # batches so that the stop finds one in flight.
+    settings.consume_batch_size = 5
     first = await consuming(settings, topic, "restart-test", workers=3)
     await eventually(lambda: _count_at_least(database, 40), timeout_s=30, interval_s=0.01)
     await first.stop()  # mid-batch: some handled and committed, the rest not yet
@@ -91,4 +95,4 @@ async def test_a_consumer_restarted_mid_batch_skips_nothing(
         await second.stop()
     values = [v for _, v in await effect_rows(database)]
     assert handled_before < 300
-    assert sorted(values) == sorted(f"m{i}" for i in range(300))  # none skipped, none twice
+    assert sorted(values) == sorted(f"slow m{i}" for i in range(300))  # none skipped, none twice

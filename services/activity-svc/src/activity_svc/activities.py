@@ -53,10 +53,8 @@ async def record_activities(
         shapes.setdefault(frozenset(row), []).append(row)
     created: dict[uuid.UUID, Any] = {}
     for alike in shapes.values():
-        statement = insert(activities).values(alike)
-        if "source" in alike[0]:
-            statement = statement.on_conflict_do_nothing(index_elements=[activities.c.source])
-        created |= {r.id: r for r in await tx.session.execute(statement.returning(*activities.c))}
+        statement = _INSERT_ONCE_BY_SOURCE if "source" in alike[0] else _INSERT
+        created |= {r.id: r for r in await tx.session.execute(statement, alike)}
     await _add_assignees(tx, list(created.values()))
     recorded: list[ActivityRecord | None] = []
     for row in rows:
@@ -70,6 +68,15 @@ async def record_activities(
         )
         recorded.append(activity)
     return recorded
+
+
+# Built once, run with the rows as parameters (an executemany that still returns the rows).
+_INSERT = insert(activities).returning(*activities.c)
+_INSERT_ONCE_BY_SOURCE = (
+    insert(activities)
+    .on_conflict_do_nothing(index_elements=[activities.c.source])
+    .returning(*activities.c)
+)
 
 
 async def lock_activity(

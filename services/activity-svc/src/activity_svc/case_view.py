@@ -47,14 +47,19 @@ async def keep_case(session: Any, case: CaseState) -> None:
         "merged_into": case.merged_into,
         "version": case.version,
     }
-    statement = insert(case_view).values(id=case.id, **values)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[case_view.c.id],
-            set_={k: statement.excluded[k] for k in values},
-            where=case_view.c.version < statement.excluded.version,
-        )
+    await session.execute(_KEEP, {"id": case.id, **values})
+
+
+def _keep() -> Any:
+    statement = insert(case_view)
+    return statement.on_conflict_do_update(
+        index_elements=[case_view.c.id],
+        set_={c.name: statement.excluded[c.name] for c in case_view.c if c.name != "id"},
+        where=case_view.c.version < statement.excluded.version,
     )
+
+
+_KEEP = _keep()  # built once: every case event runs it
 
 
 async def case_named(session: Any, case_id: uuid.UUID | None) -> Any:

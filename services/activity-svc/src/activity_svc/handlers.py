@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from activity_svc.activities import record_activity
 from activity_svc.case_types import CaseTypeVersionEnvelope, definition_of, store_version
 from activity_svc.timeline import OPENED_TRIGGER, apply_activity_set, settle_closed_case
-from activity_svc.timeline_cases import case_of, keep_case
+from activity_svc.timeline_cases import keep_case
 from casestream.contracts.case import (
     CASE_CLOSED,
     CASE_MERGED,
@@ -44,16 +45,18 @@ class Handlers:
         this fails, and is retried); when it closes or is merged away, settle its scheduled
         activities as its case type says."""
         case = envelope.data.case
-        if not await keep_case(tx.session, case):
+        stored = await keep_case(tx.session, case)
+        if stored is None:
             return  # a repeat, or older than what is known: done already
         if envelope.type == CASE_OPENED:
-            await self._schedule_standard_timeline(case, tx)
+            await self._schedule_standard_timeline(case, stored, tx)
         elif envelope.type in (CASE_CLOSED, CASE_MERGED):
-            stored = await case_of(tx.session, case.id)
             cancelled = await settle_closed_case(tx, self.settings, stored)
             log.info("closed case settled", case_id=str(case.id), cancelled=cancelled)
 
-    async def _schedule_standard_timeline(self, case: CaseState, tx: Transaction) -> None:
+    async def _schedule_standard_timeline(
+        self, case: CaseState, stored: Any, tx: Transaction
+    ) -> None:
         key = ("definition", case.case_type, case.case_type_version)
         definition = await tx.read_once(
             key, lambda: definition_of(tx.session, case.case_type, case.case_type_version)
@@ -64,7 +67,7 @@ class Handlers:
         application = await apply_activity_set(
             tx,
             self.settings,
-            await case_of(tx.session, case.id),
+            stored,
             timeline,
             trigger=OPENED_TRIGGER,
             happened_at=case.created_at,

@@ -12,9 +12,9 @@ from activity_svc.timeline_tables import timeline_cases
 from casestream.contracts.case import CaseState
 
 
-async def keep_case(session: Any, case: CaseState) -> bool:
-    """Store the case's facts. False when what is stored is as new or newer (a repeat or an
-    old event announced again): the caller then does nothing more."""
+async def keep_case(session: Any, case: CaseState) -> Any | None:
+    """Store the case's facts and answer them as stored. None when what is stored is as new
+    or newer (a repeat or an old event announced again): the caller then does nothing more."""
     values = {
         "case_id": case.id,
         "instance": case.instance,
@@ -26,13 +26,19 @@ async def keep_case(session: Any, case: CaseState) -> bool:
         "created_by": case.created_by,
         "version": case.version,
     }
-    statement = insert(timeline_cases).values(**values)
-    statement = statement.on_conflict_do_update(
+    return (await session.execute(_KEEP, values)).first()
+
+
+def _keep() -> Any:
+    statement = insert(timeline_cases)
+    return statement.on_conflict_do_update(
         index_elements=[timeline_cases.c.case_id],
-        set_={k: statement.excluded[k] for k in values if k != "case_id"},
+        set_={c.name: statement.excluded[c.name] for c in timeline_cases.c if c.name != "case_id"},
         where=timeline_cases.c.version < statement.excluded.version,
-    ).returning(timeline_cases.c.case_id)
-    return (await session.execute(statement)).first() is not None
+    ).returning(timeline_cases)
+
+
+_KEEP = _keep()  # built once: every case event runs it
 
 
 async def case_of(session: Any, case_id: uuid.UUID, *, lock: bool = False) -> Any:

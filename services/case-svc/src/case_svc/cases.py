@@ -67,9 +67,8 @@ async def open_case(
             opportunity["probability"] = (await statuses_by_name(tx))[status].probability
     case_id = uuid.uuid4()
     row = await tx.session.execute(
-        cases.insert()
-        .returning(cases)
-        .values(
+        _INSERT_CASE,
+        dict(
             id=case_id,
             instance=case_type.instance,
             case_type=case_type.name,
@@ -83,7 +82,7 @@ async def open_case(
             source_submission_id=origin.submission_id if origin else None,
             created_by=actor,
             opportunity=opportunity,
-        )
+        ),
     )
     await tx.session.execute(
         case_clients.insert(),
@@ -98,6 +97,9 @@ async def open_case(
     await record_case_event(tx, settings, CASE_OPENED, state, changes, actor=actor, origin=origin)
     log.info("case opened", case_id=str(case_id), case_type=case_type.name, actor=actor)
     return state
+
+
+_INSERT_CASE = cases.insert().returning(cases)  # built once: opening a case is the hot path
 
 
 async def _opening_status(
@@ -220,12 +222,13 @@ async def record_case_event(
 ) -> None:
     """Every change goes to the case's history and out on case.events, in one transaction."""
     await tx.session.execute(
-        case_history.insert().values(
+        case_history.insert(),
+        dict(
             case_id=state.id,
             actor=actor,
             action=event_type,
             changes={k: v.model_dump(mode="json") for k, v in changes.items()},
-        )
+        ),
     )
     await tx.publish(
         settings.topic(topics.CASE_EVENTS),

@@ -58,7 +58,8 @@ def check_contact(values: dict[str, Any], where: tuple[str, ...] = ("body",)) ->
 async def find_by_email(tx: Transaction, email: str) -> Any | None:
     """The oldest live contact with this email (case-insensitive, trimmed); if only merged-away
     contacts have it, the contact they were merged into."""
-    return await _oldest(tx, sa.func.lower(contacts.c.email) == normalize_email(email))
+    found = (await tx.session.execute(_BY_EMAIL, {"email": normalize_email(email)})).first()
+    return await _survivor(tx, found)
 
 
 async def find_by_name_and_phone(tx: Transaction, key: tuple[str, str, str]) -> Any | None:
@@ -76,17 +77,25 @@ async def find_by_name_and_phone(tx: Transaction, key: tuple[str, str, str]) -> 
 
 
 async def _oldest(tx: Transaction, *conditions: Any) -> Any | None:
-    query = (
-        sa.select(contacts)
-        .where(*conditions)
-        .order_by(contacts.c.merged_into.is_not(None), contacts.c.created_at, contacts.c.id)
-        .limit(1)
-    )
-    found = (await tx.session.execute(query)).first()
+    query = sa.select(contacts).where(*conditions).order_by(*_OLDEST_FIRST).limit(1)
+    return await _survivor(tx, (await tx.session.execute(query)).first())
+
+
+async def _survivor(tx: Transaction, found: Any | None) -> Any | None:
     # Merging into a merged contact is refused, so the chain ends (and has no cycle).
     while found is not None and found.merged_into is not None:
         found = await get_contact(tx, found.merged_into)
     return found
+
+
+_OLDEST_FIRST = (contacts.c.merged_into.is_not(None), contacts.c.created_at, contacts.c.id)
+# Built once: a web form submission runs it every time.
+_BY_EMAIL = (
+    sa.select(contacts)
+    .where(sa.func.lower(contacts.c.email) == sa.bindparam("email", type_=sa.Text))
+    .order_by(*_OLDEST_FIRST)
+    .limit(1)
+)
 
 
 def name_and_phone(values: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -107,9 +116,12 @@ async def create_contact(tx: Transaction, values: dict[str, Any], settings: Sett
         values["email"] = values["email"].strip()
     if not values.get("display_name"):
         values["display_name"] = derived_name(values)
-    row = (await tx.session.execute(contacts.insert().values(**values).returning(contacts))).one()
+    row = (await tx.session.execute(_INSERT_CONTACT, values)).one()
     await _announce(tx, settings, CONTACT_CREATED, row, {})
     return row
+
+
+_INSERT_CONTACT = contacts.insert().returning(contacts)
 
 
 async def find_or_create_contact(

@@ -113,13 +113,14 @@ async def _case_for(
         )
     contact_outcome = "created" if created else "matched"
     await tx.session.execute(
-        submission_outcomes.insert().values(
+        submission_outcomes.insert(),
+        dict(
             submission_id=submission.submission_id,
             outcome=outcome,
             case_id=case.id,
             contact_id=contact.id,
             contact=contact_outcome,
-        )
+        ),
     )
     return _outcome(
         submission, outcome, case_id=case.id, contact_id=contact.id, contact=contact_outcome
@@ -181,15 +182,16 @@ async def _record_attachment(
     )
 
 
+_OUTCOME_OF = sa.select(submission_outcomes).where(
+    submission_outcomes.c.submission_id == sa.bindparam("submission_id")
+)
+
+
 async def _earlier_outcome(
     tx: Transaction, submission: SubmissionReceived
 ) -> SubmissionOutcome | None:
     row = (
-        await tx.session.execute(
-            sa.select(submission_outcomes).where(
-                submission_outcomes.c.submission_id == submission.submission_id
-            )
-        )
+        await tx.session.execute(_OUTCOME_OF, {"submission_id": submission.submission_id})
     ).first()
     if row is None:
         return None

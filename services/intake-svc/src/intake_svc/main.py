@@ -14,6 +14,7 @@ from casestream.service import Runtime
 from intake_svc import public_routes, staff_routes
 from intake_svc.config import DEVELOPMENT_FORM_SECRET, Settings
 from intake_svc.defences import PostLimits
+from intake_svc.forms import FormCache
 from intake_svc.handlers import learn_case_type, record_outcome
 
 log = get_logger(__name__)
@@ -44,4 +45,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[staff_routes.router, public_routes.router],
     )
     app.state.post_limits = PostLimits(settings)
+    app.state.forms = FormCache(runtime.database, settings)
     return app

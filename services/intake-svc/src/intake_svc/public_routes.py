@@ -23,14 +23,17 @@ from intake_svc.defences import (
     take_page_inputs,
     token_error,
 )
-from intake_svc.forms import get_form, public_path
+from intake_svc.forms import FormCache, public_path
 from intake_svc.pages import form_page, thanks_page
 from intake_svc.render_tokens import TokenCheck, sign
 from intake_svc.request_body import parse_fields, read_limited, refuse_declared_oversize, wants_json
-from intake_svc.schemas import Accepted, Form, Submission, SubmissionState
+from intake_svc.schemas import Accepted, Form, SubmissionState
 from intake_svc.submissions import get_submission, receive_submission
 
 router = APIRouter(tags=["public forms"])
+
+# A post whose form keeps changing under it (a save between each check) is given up on.
+MAX_DEFINITION_CHANGES = 3
 
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
@@ -72,22 +75,31 @@ async def submit_form(
     form = await _enabled_form(request, slug)
     check_origin(request, form)
     limits.check_form(form)
-    raw = await parse_fields(request, await read_limited(request, settings.max_body_bytes))
-    refuse_too_many_fields(form, raw)
-    page = take_page_inputs(form, raw)
-    render = check_render(settings, form, page, scripted=idempotency_key is not None)
-    answers = check_answers(form.fields, raw)
-    if render.problem or answers.errors:
-        return _refused(request, settings, form, raw, answers, render, page)
-    submission = await receive_submission(
-        _runtime(request).database,
-        settings,
-        form,
-        answers.values,
-        idempotency_key or page.key,
-        suspected_bot=bot_suspicion(settings, render, page),
-    )
-    return _accepted(request, form, submission)
+    body = await read_limited(request, settings.max_body_bytes)
+    for _ in range(MAX_DEFINITION_CHANGES):
+        raw = await parse_fields(request, body)
+        refuse_too_many_fields(form, raw)
+        page = take_page_inputs(form, raw)
+        render = check_render(settings, form, page, scripted=idempotency_key is not None)
+        answers = check_answers(form.fields, raw)
+        if render.problem or answers.errors:
+            return _refused(request, settings, form, raw, answers, render, page)
+        submission_id = await receive_submission(
+            _runtime(request).database,
+            settings,
+            form,
+            answers.values,
+            idempotency_key or page.key,
+            suspected_bot=bot_suspicion(settings, render, page),
+        )
+        if submission_id is not None:
+            return _accepted(request, form, submission_id)
+        # Changed (elsewhere) since it was cached: the post is checked against it as it is.
+        form = await _forms(request).load(slug)
+        if form is None or not form.enabled:
+            raise HTTPException(404, "no such form")
+        check_origin(request, form)
+    raise HTTPException(503, "this form is being changed; send it again", {"Retry-After": "1"})
 
 
 def _refused(
@@ -124,13 +136,13 @@ def _refused(
     return HTMLResponse(html, status_code=422, headers=_page_headers(form))
 
 
-def _accepted(request: Request, form: Form, submission: Submission) -> Response:
-    status_url = f"{public_path(form.slug)}/submissions/{submission.id}"
+def _accepted(request: Request, form: Form, submission_id: uuid.UUID) -> Response:
     if not wants_json(request):
         return RedirectResponse(form.success_url or f"{public_path(form.slug)}/thanks", 303)
-    accepted = Accepted(submission_id=submission.id, status_url=status_url)
+    status_url = f"{public_path(form.slug)}/submissions/{submission_id}"
+    # What Accepted says, built directly (nothing to validate).
     return JSONResponse(
-        accepted.model_dump(mode="json"),
+        {"submission_id": str(submission_id), "status_url": status_url},
         status_code=202,
         headers={"Location": status_url, **_cors_headers(request, form)},
     )
@@ -162,8 +174,7 @@ async def submission_status(slug: str, submission_id: uuid.UUID, request: Reques
     submission = await get_submission(_runtime(request).database, submission_id)
     if submission is None or submission.form != slug:
         raise HTTPException(404, "no such submission")
-    async with _runtime(request).database.session() as session:
-        form = await get_form(session, slug)
+    form = await _forms(request).get(slug)
     headers = _cors_headers(request, form) if form else {}
     return JSONResponse(submission.public().model_dump(mode="json"), headers=headers)
 
@@ -180,9 +191,12 @@ def _limits(request: Request) -> PostLimits:
     return request.app.state.post_limits
 
 
+def _forms(request: Request) -> FormCache:
+    return request.app.state.forms
+
+
 async def _enabled_form(request: Request, slug: str) -> Form:
-    async with _runtime(request).database.session() as session:
-        form = await get_form(session, slug)
+    form = await _forms(request).get(slug)
     if form is None or not form.enabled:
         raise HTTPException(404, "no such form")
     return form

@@ -45,6 +45,8 @@ async def put_form_definition(
         if problems := case_type_problems(definition, case_type):
             raise HTTPException(422, problems)
         form, created = await put_form(tx.session, slug, definition)
+    # Committed: this process's next post uses it at once (other replicas: see FormCache).
+    request.app.state.forms.remember(form)
     response.status_code = 201 if created else 200
     return form
 

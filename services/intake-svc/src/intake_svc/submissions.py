@@ -3,17 +3,17 @@ again, and reading them back."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casestream import topics
 from casestream.contracts.intake import SUBMISSION_RECEIVED
-from casestream.envelope import new_envelope
+from casestream.envelope import Envelope, new_envelope
 from casestream.persistence.database import Database, Transaction
 from casestream.settings import ServiceSettings
 from intake_svc.forms import get_form
@@ -39,6 +39,25 @@ def message_id(submission_id: uuid.UUID, attempt: int) -> uuid.UUID:
     return uuid.uuid5(MESSAGE_NAMESPACE, name if attempt == 1 else f"{name}:{attempt}")
 
 
+# The submission is stored only if its form is still at the version the post was checked
+# against; a concurrent twin with the same key waits on the key for the first to commit, then
+# stores nothing: no second row, no second message.
+STORE = sa.text(
+    """
+    INSERT INTO submissions
+        (id, form, status, reason, suspected_bot, "values", idempotency_key, received_at,
+         updated_at)
+    SELECT :id, :form, :status, CAST(:reason AS text), CAST(:reason AS text) IS NOT NULL,
+           CAST(:values AS jsonb), CAST(:key AS text), :now, :now
+    WHERE EXISTS (SELECT FROM forms WHERE slug = :form AND updated_at = :version)
+    ON CONFLICT (form, idempotency_key) DO NOTHING
+    RETURNING id
+    """
+)
+FORM_AT = sa.text("SELECT EXISTS (SELECT FROM forms WHERE slug = :form AND updated_at = :version)")
+BY_KEY = sa.text("SELECT id FROM submissions WHERE form = :form AND idempotency_key = :key")
+
+
 async def receive_submission(
     database: Database,
     settings: ServiceSettings,
@@ -46,43 +65,38 @@ async def receive_submission(
     values: dict[str, Any],
     idempotency_key: str | None,
     suspected_bot: str | None = None,
-) -> Submission:
-    """Store the submission and its ``intake.submission_received`` message together. With an
-    idempotency key already used on this form, the earlier submission is the answer. A post
-    ``suspected_bot`` (the reason) is stored as rejected and announced to nobody."""
-    submission_id = uuid.uuid4()
-    now = datetime.now(UTC)
+) -> uuid.UUID | None:
+    """Store the submission and its ``intake.submission_received`` message together (one
+    statement and the outbox row, one commit); its id. With an idempotency key already used
+    on this form, the earlier submission's id. A post ``suspected_bot`` (the reason) is stored
+    as rejected and announced to nobody.
+
+    None, and nothing stored, when ``form`` is no longer the form's current definition
+    (another replica changed it): check the post against the form as it is now instead."""
+    submission_id, now = uuid.uuid4(), datetime.now(UTC)
+    params = {"form": form.slug, "version": form.updated_at, "key": idempotency_key}
     async with database.transaction() as tx:
-        inserted = (
-            await tx.session.execute(
-                insert(submissions)
-                .values(
-                    id=submission_id,
-                    form=form.slug,
-                    status="rejected" if suspected_bot else "received",
-                    reason=suspected_bot,
-                    suspected_bot=suspected_bot is not None,
-                    values=values,
-                    idempotency_key=idempotency_key,
-                    received_at=now,
-                    updated_at=now,
-                )
-                # A concurrent twin with the same key waits here for the first to commit,
-                # then inserts nothing: no second row, no second message.
-                .on_conflict_do_nothing(
-                    index_elements=[submissions.c.form, submissions.c.idempotency_key]
-                )
-                .returning(submissions)
-            )
-        ).first()
-        if inserted is not None and not suspected_bot:
-            await _announce(tx, settings, form, submission_of(inserted))
-    if inserted is None:
+        stored = await tx.session.scalar(
+            STORE,
+            params
+            | {
+                "id": submission_id,
+                "status": "rejected" if suspected_bot else "received",
+                "reason": suspected_bot,
+                "values": json.dumps(values),
+                "now": now,
+            },
+        )
+        if stored is not None:
+            if not suspected_bot:
+                envelope = _envelope(settings, form, submission_id, values, now, attempt=1)
+                await tx.publish(settings.topic(topics.INTAKE_SUBMISSIONS), envelope)
+            return stored
+        if not await tx.session.scalar(FORM_AT, params):
+            return None
         assert idempotency_key is not None
-        earlier = await _by_key(database, form.slug, idempotency_key)
-        assert earlier is not None
-        return earlier
-    return submission_of(inserted)
+        # A new statement, a new snapshot: it sees the twin that won.
+        return await tx.session.scalar(BY_KEY, params)
 
 
 async def retry_submission(
@@ -123,31 +137,35 @@ async def retry_submission(
     return retried
 
 
+def _envelope(
+    settings: ServiceSettings,
+    form: Form,
+    submission_id: uuid.UUID,
+    values: dict[str, Any],
+    received_at: datetime,
+    attempt: int,
+) -> Envelope[Any]:
+    return new_envelope(
+        type=SUBMISSION_RECEIVED,
+        source=settings.service_name,
+        subject=contact_key(form, values, submission_id),
+        data=submission_received(form, submission_id, values, received_at, attempt),
+        id=message_id(submission_id, attempt),
+    )
+
+
 async def _announce(
     tx: Transaction, settings: ServiceSettings, form: Form, submission: Submission
 ) -> None:
-    envelope = new_envelope(
-        type=SUBMISSION_RECEIVED,
-        source=settings.service_name,
-        subject=contact_key(form, submission.values, submission.id),
-        data=submission_received(
-            form, submission.id, submission.values, submission.received_at, submission.attempt
-        ),
-        id=message_id(submission.id, submission.attempt),
+    envelope = _envelope(
+        settings,
+        form,
+        submission.id,
+        submission.values,
+        submission.received_at,
+        submission.attempt,
     )
     await tx.publish(settings.topic(topics.INTAKE_SUBMISSIONS), envelope)
-
-
-async def _by_key(database: Database, form: str, key: str) -> Submission | None:
-    async with database.session() as session:
-        row = (
-            await session.execute(
-                sa.select(submissions).where(
-                    submissions.c.form == form, submissions.c.idempotency_key == key
-                )
-            )
-        ).first()
-    return submission_of(row) if row else None
 
 
 async def get_submission(database: Database, submission_id: uuid.UUID) -> Submission | None:
