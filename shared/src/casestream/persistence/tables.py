@@ -41,6 +41,12 @@ sa.Index(
     outbox.c.id,
     postgresql_where=sa.and_(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None)),
 )
+# The relay counts the parked rows (a gauge) without reading the published ones.
+sa.Index(
+    "outbox_parked",
+    outbox.c.id,
+    postgresql_where=sa.and_(outbox.c.published_at.is_(None), outbox.c.parked_at.is_not(None)),
+)
 sa.Index(
     "outbox_published_at",
     outbox.c.published_at,
@@ -62,6 +68,20 @@ sa.Index("inbox_processed_at", inbox.c.processed_at)
 def create_messaging_tables(bind: sa.engine.Connection) -> None:
     """For a service's first migration."""
     messaging_metadata.create_all(bind)
+
+
+def add_parked_index(bind: sa.engine.Connection) -> None:
+    """For a migration of a database made before the ``outbox_parked`` index existed."""
+    bind.execute(
+        sa.text(
+            "CREATE INDEX IF NOT EXISTS outbox_parked ON outbox (id) "
+            "WHERE published_at IS NULL AND parked_at IS NOT NULL"
+        )
+    )
+
+
+def drop_parked_index(bind: sa.engine.Connection) -> None:
+    bind.execute(sa.text("DROP INDEX IF EXISTS outbox_parked"))
 
 
 def drop_messaging_tables(bind: sa.engine.Connection) -> None:
