@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
+
 from casestream.contracts.case import (
     CASETYPE_VERSION_PUBLISHED,
     SUBMISSION_OUTCOME,
@@ -15,30 +17,40 @@ from intake_svc.case_types import remember_case_type
 from intake_svc.tables import submissions
 
 
-async def record_outcome(envelope: SubmissionOutcomeEnvelope, tx: Transaction) -> None:
+async def record_outcomes(envelopes: list[SubmissionOutcomeEnvelope], tx: Transaction) -> None:
     """case-svc says what became of a submission: its status follows, with the case, the
     contact (created or matched) or why it was rejected."""
-    if envelope.type != SUBMISSION_OUTCOME:
-        return
-    outcome = envelope.data
-    await tx.session.execute(
-        submissions.update()
-        .where(
-            submissions.c.id == outcome.submission_id,
-            # Only the answer to the current announcement, and only once: an outcome of an
-            # attempt before a retry, or one said again, changes nothing.
-            submissions.c.attempt == outcome.attempt,
-            submissions.c.status == "received",
-        )
-        .values(
-            status=outcome.outcome,
-            case_id=outcome.case_id,
-            contact_id=outcome.contact_id,
-            contact_outcome=outcome.contact,
-            reason=outcome.reason,
-            updated_at=datetime.now(UTC),
-        )
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "submission": o.submission_id,
+            "of_attempt": o.attempt,
+            "new_status": o.outcome,
+            "new_case_id": o.case_id,
+            "new_contact_id": o.contact_id,
+            "new_contact_outcome": o.contact,
+            "new_reason": o.reason,
+            "new_updated_at": now,
+        }
+        for o in (e.data for e in envelopes if e.type == SUBMISSION_OUTCOME)
+    ]
+    if rows:
+        await tx.session.execute(_RECORD, rows)  # one executemany for the batch
+
+
+_SET = ("status", "case_id", "contact_id", "contact_outcome", "reason", "updated_at")
+_RECORD = (
+    submissions.update()
+    .where(
+        submissions.c.id == sa.bindparam("submission"),
+        # Only the answer to the current announcement, and only once: an outcome of an
+        # attempt before a retry, or one said again, changes nothing.
+        submissions.c.attempt == sa.bindparam("of_attempt"),
+        submissions.c.status == "received",
     )
+    # Parameters named apart from the columns (SQLAlchemy keeps those names for itself).
+    .values({name: sa.bindparam(f"new_{name}") for name in _SET})
+)
 
 
 async def learn_case_type(envelope: CaseTypeEnvelope, tx: Transaction) -> None:

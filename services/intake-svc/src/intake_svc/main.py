@@ -15,7 +15,7 @@ from intake_svc import public_routes, staff_routes
 from intake_svc.config import DEVELOPMENT_FORM_SECRET, Settings
 from intake_svc.defences import PostLimits
 from intake_svc.forms import FormCache
-from intake_svc.handlers import learn_case_type, record_outcome
+from intake_svc.handlers import learn_case_type, record_outcomes
 
 log = get_logger(__name__)
 
@@ -35,8 +35,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.subscribe(
         topics.CASE_SUBMISSION_OUTCOMES,
         SubmissionOutcomeEnvelope,
-        record_outcome,
+        record_outcomes,
         group="submission_outcomes",
+        batched=True,
     )
     runtime.subscribe(topics.CASETYPE_EVENTS, CaseTypeEnvelope, learn_case_type, group="case_types")
     app = create_service_app(
