@@ -27,6 +27,21 @@ class PayloadTooLarge(ValueError):
     pass
 
 
+# The inbox claim of a batch (built once: every batch of every consumer runs it).
+_CLAIM = (
+    insert(inbox)
+    .from_select(
+        ["consumer", "message_id"],
+        sa.select(
+            sa.bindparam("consumer", type_=sa.Text),
+            sa.func.unnest(
+                sa.bindparam("ids", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True)))
+            ),
+        ),
+    )
+    .on_conflict_do_nothing()
+    .returning(inbox.c.message_id)
+)
 # The payload arrives as the envelope's JSON text (pydantic wrote it once): stored as is.
 _OUTBOX_INSERT = outbox.insert().values(
     payload=sa.cast(sa.bindparam("payload_json", type_=sa.Text), postgresql.JSONB)
@@ -126,23 +141,12 @@ class Transaction:
     async def claim_message(self, consumer: str, message_id: Any) -> bool:
         """Record that ``consumer`` is handling ``message_id``. False if it already did: the
         caller then does nothing. Concurrent duplicates wait on the key and then get False."""
-        result = await self.session.execute(
-            insert(inbox)
-            .values(consumer=consumer, message_id=message_id)
-            .on_conflict_do_nothing()
-            .returning(inbox.c.message_id)
-        )
-        return result.first() is not None
+        return bool(await self.claim_messages(consumer, [message_id]))
 
     async def claim_messages(self, consumer: str, message_ids: list[Any]) -> set[Any]:
         """``claim_message`` for a batch in one statement: the ids not seen before."""
-        uuids = postgresql.ARRAY(postgresql.UUID(as_uuid=True))
-        ids = sa.func.unnest(sa.bindparam("ids", list(message_ids), type_=uuids))
         result = await self.session.execute(
-            insert(inbox)
-            .from_select(["consumer", "message_id"], sa.select(sa.literal(consumer), ids))
-            .on_conflict_do_nothing()
-            .returning(inbox.c.message_id)
+            _CLAIM, {"consumer": consumer, "ids": list(message_ids)}
         )
         return set(result.scalars())
 
