@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 
 import pytest
@@ -150,6 +151,54 @@ async def test_a_row_that_keeps_failing_is_parked_and_does_not_block_others(
         await runtime.stop()
     assert [r.key.decode() for r in records] == ["fine"]
     assert len(rows) == 1 and rows[0].attempts == 2 and "can never be sent" in rows[0].last_error
+
+
+async def test_a_row_waiting_to_be_retried_holds_back_the_later_rows_of_its_key(
+    settings, new_topic, read_topic
+):
+    """The first of two rows for one key fails once: the second is not sent before the
+    first's retry; a row of another key goes at once."""
+    topic = await new_topic("retry-order")
+    runtime = Runtime(settings)
+    real_send, failed = runtime.relay._send, []
+
+    async def send(row):
+        if row.key == "k" and body_of(row)["data"]["seq"] == 1 and not failed:
+            failed.append(row.id)
+            return ValueError("the first try fails")
+        return await real_send(row)
+
+    runtime.relay._send = send
+    async with runtime.database.transaction() as tx:
+        for key, seq in (("k", 1), ("k", 2), ("other", 1)):
+            await tx.publish(
+                topic, new_envelope(type="t.x", source="test", subject=key, data={"seq": seq})
+            )
+    await runtime.start()
+    try:
+        first = await read_topic(topic, expected=1, timeout_s=5)
+        for _ in range(5):  # polls while the failed row waits for its retry
+            runtime.relay.wake()
+            await asyncio.sleep(0.1)
+        held_back = await read_topic(topic, expected=2, timeout_s=0.5)
+        async with runtime.database.transaction() as tx:  # skip the backoff wait
+            await tx.session.execute(outbox.update().values(next_attempt_at=None))
+        runtime.relay.wake()
+        records = await read_topic(topic, expected=3)
+    finally:
+        await runtime.stop()
+    assert failed and [r.key.decode() for r in first] == ["other"]
+    assert [r.key.decode() for r in held_back] == ["other"]
+    assert [(r.key.decode(), body(r)["data"]["seq"]) for r in records] == [
+        ("other", 1),
+        ("k", 1),
+        ("k", 2),
+    ]
+
+
+def body_of(row) -> dict:
+    """An outbox row's envelope, as the relay has it."""
+    return json.loads(row.payload)
 
 
 async def test_two_relays_split_the_keys_and_keep_their_order(settings, new_topic, read_topic):

@@ -4,6 +4,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 
@@ -136,14 +137,16 @@ async def test_dashboard_counts_what_each_token_may_see(caseload):
     after = await summary(caseload, instance="cases")
     assert (after["my_open"], after["available"], after["overdue_activities"]) == (1, 1, 2)
     assert (await summary(caseload, instance="sales"))["overdue_activities"] == 0
-    async with caseload.database.session() as s:
-        key = [
-            cases.c.instance,
-            cases.c.case_type,
-            cases.c.status,
-            cases.c.active,
-            cases.c.assignee,
-        ]
+    await counters_match_cases(caseload.database)
+
+
+_KEY = [cases.c.instance, cases.c.case_type, cases.c.status, cases.c.active, cases.c.assignee]
+
+
+async def counters_match_cases(database) -> None:
+    """Summed over slots, the counters say what a count of cases says."""
+    async with database.session() as s:
+        key = _KEY
         counted = (
             sa.select(
                 case_counts.c.instance,
@@ -158,6 +161,47 @@ async def test_dashboard_counts_what_each_token_may_see(caseload):
         )
         actual = sa.select(*key, sa.func.count()).group_by(*key)
         assert set((await s.execute(counted)).all()) == set((await s.execute(actual)).all())
+
+
+async def test_concurrent_writers_never_queue_on_the_counters(caseload):
+    """Eight transactions open at once, each adding a case under the same counter key, from
+    connections whose process ids fall on only four slots (``pid % 8``, the old choice): each
+    takes a slot no other holds, so none waits for another to commit (a two-second lock
+    timeout fails the one that would)."""
+    copy = (
+        "INSERT INTO cases SELECT (jsonb_populate_record(NULL::cases, to_jsonb(c) "
+        "|| jsonb_build_object('id', gen_random_uuid(), 'source_submission_id', null))).* "
+        "FROM cases c WHERE id = $1"
+    )
+    dsn = caseload.database.asyncpg_dsn()
+    opened = [await asyncpg.connect(dsn) for _ in range(24)]
+    by_slot: dict[int, list] = {}
+    for conn in opened:
+        by_slot.setdefault(await conn.fetchval("SELECT pg_backend_pid() % 8"), []).append(conn)
+    pairs = [conns[:2] for conns in by_slot.values() if len(conns) >= 2][:4]
+    writers = [conn for pair in pairs for conn in pair]
+    assert len(writers) == 8
+    try:
+        for conn in writers:
+            await conn.execute("BEGIN; SET LOCAL lock_timeout = '2s'")
+            await conn.execute(copy, caseload.ids["pothole"])
+        for conn in writers:
+            await conn.execute("COMMIT")
+    finally:
+        for conn in opened:
+            await conn.close()
+    await counters_match_cases(caseload.database)
+    async with caseload.database.session() as s:
+        pothole = sa.select(*_KEY).where(cases.c.id == caseload.ids["pothole"]).subquery()
+        slots = sa.select(sa.func.count(sa.distinct(case_counts.c.slot))).where(
+            *(
+                case_counts.c[c.name] == sa.func.coalesce(pothole.c[c.name], "")
+                if c.name == "assignee"
+                else case_counts.c[c.name] == pothole.c[c.name]
+                for c in _KEY
+            )
+        )
+        assert await s.scalar(slots) == 8  # the copies' eight, one each
 
 
 async def case_row(database, case_id):

@@ -37,18 +37,24 @@ LOCK_NAMESPACE = 0x0C45E  # first half of the two-int advisory lock key
 
 def _due_rows() -> sa.Select[Any]:
     """The rows to publish next from the shards held (built once: the relay runs it often)."""
-    o, later = outbox, outbox.alias("later_blocked")
+    o, waiting = outbox, outbox.alias("waiting")
     # A key whose earlier row is waiting to be retried waits with it: order per key holds.
-    blocked = (
-        sa.select(1)
+    # The waiting rows are found once per query (MATERIALIZED), not once per due row: the
+    # planner, thinking the outbox nearly empty, otherwise rescans every unpublished row for
+    # each one (15,000 buffers and 7 ms for 66 due rows under load).
+    retrying = (
+        sa.select(waiting.c.key, sa.func.min(waiting.c.id).label("first_id"))
         .where(
-            later.c.key == o.c.key,
-            later.c.id < o.c.id,
-            later.c.published_at.is_(None),
-            later.c.parked_at.is_(None),
-            later.c.next_attempt_at > sa.func.now(),
+            waiting.c.published_at.is_(None),
+            waiting.c.parked_at.is_(None),
+            waiting.c.next_attempt_at > sa.func.now(),
         )
-        .exists()
+        .group_by(waiting.c.key)
+        .cte("retrying")
+        .prefix_with("MATERIALIZED")
+    )
+    blocked = (
+        sa.select(1).where(retrying.c.key == o.c.key, retrying.c.first_id < o.c.id).exists()
     )
     return (
         # The payload as the text it was stored from: sent as is, never decoded here.
@@ -206,12 +212,20 @@ class OutboxRelay:
         if not rows:
             return 0
 
-        futures = []
+        futures: list[Any] = []
+        refused_keys: set[str] = set()
         for row in rows:
-            futures.append(await self._send(row))
+            if row.key in refused_keys:
+                futures.append(None)  # held back: its key's earlier row was not even queued
+                continue
+            futures.append(future := await self._send(row))
+            if isinstance(future, BaseException):
+                refused_keys.add(row.key)
         done, failed = [], {}
         failed_keys: set[str] = set()
         for row, future in zip(rows, futures, strict=True):
+            if future is None:
+                continue
             try:
                 if isinstance(future, BaseException):
                     raise future
