@@ -14,7 +14,7 @@ from casestream.persistence.database import Database
 from casestream.persistence.tables import outbox
 from casestream.service import Runtime
 
-from .conftest import body, effects
+from .conftest import body, effect_rows, effects
 
 
 async def test_a_rolled_back_transaction_sends_nothing(settings, new_topic, read_topic):
@@ -251,3 +251,41 @@ async def test_a_commit_in_another_process_wakes_the_relay_at_once(settings, new
         await relay_side.stop()
     assert len(records) == 1
     assert waited < 15  # the reader's own group join takes a few seconds; polling would take 60
+
+
+async def test_one_statement_stores_and_announces_or_does_neither(settings, new_topic, read_topic):
+    """``store_announcing``: the row and its message in one statement. What it stores is
+    sent (and wakes the relay in another process); what it declines to store sends
+    nothing."""
+    topic = await new_topic("announcing")
+    settings.outbox_poll_interval_s = 60.0
+    relay_side = Runtime(settings)
+    await relay_side.start()
+    other = Database(settings.database_url, outbox_shards=settings.outbox_shards)  # no relay
+    store = sa.text(
+        "INSERT INTO effects (key, value) SELECT :key, :value "
+        "WHERE NOT EXISTS (SELECT FROM effects WHERE key = :key) RETURNING id, key"
+    )
+
+    def announcement(value: str):
+        return new_envelope(type="t.x", source="test", subject="k", data={"value": value})
+
+    try:
+        await asyncio.sleep(1)  # the relay has drained and sleeps for a minute
+        params = {"key": "once", "value": "first"}
+        stored = await other.store_announcing(store, params, topic, announcement("first"))
+        declined = await other.store_announcing(
+            store, params | {"value": "second"}, topic, announcement("second")
+        )
+        await read_topic(topic, expected=1, timeout_s=20)  # woken: polling would take 60 s
+        records = await read_topic(topic, expected=2, timeout_s=2)  # and nothing after it
+        async with other.session() as s:
+            rows = (await s.execute(sa.select(outbox.c.payload))).scalars().all()
+        stored_effects = await effect_rows(other)
+    finally:
+        await other.dispose()
+        await relay_side.stop()
+    assert stored is not None and stored.key == "once" and declined is None
+    assert [body(r)["data"]["value"] for r in records] == ["first"]
+    assert [row["data"]["value"] for row in rows] == ["first"]
+    assert stored_effects == [("once", "first")]

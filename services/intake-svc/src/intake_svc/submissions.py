@@ -67,7 +67,7 @@ async def receive_submission(
     suspected_bot: str | None = None,
 ) -> uuid.UUID | None:
     """Store the submission and its ``intake.submission_received`` message together (one
-    statement and the outbox row, one commit); its id. With an idempotency key already used
+    statement that writes both, no transaction around it); its id. With an idempotency key already used
     on this form, the earlier submission's id. A post ``suspected_bot`` (the reason) is stored
     as rejected and announced to nobody.
 
@@ -75,28 +75,29 @@ async def receive_submission(
     (another replica changed it): check the post against the form as it is now instead."""
     submission_id, now = uuid.uuid4(), datetime.now(UTC)
     params = {"form": form.slug, "version": form.updated_at, "key": idempotency_key}
-    async with database.transaction() as tx:
-        stored = await tx.session.scalar(
-            STORE,
-            params
-            | {
-                "id": submission_id,
-                "status": "rejected" if suspected_bot else "received",
-                "reason": suspected_bot,
-                "values": json.dumps(values),
-                "now": now,
-            },
-        )
-        if stored is not None:
-            if not suspected_bot:
-                envelope = _envelope(settings, form, submission_id, values, now, attempt=1)
-                await tx.publish(settings.topic(topics.INTAKE_SUBMISSIONS), envelope)
-            return stored
-        if not await tx.session.scalar(FORM_AT, params):
+    stored_params = params | {
+        "id": submission_id,
+        "status": "rejected" if suspected_bot else "received",
+        "reason": suspected_bot,
+        "values": json.dumps(values),
+        "now": now,
+    }
+    if suspected_bot:  # stored as rejected, announced to nobody
+        async with database.transaction() as tx:
+            stored = await tx.session.scalar(STORE, stored_params)
+    else:
+        envelope = _envelope(settings, form, submission_id, values, now, attempt=1)
+        topic = settings.topic(topics.INTAKE_SUBMISSIONS)
+        row = await database.store_announcing(STORE, stored_params, topic, envelope)
+        stored = None if row is None else row.id
+    if stored is not None:
+        return stored
+    async with database.session() as session:
+        if not await session.scalar(FORM_AT, params):
             return None
         assert idempotency_key is not None
         # A new statement, a new snapshot: it sees the twin that won.
-        return await tx.session.scalar(BY_KEY, params)
+        return await session.scalar(BY_KEY, params)
 
 
 async def retry_submission(

@@ -53,9 +53,7 @@ def _due_rows() -> sa.Select[Any]:
         .cte("retrying")
         .prefix_with("MATERIALIZED")
     )
-    blocked = (
-        sa.select(1).where(retrying.c.key == o.c.key, retrying.c.first_id < o.c.id).exists()
-    )
+    blocked = sa.select(1).where(retrying.c.key == o.c.key, retrying.c.first_id < o.c.id).exists()
     return (
         # The payload as the text it was stored from: sent as is, never decoded here.
         sa.select(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -46,6 +48,26 @@ _CLAIM = (
 _OUTBOX_INSERT = outbox.insert().values(
     payload=sa.cast(sa.bindparam("payload_json", type_=sa.Text), postgresql.JSONB)
 )
+
+
+@functools.cache
+def _announcing(store: sa.TextClause, wake_others: bool) -> sa.TextClause:
+    """``store`` with the outbox row of what it stored (a data-modifying CTE runs whether or
+    not the query reads it; the row is written once per stored row, so once or not at all)."""
+    wake = f", pg_notify('{OUTBOX_CHANNEL}', '')" if wake_others else ""
+    return sa.text(
+        f"""
+        WITH stored AS ({store.text}),
+        announced AS (
+            INSERT INTO outbox (topic, key, shard, message_id, payload, headers)
+            SELECT CAST(:outbox_topic AS text), CAST(:outbox_key AS text),
+                   CAST(:outbox_shard AS smallint), CAST(:outbox_message_id AS uuid),
+                   CAST(:outbox_payload_json AS jsonb), CAST(:outbox_headers AS jsonb)
+            FROM stored
+        )
+        SELECT stored.*{wake} FROM stored
+        """
+    )
 
 
 def shard_of(key: str, shards: int) -> int:
@@ -94,24 +116,7 @@ class Transaction:
     ) -> None:
         """Messages to send once this transaction commits. They are kept here and written to
         the outbox together, in the order published, in one statement at commit."""
-        for topic, envelope in messages:
-            payload = envelope.model_dump_json()
-            size = len(payload.encode())
-            if size > self._database.max_message_bytes:
-                raise PayloadTooLarge(
-                    f"message {envelope.type} for {envelope.subject} is {size} bytes; "
-                    f"the limit is {self._database.max_message_bytes}"
-                )
-            self._outbox.append(
-                dict(
-                    topic=topic,
-                    key=envelope.subject,
-                    shard=shard_of(envelope.subject, self._database.outbox_shards),
-                    message_id=envelope.id,
-                    payload_json=payload,
-                    headers={"correlation_id": envelope.correlation_id, **(headers or {})},
-                )
-            )
+        self._outbox += [self._database.outbox_row(t, e, headers) for t, e in messages]
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -168,12 +173,57 @@ class Database:
             url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool, each statement its own transaction (store_announcing).
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.outbox_shards = outbox_shards
         self.outbox_notify = outbox_notify
         self.max_message_bytes = max_message_bytes
         # The outbox shards this process's relay holds (the relay keeps this set current).
         self.local_shards: set[int] = set()
         self._after_publish: list[Callable[[], None]] = []
+
+    def outbox_row(
+        self, topic: str, envelope: Envelope[Any], headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The outbox row that sends ``envelope`` (its payload the JSON text, written once)."""
+        payload = envelope.model_dump_json()
+        size = len(payload.encode())
+        if size > self.max_message_bytes:
+            raise PayloadTooLarge(
+                f"message {envelope.type} for {envelope.subject} is {size} bytes; "
+                f"the limit is {self.max_message_bytes}"
+            )
+        return dict(
+            topic=topic,
+            key=envelope.subject,
+            shard=shard_of(envelope.subject, self.outbox_shards),
+            message_id=envelope.id,
+            payload_json=payload,
+            headers={"correlation_id": envelope.correlation_id, **(headers or {})},
+        )
+
+    async def store_announcing(
+        self,
+        store: sa.TextClause,
+        params: dict[str, Any],
+        topic: str,
+        envelope: Envelope[Any],
+    ) -> Any | None:
+        """Run ``store``, an ``INSERT ... RETURNING`` that stores at most one row, and if it
+        stored one, write ``envelope``'s outbox row in the same statement: atomic as a
+        transaction, in one round trip where a transaction takes four (BEGIN, the insert,
+        the outbox, COMMIT). The returned row, or None (nothing stored, nothing sent). For an
+        accept path that does nothing else (intake-svc's posts)."""
+        row = self.outbox_row(topic, envelope)
+        wake_others = self.outbox_notify and row["shard"] not in self.local_shards
+        params = params | {f"outbox_{name}": value for name, value in row.items()}
+        params["outbox_headers"] = json.dumps(params["outbox_headers"])
+        async with self._autocommit.connect() as conn:
+            stored = (await conn.execute(_announcing(store, wake_others), params)).first()
+        if stored is not None:
+            for callback in self._after_publish:
+                callback()
+        return stored
 
     def on_outbox_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after a transaction that wrote outbox rows commits (the relay
