@@ -29,6 +29,7 @@ from casestream.contracts.case import (
     CaseState,
     CaseTypeDefinition,
     Change,
+    ContactState,
     RoleState,
 )
 from casestream.envelope import new_envelope
@@ -47,8 +48,11 @@ async def open_case(
     actor: str | None,
     origin: CaseOrigin | None = None,
     staff: StaffUser | None = None,
+    contacts_in_hand: dict[uuid.UUID, Any] | None = None,
 ) -> CaseState:
-    """Open a case (``staff``: the caller whose rights apply; None for the system)."""
+    """Open a case (``staff``: the caller whose rights apply; None for the system).
+    ``contacts_in_hand``: contact rows the caller has just found or made, by id (not read
+    again)."""
     case_type = await case_type_named(tx, request.case_type)
     if staff is not None:
         ensure_can_add(staff, case_type.instance)
@@ -56,7 +60,7 @@ async def open_case(
         raise invalid(("body", "case_type"), f"case type {request.case_type!r} is not active")
     definition = await parsed_definition(tx, case_type)
     status = await _opening_status(tx, definition, request.status)
-    client_ids = await _clients(tx, settings, request)
+    client_ids, clients = await _clients(tx, settings, request, contacts_in_hand or {})
     custom = await validated_custom(tx, definition.custom_fields, request.custom)
 
     opportunity = None
@@ -88,7 +92,8 @@ async def open_case(
         case_clients.insert(),
         [{"case_id": case_id, "contact_id": c, "position": i} for i, c in enumerate(client_ids)],
     )
-    state = (await states_of(tx, [row.one()], opened=True))[0]
+    # Its clients are the rows in hand: the new case's state needs no read of its own.
+    state = (await states_of(tx, [row.one()], clients={case_id: clients}))[0]
     changes = {
         "status": Change(after=status),
         "subject": Change(after=request.subject),
@@ -116,9 +121,12 @@ async def _opening_status(
     return wanted
 
 
-async def _clients(tx: Transaction, settings: Settings, request: CaseIn) -> list[uuid.UUID]:
+async def _clients(
+    tx: Transaction, settings: Settings, request: CaseIn, in_hand: dict[uuid.UUID, Any]
+) -> tuple[list[uuid.UUID], list[ContactState]]:
+    """The case's client ids, checked, and their contacts' states in the same order."""
     ids = list(dict.fromkeys(request.client_ids))
-    found = await get_contacts(tx, ids)
+    found = dict(in_hand) if all(i in in_hand for i in ids) else await get_contacts(tx, ids)
     for i, contact_id in enumerate(ids):
         if contact_id not in found:
             raise invalid(("body", "client_ids", str(i)), f"unknown contact {contact_id}")
@@ -133,9 +141,10 @@ async def _clients(tx: Transaction, settings: Settings, request: CaseIn) -> list
         )
         if contact.id not in ids:
             ids.append(contact.id)
+        found[contact.id] = contact
     if not ids:
         raise invalid(("body", "client_ids"), "a case needs at least one client")
-    return ids
+    return ids, [contact_state(found[i]) for i in ids]
 
 
 async def case_state(tx: Transaction, case_id: uuid.UUID) -> CaseState:
@@ -150,23 +159,26 @@ async def state_of(tx: Transaction, row: Any) -> CaseState:
     return (await states_of(tx, [row]))[0]
 
 
-async def states_of(tx: Transaction, rows: list[Any], *, opened: bool = False) -> list[CaseState]:
-    """The full state of each case row, in four queries for the whole page (two for cases
-    ``opened`` in this transaction: they have no roles or links yet)."""
+async def states_of(
+    tx: Transaction, rows: list[Any], *, clients: dict[uuid.UUID, list[ContactState]] | None = None
+) -> list[CaseState]:
+    """The full state of each case row, in three queries for the whole page. With
+    ``clients`` (by case id), the cases were opened in this transaction with those clients:
+    no queries (they have no roles or links yet)."""
     ids = [r.id for r in rows]
     if not ids:
         return []
-    clients: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for c in await tx.session.execute(
-        sa.select(case_clients.c.case_id.label("of_case"), contacts)
-        .join(contacts, contacts.c.id == case_clients.c.contact_id)
-        .where(case_clients.c.case_id.in_(ids))
-        .order_by(case_clients.c.case_id, case_clients.c.position)
-    ):
-        clients[c.of_case].append(contact_state(c))
     roles: dict[uuid.UUID, list[RoleState]] = defaultdict(list)
     links: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    if not opened:
+    if clients is None:
+        clients = defaultdict(list)
+        for c in await tx.session.execute(
+            sa.select(case_clients.c.case_id.label("of_case"), contacts)
+            .join(contacts, contacts.c.id == case_clients.c.contact_id)
+            .where(case_clients.c.case_id.in_(ids))
+            .order_by(case_clients.c.case_id, case_clients.c.position)
+        ):
+            clients[c.of_case].append(contact_state(c))
         await _roles_and_links(tx, ids, roles, links)
     statuses = await statuses_by_name(tx)
     own = [name for name in CaseState.model_fields if name in rows[0]._fields]

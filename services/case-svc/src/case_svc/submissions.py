@@ -109,7 +109,12 @@ async def _case_for(
     if case is None:
         origin = _origin(submission, submission.activity_details)
         case = await open_case(
-            tx, settings, _case_in(submission, contact.id), actor=actor, origin=origin
+            tx,
+            settings,
+            _case_in(submission, contact.id),
+            actor=actor,
+            origin=origin,
+            contacts_in_hand={contact.id: contact},
         )
     contact_outcome = "created" if created else "matched"
     await tx.session.execute(
