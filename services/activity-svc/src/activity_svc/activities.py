@@ -48,6 +48,11 @@ async def record_activities(
         for values in many
     ]
     # One multi-row INSERT per set of columns given (what is not given keeps its default).
+    # A column with no default and not given is null either way: naming it null lets rows
+    # that differ only there (a timeline's done and due steps) share one statement.
+    given = set().union(*rows)
+    for row in rows:
+        row.update(dict.fromkeys(given & _NULL_UNLESS_GIVEN - row.keys()))
     shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
     for row in rows:
         shapes.setdefault(frozenset(row), []).append(row)
@@ -70,6 +75,9 @@ async def record_activities(
     return recorded
 
 
+_NULL_UNLESS_GIVEN = {
+    c.name for c in activities.c if c.nullable and c.server_default is None and c.default is None
+}
 # Built once, run with the rows as parameters (an executemany that still returns the rows).
 _INSERT = insert(activities).returning(*activities.c)
 _INSERT_ONCE_BY_SOURCE = (

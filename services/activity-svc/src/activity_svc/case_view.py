@@ -7,14 +7,16 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from activity_svc.case_action_log import log_case_action
 from activity_svc.tables import metadata
 from activity_svc.web_form_log import log_web_form_submission
 from casestream.contracts.case import CaseEnvelope, CaseState
 from casestream.persistence.database import Transaction
+from casestream.persistence.upserts import upsert_newest
 from casestream.settings import ServiceSettings
+from casestream.tracing import traced
 
 case_view = sa.Table(
     "case_view",
@@ -34,32 +36,25 @@ case_view = sa.Table(
 )
 
 
-async def keep_case(session: Any, case: CaseState) -> None:
-    values = {
-        "instance": case.instance,
-        "case_type": case.case_type,
-        "assignee": case.assignee,
-        "created_by": case.created_by,
-        "active": case.active,
-        "status": case.status,
-        "status_class": case.status_class,
-        "client_ids": [str(c.id) for c in case.clients],
-        "merged_into": case.merged_into,
-        "version": case.version,
-    }
-    await session.execute(_KEEP, {"id": case.id, **values})
-
-
-def _keep() -> Any:
-    statement = insert(case_view)
-    return statement.on_conflict_do_update(
-        index_elements=[case_view.c.id],
-        set_={c.name: statement.excluded[c.name] for c in case_view.c if c.name != "id"},
-        where=case_view.c.version < statement.excluded.version,
-    )
-
-
-_KEEP = _keep()  # built once: every case event runs it
+async def keep_cases(session: Any, cases: list[CaseState]) -> None:
+    """The newest state of each case, of these and what is kept already: one statement."""
+    rows = [
+        {
+            "id": case.id,
+            "instance": case.instance,
+            "case_type": case.case_type,
+            "assignee": case.assignee,
+            "created_by": case.created_by,
+            "active": case.active,
+            "status": case.status,
+            "status_class": case.status_class,
+            "client_ids": [str(c.id) for c in case.clients],
+            "merged_into": case.merged_into,
+            "version": case.version,
+        }
+        for case in cases
+    ]
+    await upsert_newest(session, case_view, rows, key="id", newer_by="version")
 
 
 async def case_named(session: Any, case_id: uuid.UUID | None) -> Any:
@@ -69,11 +64,13 @@ async def case_named(session: Any, case_id: uuid.UUID | None) -> Any:
 
 
 def case_follower(settings: ServiceSettings):
-    async def follow_case(envelope: CaseEnvelope, tx: Transaction) -> None:
-        """Keep the case's facts, and log what case-svc did (and the web form submissions it
-        took in) on the case's timeline."""
-        await keep_case(tx.session, envelope.data.case)
-        await log_case_action(tx, settings, envelope)
-        await log_web_form_submission(tx, settings, envelope)
+    async def follow_cases(envelopes: list[CaseEnvelope], tx: Transaction) -> None:
+        """Keep the cases' facts (a batch's in one upsert), and log what case-svc did (and
+        the web form submissions it took in) on each case's timeline."""
+        await keep_cases(tx.session, [envelope.data.case for envelope in envelopes])
+        for envelope in envelopes:
+            with traced(envelope.correlation_id, str(envelope.id)):
+                await log_case_action(tx, settings, envelope)
+                await log_web_form_submission(tx, settings, envelope)
 
-    return follow_case
+    return follow_cases

@@ -38,7 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.subscribe(
         topics.NOTIFY_EVENTS, EmailEnvelope, handlers.log_sent_email, group="sent_emails"
     )
-    runtime.subscribe(topics.CASE_EVENTS, CaseEnvelope, case_follower(settings), group="case_view")
+    runtime.subscribe(
+        topics.CASE_EVENTS, CaseEnvelope, case_follower(settings), group="case_view", batched=True
+    )
     runtime.subscribe(
         topics.ACTIVITY_COMMANDS,
         ActivityCommandEnvelope,
