@@ -60,8 +60,8 @@ async def apply_activity_set(
     now = datetime.now(UTC)
     app_id = application_id(case.case_id, activity_set.name, trigger)
     inserted = await tx.session.execute(
-        insert(applied_timelines)
-        .values(
+        _APPLY,
+        dict(
             id=app_id,
             case_id=case.case_id,
             activity_set=activity_set.name,
@@ -71,9 +71,7 @@ async def apply_activity_set(
             trigger=trigger,
             applied_by=applied_by,
             applied_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(applied_timelines.c.id)
+        ),
     )
     if inserted.first() is None:
         return Application(app_id, False, await _activities_of(tx.session, app_id))
@@ -86,6 +84,17 @@ async def apply_activity_set(
     )
     recorded = await _record(tx, settings, case.case_id, app_id, planned)
     return Application(app_id, True, [a.id for a in recorded])
+
+
+# Built once, run with parameters: every opened case runs these.
+_APPLY = insert(applied_timelines).on_conflict_do_nothing().returning(applied_timelines.c.id)
+_STEPS = insert(timeline_steps).on_conflict_do_nothing()
+_WHEN = sa.func.coalesce(activities.c.occurred_at, activities.c.due_at)
+_DATED = sa.select(activities.c.type, _WHEN).where(
+    activities.c.case_id == sa.bindparam("case_id"),
+    activities.c.status != "cancelled",
+    _WHEN.is_not(None),
+)
 
 
 async def continue_sequence(
@@ -171,7 +180,7 @@ async def _record(
     recorded = [(s, a) for s, a in zip(planned, activities_of_steps, strict=True) if a]
     if recorded:
         await tx.session.execute(
-            insert(timeline_steps).on_conflict_do_nothing(),
+            _STEPS,
             [
                 dict(activity_id=a.id, applied_timeline_id=app_id, step_index=s.index)
                 for s, a in recorded
@@ -181,12 +190,7 @@ async def _record(
 
 
 async def _dated_activities(session: Any, case_id: uuid.UUID) -> list[Dated]:
-    when = sa.func.coalesce(activities.c.occurred_at, activities.c.due_at)
-    rows = await session.execute(
-        sa.select(activities.c.type, when).where(
-            activities.c.case_id == case_id, activities.c.status != "cancelled", when.is_not(None)
-        )
-    )
+    rows = await session.execute(_DATED, {"case_id": case_id})
     return [Dated(activity_type, at) for activity_type, at in rows]
 
 
