@@ -145,10 +145,15 @@ class OutboxRelay:
                 published = await self.publish_batch() if self.shards else 0
                 await self._prune_now_and_then()
                 backoff = self.poll_interval_s
+                if published >= self.batch_size:
+                    self._backlog_known = False
+                    continue  # a full batch: there is more, drain before sleeping
+                # A short batch took all that was due: what commits meanwhile wakes us, so no
+                # empty poll to prove it. The backlog is counted when idle, or every few
+                # seconds under load.
                 if published:
                     self._backlog_known = False
-                    continue  # there may be more: drain before sleeping
-                if not self._backlog_known or self._due("backlog"):
+                if (not published and not self._backlog_known) or self._due("backlog"):
                     await self._report_backlog()
                     self._backlog_known = True
             except asyncio.CancelledError:
@@ -204,7 +209,7 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish one batch of due rows from our shards. Returns how many were published."""
-        async with self.database.session() as session:
+        async with self.database.statements() as session:
             params = {"shards": sorted(self.shards), "limit": self.batch_size}
             rows = (await session.execute(_DUE_ROWS, params)).all()
         if not rows:
@@ -259,9 +264,10 @@ class OutboxRelay:
             return error
 
     async def _record(self, done: list[int], failed: dict[int, tuple[Any, BaseException]]) -> None:
-        async with self.database.transaction() as tx:
+        # Each update stands alone: the batch sent is marked in one round trip.
+        async with self.database.statements() as session:
             if done:
-                await tx.session.execute(
+                await session.execute(
                     outbox.update()
                     .where(any_of(outbox.c.id, done))
                     .values(published_at=sa.func.now(), last_error=None)
@@ -272,7 +278,7 @@ class OutboxRelay:
                 attempts = row.attempts + 1
                 delay = min(2**attempts, 300)
                 parked = attempts >= self.max_attempts
-                await tx.session.execute(
+                await session.execute(
                     outbox.update()
                     .where(outbox.c.id == row_id)
                     .values(

@@ -173,8 +173,9 @@ class Database:
             url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        # The same pool, each statement its own transaction (store_announcing).
+        # The same pool, each statement its own transaction (statements, store_announcing).
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._statements = async_sessionmaker(self._autocommit, expire_on_commit=False)
         self.outbox_shards = outbox_shards
         self.outbox_notify = outbox_notify
         self.max_message_bytes = max_message_bytes
@@ -246,6 +247,14 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A read-only session (no outbox)."""
         async with self.sessions() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def statements(self) -> AsyncIterator[AsyncSession]:
+        """A session whose statements each commit on their own: no BEGIN and COMMIT (or
+        ROLLBACK) around them, two round trips fewer. For work done many times a second
+        whose statements stand alone (the relay reading due rows and marking them sent)."""
+        async with self._statements() as session:
             yield session
 
     def asyncpg_dsn(self) -> str:
