@@ -2,6 +2,7 @@
 
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,39 @@ from casestream.persistence.database import Transaction
 log = get_logger(__name__)
 
 
+@dataclass(frozen=True)
+class CheckedCase:
+    """What opening a case needs of its type and values, checked: opening it after this
+    refuses nothing (its clients aside)."""
+
+    case_type: Any
+    status: str
+    custom: dict[str, Any]
+    opportunity: dict[str, Any] | None
+
+
+async def checked_case(
+    tx: Transaction, request: CaseIn, *, staff: StaffUser | None = None
+) -> CheckedCase:
+    """Every check of ``open_case`` but the clients': the case type may take the case (and
+    ``staff``, if given, may add it), its status and custom values are allowed."""
+    case_type = await case_type_named(tx, request.case_type)
+    if staff is not None:
+        ensure_can_add(staff, case_type.instance)
+    if not case_type.active:
+        raise invalid(("body", "case_type"), f"case type {request.case_type!r} is not active")
+    definition = await parsed_definition(tx, case_type)
+    status = await _opening_status(tx, definition, request.status)
+    custom = await validated_custom(tx, definition.custom_fields, request.custom)
+    opportunity = None
+    if request.opportunity is not None:
+        opportunity = await checked_opportunity(tx, case_type.instance, None, request.opportunity)
+        if opportunity and opportunity.get("probability") is None:
+            # A sales stage gives its default probability.
+            opportunity["probability"] = (await statuses_by_name(tx))[status].probability
+    return CheckedCase(case_type, status, custom, opportunity)
+
+
 async def open_case(
     tx: Transaction,
     settings: Settings,
@@ -49,26 +83,14 @@ async def open_case(
     origin: CaseOrigin | None = None,
     staff: StaffUser | None = None,
     contacts_in_hand: dict[uuid.UUID, Any] | None = None,
+    checked: CheckedCase | None = None,
 ) -> CaseState:
     """Open a case (``staff``: the caller whose rights apply; None for the system).
     ``contacts_in_hand``: contact rows the caller has just found or made, by id (not read
-    again)."""
-    case_type = await case_type_named(tx, request.case_type)
-    if staff is not None:
-        ensure_can_add(staff, case_type.instance)
-    if not case_type.active:
-        raise invalid(("body", "case_type"), f"case type {request.case_type!r} is not active")
-    definition = await parsed_definition(tx, case_type)
-    status = await _opening_status(tx, definition, request.status)
+    again); ``checked``: ``checked_case`` of this request, done already."""
+    checked = checked or await checked_case(tx, request, staff=staff)
+    case_type, status = checked.case_type, checked.status
     client_ids, clients = await _clients(tx, settings, request, contacts_in_hand or {})
-    custom = await validated_custom(tx, definition.custom_fields, request.custom)
-
-    opportunity = None
-    if request.opportunity is not None:
-        opportunity = await checked_opportunity(tx, case_type.instance, None, request.opportunity)
-        if opportunity and opportunity.get("probability") is None:
-            # A sales stage gives its default probability.
-            opportunity["probability"] = (await statuses_by_name(tx))[status].probability
     case_id = uuid.uuid4()
     row = await tx.session.execute(
         _INSERT_CASE,
@@ -81,15 +103,15 @@ async def open_case(
             details=request.details,
             status=status,
             active=True,
-            custom=custom,
+            custom=checked.custom,
             start_date=request.start_date or datetime.now(UTC).date(),
             source_submission_id=origin.submission_id if origin else None,
             created_by=actor,
-            opportunity=opportunity,
+            opportunity=checked.opportunity,
         ),
     )
     await tx.session.execute(
-        case_clients.insert(),
+        _INSERT_CLIENTS,
         [{"case_id": case_id, "contact_id": c, "position": i} for i, c in enumerate(client_ids)],
     )
     # Its clients are the rows in hand: the new case's state needs no read of its own.
@@ -104,7 +126,9 @@ async def open_case(
     return state
 
 
-_INSERT_CASE = cases.insert().returning(cases)  # built once: opening a case is the hot path
+# Built once: opening a case is the hot path.
+_INSERT_CASE = cases.insert().returning(cases)
+_INSERT_CLIENTS = case_clients.insert()
 
 
 async def _opening_status(

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.dialects.postgresql import UUID
 
 from case_svc.case_changes import lock_case, save_case
-from case_svc.cases import open_case
+from case_svc.cases import CheckedCase, checked_case, open_case
 from case_svc.config import Settings
 from case_svc.configuration import case_type_named, statuses_by_name
 from case_svc.contacts import check_contact, cleaned, find_or_create_contact
@@ -38,6 +38,9 @@ from casestream.persistence.database import Transaction
 log = get_logger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+
+# The case's values are checked before its contact is found or made: a stand-in client.
+NO_CLIENT_YET = uuid.UUID(int=0)
 
 # Not on case_svc.tables.metadata: migration 0004 creates it.
 metadata = sa.MetaData()
@@ -66,9 +69,7 @@ async def take_in_submission(
     outcome = await _earlier_outcome(tx, submission)
     if outcome is None:
         try:
-            # A savepoint: a refusal takes back the contact it may have made already.
-            async with tx.savepoint():
-                outcome = await _case_for(tx, settings, submission)
+            outcome = await _case_for(tx, settings, submission)
         except Refused as refused:
             outcome = _outcome(submission, "rejected", reason=_reason(refused))
             log.warning(
@@ -95,30 +96,76 @@ async def take_in_submission(
 async def _case_for(
     tx: Transaction, settings: Settings, submission: SubmissionReceived
 ) -> SubmissionOutcome:
+    """The submission's case: every refusal comes before anything is written, so a refused
+    submission leaves nothing behind (a form that may join an open case is checked as it
+    goes, in a savepoint)."""
     case_type = await case_type_named(tx, submission.case_type)
     if not case_type.active:
         raise invalid(("case_type",), f"case type {case_type.name!r} is not active")
+    contact_values = _contact_values(submission)
+    if submission.existing_open_case == "add_activity":
+        # Its case values are checked only if no open case takes it: a refusal then takes
+        # back the contact made already.
+        async with tx.savepoint():
+            return await _joined_or_opened(tx, settings, submission, contact_values)
+    request = _case_in(submission, NO_CLIENT_YET)
+    checked = await checked_case(tx, request)
     contact, created = await find_or_create_contact(
-        tx, _contact_values(submission), settings, submission.duplicate_contact_rule
+        tx, contact_values, settings, submission.duplicate_contact_rule
     )
-    actor = f"webform:{submission.form}"
-    case = None
-    if submission.existing_open_case == "add_activity" and not created:
+    case = await _opened(tx, settings, submission, contact, request, checked)
+    return await _taken_in(tx, submission, "case_opened", case, contact, created)
+
+
+async def _joined_or_opened(
+    tx: Transaction,
+    settings: Settings,
+    submission: SubmissionReceived,
+    contact_values: dict[str, Any],
+) -> SubmissionOutcome:
+    contact, created = await find_or_create_contact(
+        tx, contact_values, settings, submission.duplicate_contact_rule
+    )
+    if not created:
+        actor = f"webform:{submission.form}"
         case = await _attach_to_open_case(tx, settings, contact.id, submission, actor)
-    outcome = "case_opened" if case is None else "attached"
-    if case is None:
-        origin = _origin(submission, submission.activity_details)
-        case = await open_case(
-            tx,
-            settings,
-            _case_in(submission, contact.id),
-            actor=actor,
-            origin=origin,
-            contacts_in_hand={contact.id: contact},
-        )
+        if case is not None:
+            return await _taken_in(tx, submission, "attached", case, contact, created)
+    request = _case_in(submission, contact.id)
+    case = await _opened(tx, settings, submission, contact, request, None)
+    return await _taken_in(tx, submission, "case_opened", case, contact, created)
+
+
+async def _opened(
+    tx: Transaction,
+    settings: Settings,
+    submission: SubmissionReceived,
+    contact: Any,
+    request: CaseIn,
+    checked: CheckedCase | None,
+) -> CaseState:
+    return await open_case(
+        tx,
+        settings,
+        request.model_copy(update={"client_ids": [contact.id]}),
+        actor=f"webform:{submission.form}",
+        origin=_origin(submission, submission.activity_details),
+        contacts_in_hand={contact.id: contact},
+        checked=checked,
+    )
+
+
+async def _taken_in(
+    tx: Transaction,
+    submission: SubmissionReceived,
+    outcome: str,
+    case: CaseState,
+    contact: Any,
+    created: bool,
+) -> SubmissionOutcome:
     contact_outcome = "created" if created else "matched"
     await tx.session.execute(
-        submission_outcomes.insert(),
+        _RECORD_OUTCOME,
         dict(
             submission_id=submission.submission_id,
             outcome=outcome,
@@ -187,6 +234,7 @@ async def _record_attachment(
     )
 
 
+_RECORD_OUTCOME = submission_outcomes.insert()
 _OUTCOME_OF = sa.select(submission_outcomes).where(
     submission_outcomes.c.submission_id == sa.bindparam("submission_id")
 )

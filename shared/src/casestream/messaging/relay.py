@@ -33,6 +33,7 @@ from casestream.shutdown import cancel_and_wait
 log = get_logger(__name__)
 
 LOCK_NAMESPACE = 0x0C45E  # first half of the two-int advisory lock key
+BUSY_LINGER = 4  # times the linger, while batches come with more than one row
 
 
 def _due_rows() -> sa.Select[Any]:
@@ -122,6 +123,7 @@ class OutboxRelay:
         self._last_prune = 0.0
         self._last_done: dict[str, float] = {}
         self._backlog_known = False
+        self._busy = False  # the last batch had more than one row
 
     def wake(self) -> None:
         self._wake.set()
@@ -143,6 +145,7 @@ class OutboxRelay:
             try:
                 await self._hold_shards()
                 published = await self.publish_batch() if self.shards else 0
+                self._busy = published > 1
                 await self._prune_now_and_then()
                 backoff = self.poll_interval_s
                 if published >= self.batch_size:
@@ -169,7 +172,9 @@ class OutboxRelay:
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
         if self._wake.is_set() and not self._stopping:
-            await asyncio.sleep(self.linger_s)  # let the commits of this moment gather
+            # Let the commits of this moment gather; longer while they come several at a
+            # time (a batch of one means a quiet moment, where waiting only adds latency).
+            await asyncio.sleep(self.linger_s * (BUSY_LINGER if self._busy else 1))
         self._wake.clear()
 
     def _due(self, what: str) -> bool:
