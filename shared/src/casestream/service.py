@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -157,10 +158,21 @@ def run_cli(
         return
     import uvicorn
 
+    app = app_factory(settings)
+    _tune_garbage_collector()
     uvicorn.run(
-        app_factory(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,  # our structlog handler already formats everything
         access_log=False,
     )
+
+
+def _tune_garbage_collector() -> None:
+    """Modules, classes and the app live as long as the process: frozen, no collection walks
+    them again. A larger youngest generation lets a batch's short-lived objects die by reference
+    count before any collection looks at them (fewer collections, fewer survivors promoted)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)

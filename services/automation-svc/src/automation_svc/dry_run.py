@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from automation_svc import actions, read_models
 from automation_svc.actions import ActionFailed
@@ -19,7 +19,7 @@ class NotKnown(LookupError):
     """The case or activity has not reached automation-svc's read models (yet)."""
 
 
-async def dry_run(session: AsyncSession, rule: Any, body: DryRunIn, now: datetime) -> DryRun:
+async def dry_run(session: AsyncConnection, rule: Any, body: DryRunIn, now: datetime) -> DryRun:
     event_type, occurred_at, facts = await _facts(session, rule, body, now)
     reasons = []
     if not rule.enabled:
@@ -42,7 +42,7 @@ async def dry_run(session: AsyncSession, rule: Any, body: DryRunIn, now: datetim
 
 
 async def _facts(
-    session: AsyncSession, rule: Any, body: DryRunIn, now: datetime
+    session: AsyncConnection, rule: Any, body: DryRunIn, now: datetime
 ) -> tuple[str, datetime, dict[str, Any]]:
     if body.event is not None:
         facts = dict(body.event.data)

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from automation_svc.tables import activities, case_types, cases, templates
 from casestream.contracts.activity import ActivityState
@@ -83,7 +83,7 @@ async def remember_template(tx: Transaction, template: TemplateSaved) -> None:
 
 
 async def case_states(
-    session: AsyncSession, ids: Iterable[uuid.UUID]
+    session: AsyncConnection, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, dict[str, Any]]:
     wanted = list({i for i in ids if i is not None})
     if not wanted:
@@ -95,7 +95,7 @@ async def case_states(
 
 
 async def activity_states(
-    session: AsyncSession, ids: Iterable[uuid.UUID]
+    session: AsyncConnection, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, dict[str, Any]]:
     wanted = list({i for i in ids if i is not None})
     if not wanted:
@@ -107,7 +107,7 @@ async def activity_states(
 
 
 async def activity_counts(
-    session: AsyncSession, case_ids: Iterable[uuid.UUID]
+    session: AsyncConnection, case_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, dict[str, dict[str, int]]]:
     """Per case: ``{type: {"scheduled": n, "completed": n, "cancelled": n, "total": n}}``,
     for conditions such as ``activities.follow_up_call.completed gt 0``."""
@@ -129,10 +129,10 @@ async def activity_counts(
     return counts
 
 
-async def known_template_names(session: AsyncSession) -> set[str]:
+async def known_template_names(session: AsyncConnection) -> set[str]:
     return set((await session.execute(sa.select(templates.c.name))).scalars())
 
 
-async def known_case_types(session: AsyncSession) -> dict[str, dict[str, Any]]:
+async def known_case_types(session: AsyncConnection) -> dict[str, dict[str, Any]]:
     rows = await session.execute(sa.select(case_types))
     return {r.name: {"instance": r.instance, "active": r.active, **r.definition} for r in rows}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from automation_svc import read_models
 from automation_svc.schemas import Condition, RuleIn
@@ -31,7 +31,7 @@ class Scope:
     custom_fields: set[str] = field(default_factory=set)
 
 
-async def rule_errors(session: AsyncSession, rule: RuleIn) -> list[dict[str, Any]]:
+async def rule_errors(session: AsyncConnection, rule: RuleIn) -> list[dict[str, Any]]:
     errors: list[dict[str, Any]] = []
     known_types = await read_models.known_case_types(session)
     scope = _scope(rule, known_types, errors)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from casestream.contracts.case import CaseTypeDefinition, CaseTypeVersion
 from casestream.persistence.upserts import upsert_newest
 from intake_svc.tables import case_types
 
 
-async def remember_case_type(session: AsyncSession, case_type: CaseTypeVersion) -> None:
+async def remember_case_type(session: AsyncConnection, case_type: CaseTypeVersion) -> None:
     values = dict(
         name=case_type.name,
         instance=case_type.instance,
@@ -24,7 +24,7 @@ async def remember_case_type(session: AsyncSession, case_type: CaseTypeVersion) 
     )
 
 
-async def case_type_definition(session: AsyncSession, name: str) -> CaseTypeDefinition | None:
+async def case_type_definition(session: AsyncConnection, name: str) -> CaseTypeDefinition | None:
     definition = await session.scalar(
         sa.select(case_types.c.definition).where(case_types.c.name == name)
     )

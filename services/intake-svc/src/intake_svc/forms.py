@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from casestream.persistence.database import Database
 from intake_svc.config import Settings
@@ -39,7 +39,7 @@ def form_of(row: Any) -> Form:
 
 
 async def put_form(
-    session: AsyncSession, slug: str, definition: FormDefinition
+    session: AsyncConnection, slug: str, definition: FormDefinition
 ) -> tuple[Form, bool]:
     """Create or replace the form; True when it was created."""
     now = datetime.now(UTC)
@@ -55,12 +55,12 @@ async def put_form(
     return form_of(row), bool(row.created)
 
 
-async def get_form(session: AsyncSession, slug: str) -> Form | None:
+async def get_form(session: AsyncConnection, slug: str) -> Form | None:
     row = (await session.execute(sa.select(forms).where(forms.c.slug == slug))).first()
     return form_of(row) if row else None
 
 
-async def list_forms(session: AsyncSession, after: str | None, limit: int) -> list[Form]:
+async def list_forms(session: AsyncConnection, after: str | None, limit: int) -> list[Form]:
     query = sa.select(forms).order_by(forms.c.slug).limit(limit)
     if after is not None:
         query = query.where(forms.c.slug > after)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from casestream import topics
 from casestream.contracts.intake import SUBMISSION_RECEIVED
@@ -178,7 +178,7 @@ async def get_submission(database: Database, submission_id: uuid.UUID) -> Submis
 
 
 async def list_submissions(
-    session: AsyncSession,
+    session: AsyncConnection,
     *,
     form: str | None,
     status: str | None,

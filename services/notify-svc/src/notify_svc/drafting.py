@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from casestream.settings import StaffToken
 from notify_svc.recipients import (
@@ -56,7 +56,7 @@ class Known:
     contacts: dict[str, dict[str, Any]]
 
 
-async def read_known(session: AsyncSession, requests: list[Request]) -> Known:
+async def read_known(session: AsyncConnection, requests: list[Request]) -> Known:
     """Everything ``requests`` need, in one query per table however many they are (a
     delivery batch drafts all its emails from one read)."""
     known_cases = await _cases(session, {r.case_id for r in requests if r.case_id})
@@ -94,7 +94,7 @@ def draft(request: Request, known: Known, staff: dict[str, StaffToken] | None = 
 
 
 async def draft_email(
-    session: AsyncSession,
+    session: AsyncConnection,
     *,
     case_id: uuid.UUID,
     to_spec: list[str],
@@ -148,14 +148,14 @@ def _parts(
     return saved[template]
 
 
-async def _cases(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+async def _cases(session: AsyncConnection, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
     if not ids:
         return {}
     rows = await session.execute(sa.select(cases.c.id, cases.c.state).where(cases.c.id.in_(ids)))
     return {r.id: r.state for r in rows}
 
 
-async def _templates(session: AsyncSession, names: set[str]) -> dict[str, dict[str, str | None]]:
+async def _templates(session: AsyncConnection, names: set[str]) -> dict[str, dict[str, str | None]]:
     if not names:
         return {}
     rows = await session.execute(sa.select(templates).where(templates.c.name.in_(names)))
@@ -165,7 +165,7 @@ async def _templates(session: AsyncSession, names: set[str]) -> dict[str, dict[s
     }
 
 
-async def _contacts(session: AsyncSession, ids: set[str]) -> dict[str, dict[str, Any]]:
+async def _contacts(session: AsyncConnection, ids: set[str]) -> dict[str, dict[str, Any]]:
     """The contacts' state as their own events (or a case's copy) last told us."""
     if not ids:
         return {}

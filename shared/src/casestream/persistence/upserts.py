@@ -10,11 +10,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def upsert_newest(
-    session: AsyncSession,
+    session: AsyncConnection,
     table: sa.Table,
     values: dict[str, Any] | list[dict[str, Any]],
     *,
