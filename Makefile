@@ -14,8 +14,8 @@ help:
 	@echo "make up      start everything locally (PostgreSQL, broker, SMTP sink, 5 services, demo config)"
 	@echo "make down    stop what 'make up' started"
 	@echo "make status  what runs, and whether each service is ready"
-	@echo "make test    ruff check, then every test (pytest)"
-	@echo "make lint    ruff check and ruff format --check"
+	@echo "make test    ruff check and mypy, then every test (pytest)"
+	@echo "make lint    ruff check, ruff format --check and mypy (strict on shared/)"
 	@echo "make format  ruff format and ruff check --fix"
 	@echo "make bench   the form load benchmark"
 
@@ -35,14 +35,17 @@ down: ensure-uv
 status: ensure-uv
 	$(UV) run casestream-local status
 
+# mypy checks what [tool.mypy] files names in pyproject.toml (shared/src, strict).
 # pytest exits 5 when it collected no tests: make treats that as a failure too.
 test: ensure-uv
 	$(UV) run ruff check .
+	$(UV) run mypy
 	$(UV) run pytest
 
 lint: ensure-uv
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run mypy
 
 format: ensure-uv
 	$(UV) run ruff format .

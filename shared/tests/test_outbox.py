@@ -13,11 +13,12 @@ from casestream.envelope import new_envelope
 from casestream.persistence.database import Database
 from casestream.persistence.tables import outbox
 from casestream.service import Runtime
+from casestream.testing.plugin import records_until
 
 from .conftest import body, effect_rows, effects
 
 
-async def test_a_rolled_back_transaction_sends_nothing(settings, new_topic, read_topic):
+async def test_a_rolled_back_transaction_sends_nothing(settings, new_topic, kafka_bootstrap):
     topic = await new_topic("rollback")
     runtime = Runtime(settings)
     await runtime.start()
@@ -29,14 +30,14 @@ async def test_a_rolled_back_transaction_sends_nothing(settings, new_topic, read
                     topic, new_envelope(type="t.x", source="test", subject="k", data={"n": 0})
                 )
                 raise RuntimeError("the handler failed after writing")
-        async with runtime.database.transaction() as tx:
+        async with runtime.database.transaction() as tx:  # committed after: sent after
             await tx.publish(
-                topic, new_envelope(type="t.x", source="test", subject="k", data={"n": 1})
+                topic, new_envelope(type="t.x", source="test", subject="marker", data={"n": 1})
             )
-        records = await read_topic(topic, expected=2, timeout_s=5)
+        records = await records_until(kafka_bootstrap, topic, "marker", timeout_s=10)
     finally:
         await runtime.stop()
-    assert [body(r)["data"] for r in records] == [{"n": 1}]
+    assert records == []
     async with runtime.database.session() as s:
         assert (await s.execute(sa.select(sa.func.count()).select_from(effects))).scalar() == 0
 
@@ -154,10 +155,11 @@ async def test_a_row_that_keeps_failing_is_parked_and_does_not_block_others(
 
 
 async def test_a_row_waiting_to_be_retried_holds_back_the_later_rows_of_its_key(
-    settings, new_topic, read_topic
+    settings, new_topic, read_topic, kafka_bootstrap
 ):
     """The first of two rows for one key fails once: the second is not sent before the
-    first's retry; a row of another key goes at once."""
+    first's retry (a row of another key, written after it, goes meanwhile); a row of another
+    key goes at once."""
     topic = await new_topic("retry-order")
     runtime = Runtime(settings)
     real_send, failed = runtime.relay._send, []
@@ -180,17 +182,22 @@ async def test_a_row_waiting_to_be_retried_holds_back_the_later_rows_of_its_key(
         for _ in range(5):  # polls while the failed row waits for its retry
             runtime.relay.wake()
             await asyncio.sleep(0.1)
-        held_back = await read_topic(topic, expected=2, timeout_s=0.5)
+        async with runtime.database.transaction() as tx:  # after k:2, so sent after it if free
+            await tx.publish(
+                topic, new_envelope(type="t.x", source="test", subject="marker", data={"seq": 1})
+            )
+        held_back = await records_until(kafka_bootstrap, topic, "marker", timeout_s=10)
         async with runtime.database.transaction() as tx:  # skip the backoff wait
             await tx.session.execute(outbox.update().values(next_attempt_at=None))
         runtime.relay.wake()
-        records = await read_topic(topic, expected=3)
+        records = await read_topic(topic, expected=4)
     finally:
         await runtime.stop()
     assert failed and [r.key.decode() for r in first] == ["other"]
     assert [r.key.decode() for r in held_back] == ["other"]
     assert [(r.key.decode(), body(r)["data"]["seq"]) for r in records] == [
         ("other", 1),
+        ("marker", 1),
         ("k", 1),
         ("k", 2),
     ]
@@ -253,7 +260,9 @@ async def test_a_commit_in_another_process_wakes_the_relay_at_once(settings, new
     assert waited < 15  # the reader's own group join takes a few seconds; polling would take 60
 
 
-async def test_one_statement_stores_and_announces_or_does_neither(settings, new_topic, read_topic):
+async def test_one_statement_stores_and_announces_or_does_neither(
+    settings, new_topic, read_topic, kafka_bootstrap
+):
     """``store_announcing``: the row and its message in one statement. What it stores is
     sent (and wakes the relay in another process); what it declines to store sends
     nothing."""
@@ -278,7 +287,9 @@ async def test_one_statement_stores_and_announces_or_does_neither(settings, new_
             store, params | {"value": "second"}, topic, announcement("second")
         )
         await read_topic(topic, expected=1, timeout_s=20)  # woken: polling would take 60 s
-        records = await read_topic(topic, expected=2, timeout_s=2)  # and nothing after it
+        marker = new_envelope(type="t.x", source="test", subject="marker", data={"value": "-"})
+        await other.store_announcing(store, {"key": "marker", "value": "-"}, topic, marker)
+        records = await records_until(kafka_bootstrap, topic, "marker")  # nothing between
         async with other.session() as s:
             rows = (await s.execute(sa.select(outbox.c.payload))).scalars().all()
         stored_effects = await effect_rows(other)
@@ -287,5 +298,5 @@ async def test_one_statement_stores_and_announces_or_does_neither(settings, new_
         await relay_side.stop()
     assert stored is not None and stored.key == "once" and declined is None
     assert [body(r)["data"]["value"] for r in records] == ["first"]
-    assert [row["data"]["value"] for row in rows] == ["first"]
-    assert stored_effects == [("once", "first")]
+    assert [row["data"]["value"] for row in rows] == ["first", "-"]
+    assert stored_effects == [("once", "first"), ("marker", "-")]

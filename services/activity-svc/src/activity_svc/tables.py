@@ -65,17 +65,43 @@ activities = sa.Table(
 # The order of "what is due": when it falls due, else when it happened, else when recorded
 # (never null, so it can be a keyset cursor; indexed as such).
 due_time = sa.func.coalesce(activities.c.due_at, activities.c.occurred_at, activities.c.created_at)
+# "What is due" without an assignee: everything, or what is still scheduled, by due time.
+sa.Index("activities_due", due_time, activities.c.id)
+sa.Index(
+    "activities_scheduled_due",
+    due_time,
+    activities.c.id,
+    postgresql_where=activities.c.status == "scheduled",
+)
 
 # One row per (activity, assignee) with the activity's status and due times, kept in step
 # by ``activities.keep_assignees``: "assignee=me" is then an index range scan.
 activity_assignees = sa.Table(
     "activity_assignees",
     metadata,
-    sa.Column("activity_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "activity_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey("activities.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     sa.Column("assignee", sa.Text, primary_key=True),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("due_at", sa.DateTime(timezone=True)),
     sa.Column("due_time", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index(
+    "activity_assignees_due",
+    activity_assignees.c.assignee,
+    activity_assignees.c.due_time,
+    activity_assignees.c.activity_id,
+)
+sa.Index(
+    "activity_assignees_scheduled_due",
+    activity_assignees.c.assignee,
+    activity_assignees.c.due_time,
+    activity_assignees.c.activity_id,
+    postgresql_where=activity_assignees.c.status == "scheduled",
 )
 
 # When an activity sits on a case's timeline: when it happened, else when it is due, else

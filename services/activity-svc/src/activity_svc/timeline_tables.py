@@ -4,7 +4,7 @@ application of an activity set, and which step of which application each activit
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
 
-metadata = sa.MetaData()
+from activity_svc.tables import metadata
 
 # From every case.events message: enough to apply a case's sets and to check who may.
 timeline_cases = sa.Table(
@@ -37,6 +37,7 @@ applied_timelines = sa.Table(
     sa.Column("applied_by", sa.Text),
     sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
 )
+sa.Index("applied_timelines_case", applied_timelines.c.case_id)
 
 # Which step of which application an activity is: a sequence goes on from here.
 timeline_steps = sa.Table(

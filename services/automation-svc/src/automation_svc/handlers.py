@@ -40,7 +40,7 @@ class Handlers:
         (after the activity events of its case that came before it); a merged case's
         waiting actions are cancelled."""
         cases = [envelope.data.case for envelope in envelopes]
-        await read_models.lock_cases(tx, (case.id for case in cases))
+        await read_models.take_case_advisory_locks(tx, (case.id for case in cases))
         await read_models.remember_cases(tx, cases)
         waiting = await _take_deferred(tx, {case.id for case in cases})
         batch = Firings(self.settings, self.clock.now())
@@ -76,7 +76,7 @@ class Handlers:
         the case comes."""
         activities = [envelope.data.activity for envelope in envelopes]
         case_ids = {a.case_id for a in activities if a.case_id is not None}
-        await read_models.lock_cases(tx, case_ids)
+        await read_models.take_case_advisory_locks(tx, case_ids)
         await read_models.remember_activities(tx, activities)
         timed = await _TimedFromActivities.read(tx, {a.id for a in activities})
         known = await read_models.case_states(tx.session, case_ids)

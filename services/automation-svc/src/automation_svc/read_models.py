@@ -20,7 +20,7 @@ from casestream.persistence.database import Transaction
 from casestream.persistence.upserts import any_of, upsert_newest
 
 
-async def lock_cases(tx: Transaction, case_ids: Iterable[uuid.UUID | None]) -> None:
+async def take_case_advisory_locks(tx: Transaction, case_ids: Iterable[uuid.UUID | None]) -> None:
     """Case and activity events of one case travel on different topics and are handled side
     by side: these locks make "is the case known? else put the event aside" and "the case is
     here: take what was put aside" happen one after the other, never interleaved. A batch

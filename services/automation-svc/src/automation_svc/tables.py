@@ -28,6 +28,8 @@ rules = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
 )
+# Every consumed event looks up the enabled rules for its type.
+sa.Index("rules_trigger_event", rules.c.trigger["event"].astext, postgresql_where=rules.c.enabled)
 
 firings = sa.Table(
     "firings",
@@ -42,6 +44,8 @@ firings = sa.Table(
     sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.UniqueConstraint("rule_id", "event_id", name="firings_rule_event"),
 )
+sa.Index("firings_case", firings.c.case_id, firings.c.fired_at)
+sa.Index("firings_rule", firings.c.rule_id, firings.c.fired_at)
 
 firing_actions = sa.Table(
     "firing_actions",
@@ -66,6 +70,20 @@ firing_actions = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.UniqueConstraint("firing_id", "index", "occurrence", name="firing_actions_occurrence"),
 )
+# The timer worker claims due pending actions through this index.
+sa.Index(
+    "firing_actions_due",
+    firing_actions.c.due_at,
+    postgresql_where=firing_actions.c.state == "pending",
+)
+sa.Index("firing_actions_case", firing_actions.c.case_id)
+sa.Index(
+    "firing_actions_activity",
+    firing_actions.c.activity_id,
+    postgresql_where=sa.and_(
+        firing_actions.c.state == "pending", firing_actions.c.activity_id.is_not(None)
+    ),
+)
 
 cases = sa.Table(
     "cases",
@@ -85,6 +103,7 @@ activities = sa.Table(
     sa.Column("state", JSONB, nullable=False),  # ActivityState
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+sa.Index("activities_case", activities.c.case_id, activities.c.type)
 
 case_types = sa.Table(
     "case_types",
@@ -107,7 +126,7 @@ deferred_events = sa.Table(
     "deferred_events",
     metadata,
     sa.Column("id", UUID(as_uuid=True), primary_key=True),  # the event's id
-    sa.Column("case_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("activity_id", UUID(as_uuid=True)),

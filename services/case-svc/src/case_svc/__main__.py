@@ -1,19 +1,8 @@
 """``case-svc serve`` runs the service; ``case-svc migrate`` brings its database up to date."""
 
-from pathlib import Path
+from casestream.service import command_line
 
-from case_svc.config import Settings
-from case_svc.main import create_app
-from casestream.service import run_cli
-
-
-def main() -> None:
-    run_cli(
-        settings_factory=Settings,
-        app_factory=create_app,
-        migrations=Path(__file__).parent / "migrations",
-    )
-
+main = command_line("case_svc")
 
 if __name__ == "__main__":
     main()

@@ -10,13 +10,10 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
 
-from case_svc.tables import cases
+from case_svc.tables import cases, metadata
 from casestream.contracts.activity import ActivityEnvelope, ActivityState
 from casestream.persistence.database import Transaction
 from casestream.persistence.upserts import any_of, upsert_newest
-
-# Not on case_svc.tables.metadata: migration 0003 creates it.
-metadata = sa.MetaData()
 
 case_activities = sa.Table(
     "case_activities",
@@ -29,8 +26,25 @@ case_activities = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     # Copied from the case (and kept by the trigger on cases): overdue counts need no join.
     sa.Column("instance", sa.Text),
-    sa.Column("case_active", sa.Boolean, nullable=False),
+    sa.Column("case_active", sa.Boolean, nullable=False, server_default=sa.false()),
 )
+# A case's earliest scheduled activity; the overdue ones per instance (index-only).
+sa.Index(
+    "case_activities_next",
+    case_activities.c.case_id,
+    case_activities.c.due_at,
+    postgresql_where=case_activities.c.status == "scheduled",
+)
+sa.Index(
+    "case_activities_overdue",
+    case_activities.c.instance,
+    case_activities.c.due_at,
+    postgresql_where=sa.and_(
+        case_activities.c.status == "scheduled", case_activities.c.case_active
+    ),
+)
+# The trigger on cases copies each case's instance and active flag to its activities.
+sa.Index("case_activities_case", case_activities.c.case_id)
 
 SCHEDULED = "scheduled"
 

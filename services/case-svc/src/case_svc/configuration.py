@@ -9,6 +9,7 @@ from case_svc.config import Settings
 from case_svc.custom_fields import check_definition_fields
 from case_svc.errors import conflict, invalid, not_found
 from case_svc.schemas import CaseStatusIn, CaseTypeIn, InstanceIn
+from case_svc.status_rules import ordered_statuses
 from case_svc.tables import case_statuses, case_type_versions, case_types, instances
 from casestream import topics
 from casestream.contracts.case import (
@@ -180,10 +181,7 @@ async def statuses_of(
 ) -> list[Any]:
     """The statuses a case type allows (all statuses if it names none), in order, optionally
     only those of one grouping (``opened`` or ``closed``)."""
-    statuses = await statuses_by_name(tx)
-    allowed = [statuses[s] for s in definition.statuses if s in statuses] or list(statuses.values())
-    ordered = sorted(allowed, key=lambda s: (s.weight, s.name))
-    return [s for s in ordered if grouping is None or s.grouping == grouping]
+    return ordered_statuses(definition.statuses, await statuses_by_name(tx), grouping)
 
 
 async def statuses_for_case(tx: Transaction, case: Any, grouping: str | None = None) -> list[Any]:

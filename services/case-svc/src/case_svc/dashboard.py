@@ -20,13 +20,11 @@ from pydantic import BaseModel
 from case_svc.activity_view import case_activities, overdue
 from case_svc.configuration import statuses_by_name
 from case_svc.permissions import access_to, visible_cases
-from case_svc.tables import case_types, cases, instances
+from case_svc.tables import case_types, cases, instances, metadata
 from casestream.http.auth import StaffUser
 from casestream.persistence.database import Transaction
 
-# Not on case_svc.tables.metadata: migration 0003 creates it, and its triggers fill it.
-metadata = sa.MetaData()
-
+# Filled by the triggers on cases (migrations 0003 and 0007), never by this code.
 case_counts = sa.Table(
     "case_counts",
     metadata,

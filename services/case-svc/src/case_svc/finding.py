@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from case_svc import tables
 from case_svc.permissions import visible_cases
 from case_svc.tables import case_clients, cases, contacts
 from casestream.http.auth import StaffUser
@@ -39,18 +40,10 @@ _EMPTY = sa.literal_column("''", sa.Text)
 
 
 def case_text(table: sa.FromClause) -> sa.ColumnElement[str]:
-    return table.c.subject.op("||")(_SPACE).op("||")(sa.func.coalesce(table.c.details, _EMPTY))
+    return tables.case_text(table, _SPACE, _EMPTY)
 
 
-CONTACT_TEXT = (
-    sa.func.coalesce(contacts.c.first_name, _EMPTY)
-    .op("||")(_SPACE)
-    .op("||")(sa.func.coalesce(contacts.c.last_name, _EMPTY))
-    .op("||")(_SPACE)
-    .op("||")(sa.func.coalesce(contacts.c.display_name, _EMPTY))
-    .op("||")(_SPACE)
-    .op("||")(sa.func.coalesce(contacts.c.email, _EMPTY))
-)
+CONTACT_TEXT = tables.contact_text(_SPACE, _EMPTY)
 
 
 @dataclass

@@ -1,25 +1,24 @@
 """A case's life: who holds it (take, requeue, assign), its status, closing and reopening,
-and transfer to another case type. Each action checks that it is allowed now (409 with the
-reason if not), then goes through ``lock_case`` / ``save_case``."""
+and transfer to another case type. Each action locks the case (``lock_case``), reads what
+the rules need, asks ``status_rules`` whether it is allowed now and where it leads (409 with
+the reason if not), then saves (``save_case``)."""
 
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-
+from case_svc import status_rules as rules
 from case_svc.case_changes import Caller, lock_case, save_case
 from case_svc.config import Settings
 from case_svc.configuration import (
     case_type_named,
     definition_of,
+    statuses_by_name,
     statuses_for_case,
     statuses_of,
 )
 from case_svc.custom_fields import validated_custom
-from case_svc.errors import conflict, invalid
 from case_svc.permissions import ensure_can_add
-from case_svc.tables import case_statuses
 from casestream.contracts.case import (
     CASE_ASSIGNED,
     CASE_CLOSED,
@@ -40,11 +39,7 @@ async def take(
     version: int | None = None,
 ) -> CaseState:
     case = await lock_case(tx, case_id, staff=caller.staff, expected_version=version)
-    _must_be_open(case, "take")
-    if case.assignee == caller.actor:
-        raise conflict("you already hold this case")
-    if case.assignee is not None:
-        raise conflict(f"the case is held by {case.assignee}: only cases in the pool can be taken")
+    rules.check_take(case, caller.actor)
     return await save_case(
         tx,
         settings,
@@ -63,12 +58,9 @@ async def requeue(
     version: int | None = None,
 ) -> CaseState:
     case = await lock_case(tx, case_id, staff=caller.staff, expected_version=version)
-    _must_be_open(case, "requeue")
-    if case.assignee is None:
-        raise conflict("the case is already in the pool")
+    # A system actor (a command's sender) is trusted like an admin.
     admin = caller.staff is None or "admin" in caller.staff.rights
-    if case.assignee != caller.actor and not admin:
-        raise conflict(f"the case is held by {case.assignee}: only they can give it back")
+    rules.check_requeue(case, caller.actor, admin=admin)
     return await save_case(
         tx, settings, case, values={"assignee": None}, event_type=CASE_ASSIGNED, actor=caller.actor
     )
@@ -83,9 +75,7 @@ async def assign(
     version: int | None = None,
 ) -> CaseState:
     case = await lock_case(tx, case_id, staff=caller.staff, expected_version=version)
-    _must_be_open(case, "assign")
-    if case.assignee == user:
-        raise conflict(f"the case is already assigned to {user}" if user else "already in the pool")
+    rules.check_assign(case, user)
     return await save_case(
         tx, settings, case, values={"assignee": user}, event_type=CASE_ASSIGNED, actor=caller.actor
     )
@@ -104,13 +94,13 @@ async def change_status(
     one reopens a closed case), so that the event says what really happened. A ``note``
     goes into the history with the change."""
     case = await lock_case(tx, case_id, staff=caller.staff, expected_version=version)
-    target = await _allowed_status(tx, case, status)
-    if target.name == case.status:
-        raise conflict(f"the case is already {status!r}")
+    allowed, known = await _statuses_for(tx, case)
+    target = rules.allowed_status(case, status, allowed, known)
+    move = rules.status_move(case, target)
     noted = {"note": Change(after=note)} if note else None
-    if target.grouping == "closed" and case.active:
+    if move == "close":
         return await _close(tx, settings, caller, case, target.name, None, None, noted)
-    if target.grouping == "opened" and not case.active:
+    if move == "reopen":
         return await _reopen(tx, settings, caller, case, target.name, noted)
     return await save_case(
         tx,
@@ -134,9 +124,9 @@ async def close(
     version: int | None = None,
 ) -> CaseState:
     case = await lock_case(tx, case_id, staff=caller.staff, expected_version=version)
-    if not case.active:
-        raise conflict("the case is already closed")
-    status = await _target_status(tx, case, status, "closed")
+    rules.check_close(case)
+    allowed, known = await _statuses_for(tx, case)
+    status = rules.target_status(case, status, rules.CLOSED, allowed, known)
     return await _close(tx, settings, caller, case, status, outcome, lost_reason)
 
 
@@ -149,11 +139,9 @@ async def reopen(
     version: int | None = None,
 ) -> CaseState:
     case = await lock_case(tx, case_id, staff=caller.staff, expected_version=version)
-    if case.active:
-        raise conflict("the case is open")
-    if case.merged_into is not None:
-        raise conflict(f"the case was merged into {case.merged_into}: work on that one")
-    status = await _target_status(tx, case, status, "opened")
+    rules.check_reopen(case)
+    allowed, known = await _statuses_for(tx, case)
+    status = rules.target_status(case, status, rules.OPENED, allowed, known)
     return await _reopen(tx, settings, caller, case, status)
 
 
@@ -168,21 +156,14 @@ async def transfer(
     """To another case type, perhaps in another instance: the case takes the target type's
     current definition; its status and custom values carry over where the target has them."""
     case = await lock_case(tx, case_id, staff=caller.staff, expected_version=version)
-    _must_be_open(case, "transfer")
-    if case_type == case.case_type:
-        raise conflict(f"the case is already a {case_type!r}")
+    rules.check_transfer(case, case_type)
     target = await case_type_named(tx, case_type)
-    if not target.active:
-        raise conflict(f"case type {case_type!r} is not active")
+    rules.check_transfer_target(case_type, active=target.active)
     if caller.staff is not None:
         ensure_can_add(caller.staff, target.instance)
     definition = await definition_of(tx, target.name, target.version)
-    allowed = await statuses_of(tx, definition, "opened")
-    status = case.status if case.status in {s.name for s in allowed} else None
-    if status is None:
-        if not allowed:
-            raise conflict(f"case type {case_type!r} has no opened status")
-        status = allowed[0].name
+    opened = await statuses_of(tx, definition, rules.OPENED)
+    status = rules.transfer_status(case, case_type, opened)
     # Values the target type has fields for come along (checked again); the rest stay in the
     # history. Target fields that are required and missing refuse the transfer.
     fields = {f.name for f in definition.custom_fields}
@@ -257,34 +238,7 @@ async def _reopen(
     )
 
 
-async def _target_status(tx: Transaction, case: Any, status: str | None, grouping: str) -> str:
-    """``status`` if the case may have it and it is of ``grouping`` (opened or closed), else
-    the case type's first status of that grouping when none is given."""
-    if status is None:
-        first = await statuses_for_case(tx, case, grouping)
-        if not first:
-            raise conflict(f"the case type has no {grouping} status")
-        return first[0].name
-    if (await _allowed_status(tx, case, status)).grouping != grouping:
-        kind = {"opened": "an opened", "closed": "a closed"}[grouping]
-        raise invalid(("body", "status"), f"{status!r} is not {kind} status")
-    return status
-
-
-async def _allowed_status(tx: Transaction, case: Any, status: str) -> Any:
-    allowed = {s.name: s for s in await statuses_for_case(tx, case)}
-    if status not in allowed:
-        known = (
-            await tx.session.execute(
-                sa.select(case_statuses.c.name).where(case_statuses.c.name == status)
-            )
-        ).first()
-        if known is None:
-            raise invalid(("body", "status"), f"unknown status {status!r}")
-        raise conflict(f"case type {case.case_type!r} does not allow the status {status!r}")
-    return allowed[status]
-
-
-def _must_be_open(case: Any, action: str) -> None:
-    if not case.active:
-        raise conflict(f"cannot {action} a closed case: reopen it first")
+async def _statuses_for(tx: Transaction, case: Any) -> tuple[list[Any], dict[str, Any]]:
+    """The statuses the case may have, in order, and every status there is (to tell an
+    unknown name from one the case type does not use)."""
+    return await statuses_for_case(tx, case), await statuses_by_name(tx)

@@ -20,7 +20,7 @@ from case_svc.configuration import case_type_named, statuses_by_name
 from case_svc.contacts import check_contact, cleaned, find_or_create_contact
 from case_svc.errors import Refused, invalid
 from case_svc.schemas import CaseIn, ContactIn
-from case_svc.tables import case_clients, case_statuses, cases
+from case_svc.tables import case_clients, case_statuses, cases, metadata
 from casestream import topics
 from casestream.contracts.case import (
     CASE_SUBMISSION_ATTACHED,
@@ -42,17 +42,14 @@ M = TypeVar("M", bound=BaseModel)
 # The case's values are checked before its contact is found or made: a stand-in client.
 NO_CLIENT_YET = uuid.UUID(int=0)
 
-# Not on case_svc.tables.metadata: migration 0004 creates it.
-metadata = sa.MetaData()
-
 # What each submission that opened or joined a case became (rejections leave no row).
 submission_outcomes = sa.Table(
     "submission_outcomes",
     metadata,
     sa.Column("submission_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("outcome", sa.Text, nullable=False),
-    sa.Column("case_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("contact_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("case_id", UUID(as_uuid=True), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("contact_id", UUID(as_uuid=True), sa.ForeignKey("contacts.id"), nullable=False),
     sa.Column("contact", sa.Text),
     sa.Column(
         "handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()

@@ -1,5 +1,7 @@
 """case-svc's own tables."""
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
@@ -72,6 +74,12 @@ contacts = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
 )
 sa.Index("contacts_email_lower", sa.func.lower(contacts.c.email))
+# The duplicate-contact rule email_or_name_phone: the same expressions as case_svc.contacts.
+sa.Index(
+    "contacts_name",
+    sa.func.lower(sa.func.btrim(contacts.c.last_name)),
+    sa.func.lower(sa.func.btrim(contacts.c.first_name)),
+)
 
 cases = sa.Table(
     "cases",
@@ -107,6 +115,50 @@ cases = sa.Table(
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
 )
 sa.Index("cases_list", cases.c.active, cases.c.created_at, cases.c.id)
+# Sorts and filters cases_list does not serve (migration 0003).
+sa.Index("cases_newest", cases.c.created_at, cases.c.id)
+sa.Index("cases_by_update", cases.c.active, cases.c.updated_at, cases.c.id)
+sa.Index("cases_by_subject", cases.c.active, cases.c.subject, cases.c.id)
+sa.Index("cases_by_start", cases.c.start_date)
+sa.Index("cases_by_assignee", cases.c.assignee, cases.c.active, cases.c.created_at, cases.c.id)
+sa.Index("cases_by_creator", cases.c.created_by)
+sa.Index(
+    "cases_tags", cases.c.tags, postgresql_using="gin", postgresql_ops={"tags": "jsonb_path_ops"}
+)
+
+# Substring search (ILIKE '%word%') through pg_trgm. The text searched, built once for the
+# indexes here and for case_svc.finding's search: the planner uses an index only for the very
+# expression it indexed.
+
+
+def case_text(table: sa.FromClause, space: Any, empty: Any) -> sa.ColumnElement[str]:
+    return table.c.subject.op("||")(space).op("||")(sa.func.coalesce(table.c.details, empty))
+
+
+def contact_text(space: Any, empty: Any) -> sa.ColumnElement[str]:
+    text: Any = sa.func.coalesce(contacts.c.first_name, empty)
+    for column in (contacts.c.last_name, contacts.c.display_name, contacts.c.email):
+        text = text.op("||")(space).op("||")(sa.func.coalesce(column, empty))
+    return text
+
+
+# Literals, not literal_column, in the indexes: an Index takes its table from the first column
+# it finds in an expression, and a literal_column is a column of no table. Labelled so that
+# postgresql_ops can name them.
+_SPACE = sa.literal(" ", sa.Text)
+_EMPTY = sa.literal("", sa.Text)
+sa.Index(
+    "cases_text_trgm",
+    case_text(cases, _SPACE, _EMPTY).label("case_text"),
+    postgresql_using="gin",
+    postgresql_ops={"case_text": "gin_trgm_ops"},
+)
+sa.Index(
+    "contacts_text_trgm",
+    contact_text(_SPACE, _EMPTY).label("contact_text"),
+    postgresql_using="gin",
+    postgresql_ops={"contact_text": "gin_trgm_ops"},
+)
 
 case_clients = sa.Table(
     "case_clients",

@@ -1,19 +1,8 @@
 """``intake-svc serve`` runs the service; ``intake-svc migrate`` brings its database up to date."""
 
-from pathlib import Path
+from casestream.service import command_line
 
-from casestream.service import run_cli
-from intake_svc.config import Settings
-from intake_svc.main import create_app
-
-
-def main() -> None:
-    run_cli(
-        settings_factory=Settings,
-        app_factory=create_app,
-        migrations=Path(__file__).parent / "migrations",
-    )
-
+main = command_line("intake_svc")
 
 if __name__ == "__main__":
     main()

@@ -70,3 +70,7 @@ emails = sa.Table(
     # Recipients that could not be resolved, with why (kept for the final record).
     sa.Column("unresolved", sa.Text),
 )
+# The delivery worker claims due queued emails through this index.
+sa.Index("emails_due", emails.c.next_attempt_at, postgresql_where=emails.c.status == "queued")
+sa.Index("emails_case", emails.c.case_id, emails.c.created_at, emails.c.id)
+sa.Index("emails_created", emails.c.created_at, emails.c.id)

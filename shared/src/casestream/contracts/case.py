@@ -173,7 +173,7 @@ class CaseTypeDefinition(BaseModel):
         else the first timeline."""
         timelines = [s for s in self.activity_sets if s.timeline]
         named = [s for s in timelines if s.name == "standard_timeline"]
-        return (named or timelines or [None])[0]
+        return next(iter(named or timelines), None)
 
 
 class CaseTypeVersion(BaseModel):

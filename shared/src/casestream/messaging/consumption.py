@@ -82,11 +82,11 @@ class Subscription:
     async def run(self, envelopes: list[Any], tx: Transaction) -> None:
         if self.batched:
             if envelopes:
-                await self.handler(envelopes, tx)  # type: ignore[arg-type]
+                await self.handler(envelopes, tx)
             return
         for envelope in envelopes:
             with traced(envelope.correlation_id, str(envelope.id)):
-                await self.handler(envelope, tx)  # type: ignore[arg-type]
+                await self.handler(envelope, tx)
 
     @property
     def service(self) -> str:
@@ -103,7 +103,8 @@ class ConsumptionPolicy:
     publish_timeout_s: float = 10.0
 
     def backoff(self, attempt: int) -> float:
-        return min(self.backoff_initial_s * 2 ** (attempt - 1), self.backoff_max_s)
+        delay: float = self.backoff_initial_s * 2 ** (attempt - 1)  # int ** int is Any to mypy
+        return min(delay, self.backoff_max_s)
 
 
 class BatchConsumer:
@@ -309,7 +310,8 @@ class BatchConsumer:
             ).inc(n)
 
 
-class _FinishBatchFirst(ConsumerRebalanceListener):
+# aiokafka has no type information, so its base class is Any to mypy.
+class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
     """Partitions are given away only once the batch in flight is handled and committed."""
 
     def __init__(self, in_flight: asyncio.Lock) -> None:

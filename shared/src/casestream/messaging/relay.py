@@ -229,7 +229,8 @@ class OutboxRelay:
             futures.append(future := await self._send(row))
             if isinstance(future, BaseException):
                 refused_keys.add(row.key)
-        done, failed = [], {}
+        done: list[int] = []
+        failed: dict[int, tuple[Any, BaseException]] = {}
         failed_keys: set[str] = set()
         for row, future in zip(rows, futures, strict=True):
             if future is None:

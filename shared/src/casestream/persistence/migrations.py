@@ -4,6 +4,7 @@ programmatic ``upgrade`` that creates the database first if it does not exist.""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg
@@ -41,19 +42,28 @@ def upgrade(migrations: Path, database_url: str, revision: str = "head") -> None
     command.upgrade(config, revision)
 
 
-def run_env(target_metadata: sa.MetaData | None = None) -> None:
-    """The body of each service's ``env.py``."""
+def run_env(target_metadata: sa.MetaData | Sequence[sa.MetaData] | None = None) -> None:
+    """The body of each service's ``env.py``. ``target_metadata``: the service's tables (and
+    the shared messaging ones), which ``alembic revision --autogenerate`` compares with the
+    database."""
     url = context.config.get_main_option("sqlalchemy.url")
 
     def migrate(connection: sa.Connection) -> None:
         # Replicas or jobs migrating at once take turns: the lock lasts the session.
         connection.execute(sa.select(sa.func.pg_advisory_lock(MIGRATION_LOCK)))
         connection.commit()
-        context.configure(connection=connection, target_metadata=target_metadata)
+        # Autogenerate then compares what casestream.testing.drift does: types and defaults too.
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            compare_type=True,
+            compare_server_default=True,
+        )
         with context.begin_transaction():
             context.run_migrations()
 
     async def main() -> None:
+        assert url is not None  # set by upgrade() (or a command-line run's alembic.ini)
         engine = create_async_engine(url, poolclass=NullPool)
         async with engine.connect() as conn:
             await conn.run_sync(migrate)

@@ -135,8 +135,53 @@ async def records_on(
 ) -> list[Any]:
     """The records on every partition of ``topic`` from the start (only those whose key is in
     ``keys``, if given), once ``expected`` have arrived and ``grace_s`` more has passed (so
-    that a surplus shows), or ``timeout_s`` has. Partitions are assigned by hand: no consumer
-    group to join, so reading starts at once."""
+    that a surplus shows). Fewer within ``timeout_s`` fail, naming what did arrive: a slow
+    service is not taken for one that sent nothing. To show that nothing (more) was sent,
+    use ``records_until`` with a marker sent after it."""
+    records = await _read(kafka_bootstrap, topic, keys, timeout_s, grace_s, expected=expected)
+    if len(records) < expected:
+        raise AssertionError(
+            f"{len(records)} of {expected} records on {topic} within {timeout_s}s: "
+            f"{_described(records)}"
+        )
+    return records
+
+
+async def records_until(
+    kafka_bootstrap: str,
+    topic: str,
+    marker: str,
+    *,
+    timeout_s: float = 20.0,
+    keys: set[str] | None = None,
+) -> list[Any]:
+    """The records on ``topic`` but the marker (only those whose key is in ``keys``, if
+    given), read until the record keyed ``marker`` has arrived and half a second more. The
+    marker is sent after what must not have been sent: once it is here, anything sent
+    before it is readable too (on any partition), so an absence means "not sent", not "not
+    yet". Fails if the marker does not arrive."""
+    wanted = None if keys is None else keys | {marker}
+    records = await _read(kafka_bootstrap, topic, wanted, timeout_s, 0.5, marker=marker)
+    others = [r for r in records if r.key.decode() != marker]
+    if len(others) == len(records):
+        raise AssertionError(
+            f"the marker {marker!r} did not arrive on {topic} within {timeout_s}s: "
+            f"{_described(records)}"
+        )
+    return others
+
+
+async def _read(
+    kafka_bootstrap: str,
+    topic: str,
+    keys: set[str] | None,
+    timeout_s: float,
+    grace_s: float,
+    *,
+    expected: int | None = None,
+    marker: str | None = None,
+) -> list[Any]:
+    # Partitions are assigned by hand: no consumer group to join, so reading starts at once.
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
     records: list[Any] = []
@@ -149,19 +194,31 @@ async def records_on(
         while loop.time() < min(deadline, enough_at or deadline):
             for batch in (await consumer.getmany(timeout_ms=200)).values():
                 records += [r for r in batch if keys is None or r.key.decode() in keys]
-            if len(records) >= expected and enough_at is None:
+            done = (expected is not None and len(records) >= expected) or (
+                marker is not None and any(r.key.decode() == marker for r in records)
+            )
+            if done and enough_at is None:
                 enough_at = loop.time() + grace_s
     finally:
         await consumer.stop()
     return records
 
 
+def _described(records: list[Any]) -> str:
+    return "[" + ", ".join(f"{r.key.decode()}@{r.partition}:{r.offset}" for r in records) + "]"
+
+
 @pytest.fixture
 def read_topic(kafka_bootstrap: str) -> Callable[..., Awaitable[list[Any]]]:
     """``await read_topic(topic, expected=n)``: every record on ``topic`` (from the start),
-    once ``expected`` have arrived or ``timeout_s`` has passed."""
+    once ``expected`` have arrived and ``grace_s`` more has passed (a surplus shows); fewer
+    within ``timeout_s`` fail (see ``records_on``)."""
 
-    async def read(topic: str, expected: int, timeout_s: float = 20.0) -> list[Any]:
-        return await records_on(kafka_bootstrap, topic, expected=expected, timeout_s=timeout_s)
+    async def read(
+        topic: str, expected: int, timeout_s: float = 20.0, grace_s: float = 0.0
+    ) -> list[Any]:
+        return await records_on(
+            kafka_bootstrap, topic, expected=expected, timeout_s=timeout_s, grace_s=grace_s
+        )
 
     return read

@@ -34,7 +34,7 @@ async def create_system_topics(kafka_bootstrap: str, partitions: int = 3) -> str
 
 
 async def migrated_database(create_database: Any, service: str, migrations: Path) -> str:
-    url = await create_database(service)
+    url: str = await create_database(service)
     await asyncio.to_thread(upgrade, migrations, url)
     return url
 

@@ -1,3 +1,6 @@
 from casestream.persistence.migrations import run_env
+from casestream.persistence.tables import messaging_metadata
+from notify_svc.tables import metadata
 
-run_env()
+# What autogenerate compares the migrations with: this service's tables and the shared ones.
+run_env([metadata, messaging_metadata])
