@@ -7,8 +7,8 @@ import pytest
 
 import case_svc
 from case_svc.custom_fields import check_definition_fields, validated_custom
-from case_svc.errors import Refused
 from case_svc.tables import contacts
+from casestream.commands import Refused
 from casestream.contracts.case import CustomField
 from casestream.persistence.database import Database
 from casestream.testing.services import migrated_database
@@ -51,7 +51,7 @@ async def custom(database, fields, given, current=None):
 async def refusal(database, fields, given, current=None) -> Refused:
     with pytest.raises(Refused) as caught:
         await custom(database, fields, given, current)
-    assert caught.value.status == 422
+    assert caught.value.status_code == 422
     return caught.value
 
 

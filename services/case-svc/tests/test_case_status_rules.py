@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 import pytest
 
 from case_svc import status_rules as rules
-from case_svc.errors import Refused
+from casestream.commands import Refused
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def assert_refused(
     """``check`` refuses with exactly this HTTP status, message and (for a 422) field."""
     with pytest.raises(Refused) as refusal:
         check()
-    assert (refusal.value.status, refusal.value.message) == (status, message)
+    assert (refusal.value.status_code, refusal.value.message) == (status, message)
     assert refusal.value.field == field
 
 

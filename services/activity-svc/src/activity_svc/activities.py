@@ -13,9 +13,9 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy.dialects.postgresql import insert
 
 from activity_svc.events import ActivityRecord, changed_envelope, created_envelope, record_of
-from activity_svc.refusals import conflict, invalid, not_found
 from activity_svc.tables import activities, activity_assignees, activity_types
 from casestream import topics
+from casestream.commands import ensure_version, invalid, not_found
 from casestream.contracts.case import Change
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
@@ -99,16 +99,8 @@ async def lock_activity(
     ).first()
     if row is None:
         raise not_found(f"activity {activity_id}")
-    ensure_version(row, expected_version)
+    ensure_version("activity", row.version, expected_version)
     return row
-
-
-def ensure_version(row: Any, expected_version: int | None) -> None:
-    if expected_version is not None and expected_version != row.version:
-        raise conflict(
-            f"the activity changed since version {expected_version} (it is at version "
-            f"{row.version}): reload it and try again"
-        )
 
 
 async def save_activity(

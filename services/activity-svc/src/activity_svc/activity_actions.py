@@ -6,13 +6,11 @@ and ``activity.commands``; each runs inside the caller's transaction, so a refus
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from activity_svc.activities import (
     ensure_type_exists,
-    ensure_version,
     lock_activity,
     record_activity,
     save_activity,
@@ -20,25 +18,15 @@ from activity_svc.activities import (
 from activity_svc.case_view import case_named
 from activity_svc.events import ActivityRecord
 from activity_svc.permissions import ensure_can_see_activity, ensure_can_see_case
-from activity_svc.refusals import conflict, invalid
 from activity_svc.schemas import ActivityIn, ActivityPatch, CompleteIn
 from activity_svc.timeline import continue_sequence
+from casestream.commands import Caller, conflict, ensure_version, invalid
 from casestream.contracts.activity import ACTIVITY_CANCELLED, ACTIVITY_COMPLETED, ACTIVITY_UPDATED
-from casestream.http.auth import StaffUser
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
 
 # Fields a PATCH may not empty: they always have a value.
 NOT_NULL = ("priority",)
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who acts: a staff user (their rights are checked) or an internal app sending a
-    command (``staff`` None: trusted; the activity rules still apply)."""
-
-    actor: str | None
-    staff: StaffUser | None = None
 
 
 async def schedule(
@@ -144,7 +132,7 @@ async def _open(
     row = await lock_activity(tx, activity_id)
     if caller.staff is not None:
         ensure_can_see_activity(caller.staff, row, await case_named(tx.session, row.case_id))
-    ensure_version(row, version)
+    ensure_version("activity", row.version, version)
     return row
 
 

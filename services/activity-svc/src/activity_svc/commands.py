@@ -7,12 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from activity_svc import activity_actions
-from activity_svc.activity_actions import Caller
-from activity_svc.refusals import Refused, invalid
 from activity_svc.schemas import ActivityIn, CompleteIn
+from casestream.commands import Caller, invalid, rejecting_refusals
 from casestream.contracts.activity import (
     ACTIVITY_COMMAND_TYPES,
     COMPLETE_ACTIVITY,
@@ -20,20 +17,15 @@ from casestream.contracts.activity import (
     ActivityCommand,
     ActivityCommandEnvelope,
 )
-from casestream.messaging.consumption import Rejected
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
 
 
 def command_handler(settings: ServiceSettings):
+    @rejecting_refusals
     async def handle_activity_command(envelope: ActivityCommandEnvelope, tx: Transaction) -> None:
         """Run the command; a refusal or an invalid body dead-letters it with the reason."""
-        try:
-            await _run(tx, settings, envelope)
-        except Refused as refused:
-            raise Rejected(f"{envelope.type} refused: {refused.reason()}") from None
-        except ValidationError as error:
-            raise Rejected(f"{envelope.type}: invalid command: {error}") from None
+        await _run(tx, settings, envelope)
 
     return handle_activity_command
 

@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from activity_svc.case_view import case_view
-from activity_svc.refusals import forbidden
 from activity_svc.tables import activities, activity_assignees
+from casestream.commands import forbidden
 from casestream.http.auth import StaffUser
 
 

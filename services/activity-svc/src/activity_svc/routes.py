@@ -14,11 +14,9 @@ from pydantic import AwareDatetime
 from sqlalchemy.dialects.postgresql import insert
 
 from activity_svc import activity_actions
-from activity_svc.activity_actions import Caller
 from activity_svc.case_view import case_named
 from activity_svc.due import ACTIVITY_COLUMNS, ACTIVITY_FROM, DueFilters, cursor_of, due_query
 from activity_svc.permissions import ensure_can_see_activity, ensure_can_see_case
-from activity_svc.refusals import invalid
 from activity_svc.schemas import (
     ActivityIn,
     ActivityOut,
@@ -29,6 +27,7 @@ from activity_svc.schemas import (
     ProcessActionOut,
 )
 from activity_svc.tables import activities, activity_types, timeline_at
+from casestream.commands import Caller, invalid
 from casestream.http.auth import Staff, StaffUser
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 

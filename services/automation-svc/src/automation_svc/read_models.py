@@ -17,6 +17,7 @@ from casestream.contracts.activity import ActivityState
 from casestream.contracts.case import CaseState, CaseTypeVersion
 from casestream.contracts.notify import TemplateSaved
 from casestream.persistence.database import Transaction
+from casestream.persistence.read_models import keep_case_type, keep_cases
 from casestream.persistence.upserts import any_of, upsert_newest
 
 
@@ -40,8 +41,7 @@ _LOCK_CASES = sa.text(
 
 
 async def remember_cases(tx: Transaction, batch: Iterable[CaseState]) -> None:
-    values = [dict(id=c.id, state=c.model_dump(mode="json"), version=c.version) for c in batch]
-    await upsert_newest(tx.session, cases, values, key="id", newer_by="version")
+    await keep_cases(tx.session, cases, batch)
 
 
 async def remember_activities(tx: Transaction, batch: Iterable[ActivityState]) -> None:
@@ -62,17 +62,7 @@ async def remember_activities(tx: Transaction, batch: Iterable[ActivityState]) -
 
 
 async def remember_case_type(tx: Transaction, case_type: CaseTypeVersion) -> None:
-    values = dict(
-        name=case_type.name,
-        instance=case_type.instance,
-        version=case_type.version,
-        active=case_type.active,
-        definition=case_type.definition.model_dump(mode="json"),
-    )
-    # Same version too: switching a type on or off does not make a new version.
-    await upsert_newest(
-        tx.session, case_types, values, key="name", newer_by="version", same_counts=True
-    )
+    await keep_case_type(tx.session, case_types, case_type)
 
 
 async def remember_template(tx: Transaction, template: TemplateSaved) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from casestream.persistence.read_models import case_types_table, cases_table
+
 metadata = sa.MetaData()
 
 
@@ -85,13 +87,7 @@ sa.Index(
     ),
 )
 
-cases = sa.Table(
-    "cases",
-    metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("state", JSONB, nullable=False),  # CaseState
-    sa.Column("version", sa.Integer, nullable=False),
-)
+cases = cases_table(metadata)
 
 activities = sa.Table(
     "activities",
@@ -105,15 +101,7 @@ activities = sa.Table(
 )
 sa.Index("activities_case", activities.c.case_id, activities.c.type)
 
-case_types = sa.Table(
-    "case_types",
-    metadata,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("instance", sa.Text, nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("active", sa.Boolean, nullable=False),
-    sa.Column("definition", JSONB, nullable=False),  # CaseTypeDefinition
-)
+case_types = case_types_table(metadata)
 
 templates = sa.Table(
     "templates",

@@ -6,28 +6,18 @@ version once, leaves one history entry and says one event, however it arrived (H
 command)."""
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from case_svc.cases import case_state, record_case_event
 from case_svc.config import Settings
-from case_svc.errors import conflict, not_found
 from case_svc.permissions import ensure_can_see
 from case_svc.tables import cases
+from casestream.commands import ensure_version, not_found
 from casestream.contracts.case import CaseOrigin, CaseState, Change
 from casestream.http.auth import StaffUser
 from casestream.persistence.database import Transaction
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who acts: a staff user (rights checked) or a system actor such as a command's sender
-    (``staff`` None: the internal app is trusted, the case rules still apply)."""
-
-    actor: str
-    staff: StaffUser | None = None
 
 
 async def lock_case(
@@ -47,11 +37,7 @@ async def lock_case(
         raise not_found(f"case {case_id}")
     if staff is not None:
         ensure_can_see(staff, row)
-    if expected_version is not None and expected_version != row.version:
-        raise conflict(
-            f"the case changed since version {expected_version} (it is at version "
-            f"{row.version}): reload it and try again"
-        )
+    ensure_version("case", row.version, expected_version)
     return row
 
 

@@ -17,12 +17,12 @@ from case_svc.configuration import (
 )
 from case_svc.contacts import contact_state, find_or_create_by_email, get_contacts
 from case_svc.custom_fields import validated_custom
-from case_svc.errors import invalid, not_found
 from case_svc.opportunities import checked_opportunity
 from case_svc.permissions import ensure_can_add
 from case_svc.schemas import CaseIn
 from case_svc.tables import case_clients, case_history, case_links, case_roles, cases, contacts
 from casestream import topics
+from casestream.commands import invalid, not_found
 from casestream.contracts.case import (
     CASE_OPENED,
     CaseEvent,

@@ -7,11 +7,11 @@ from sqlalchemy.dialects.postgresql import insert
 
 from case_svc.config import Settings
 from case_svc.custom_fields import check_definition_fields
-from case_svc.errors import conflict, invalid, not_found
 from case_svc.schemas import CaseStatusIn, CaseTypeIn, InstanceIn
 from case_svc.status_rules import ordered_statuses
 from case_svc.tables import case_statuses, case_type_versions, case_types, instances
 from casestream import topics
+from casestream.commands import conflict, invalid, not_found
 from casestream.contracts.case import (
     CASETYPE_VERSION_PUBLISHED,
     CaseTypeDefinition,

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from case_svc.case_changes import lock_case, save_case
 from case_svc.config import Settings
 from case_svc.contacts import FILLABLE, derived_name, get_contact, save_contact
-from case_svc.errors import conflict, invalid, not_found
 from case_svc.tables import case_clients, case_roles, contacts
+from casestream.commands import conflict, invalid, not_found
 from casestream.contracts.case import CASE_UPDATED, CONTACT_MERGED, Change
 from casestream.persistence.database import Transaction
 

@@ -7,9 +7,9 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from case_svc.config import Settings
-from case_svc.errors import conflict, invalid, not_found
 from case_svc.tables import contacts
 from casestream import topics
+from casestream.commands import conflict, invalid, not_found
 from casestream.contracts.case import (
     CONTACT_CREATED,
     CONTACT_UPDATED,

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
-from case_svc.errors import invalid
 from case_svc.tables import contacts
+from casestream.commands import invalid
 from casestream.contracts.case import CustomField
 from casestream.persistence.database import Transaction
 

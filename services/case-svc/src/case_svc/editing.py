@@ -4,14 +4,14 @@ tags (``PATCH /cases/{id}``)."""
 import uuid
 from typing import Any
 
-from case_svc.case_changes import Caller, lock_case, save_case
+from case_svc.case_changes import lock_case, save_case
 from case_svc.cases import state_of
 from case_svc.config import Settings
 from case_svc.configuration import definition_of
 from case_svc.custom_fields import validated_custom
-from case_svc.errors import conflict, invalid
 from case_svc.opportunities import checked_opportunity
 from case_svc.schemas import CasePatch
+from casestream.commands import Caller, conflict, invalid
 from casestream.contracts.case import CASE_UPDATED, CaseState
 from casestream.persistence.database import Transaction
 

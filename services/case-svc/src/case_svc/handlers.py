@@ -1,14 +1,11 @@
 """What case-svc does with the messages it hears."""
 
-from pydantic import ValidationError
-
 from case_svc import lifecycle, relations
-from case_svc.case_changes import Caller
 from case_svc.cases import open_case
 from case_svc.config import Settings
-from case_svc.errors import Refused, invalid
 from case_svc.schemas import CaseIn
 from case_svc.submissions import take_in_submission
+from casestream.commands import Caller, invalid, rejecting_refusals
 from casestream.contracts.case import (
     ADD_CASE_ROLE,
     ADD_CASE_TAGS,
@@ -21,7 +18,6 @@ from casestream.contracts.case import (
     CaseCommandEnvelope,
 )
 from casestream.contracts.intake import SubmissionEnvelope
-from casestream.messaging.consumption import Rejected
 from casestream.persistence.database import Transaction
 
 
@@ -35,19 +31,12 @@ def handle_submission(settings: Settings):
 
 
 def handle_case_command(settings: Settings):
+    @rejecting_refusals
     async def handle_case_command(envelope: CaseCommandEnvelope, tx: Transaction) -> None:
         """Commands from internal apps: the same actions and checks as the HTTP API. A command
         the rules refuse is dead-lettered at once with the reason."""
-        command, caller = envelope.data, Caller(actor=envelope.data.actor)
-        try:
-            await _run_command(tx, settings, envelope.type, command, caller)
-        except Refused as refused:
-            where = f" ({'.'.join(refused.field)})" if refused.field else ""
-            raise Rejected(
-                f"{envelope.type} refused: {refused.status} {refused.message}{where}"
-            ) from None
-        except ValidationError as error:
-            raise Rejected(f"{envelope.type}: invalid case: {error}") from None
+        caller = Caller(actor=envelope.data.actor)
+        await _run_command(tx, settings, envelope.type, envelope.data, caller)
 
     return handle_case_command
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from case_svc import status_rules as rules
-from case_svc.case_changes import Caller, lock_case, save_case
+from case_svc.case_changes import lock_case, save_case
 from case_svc.config import Settings
 from case_svc.configuration import (
     case_type_named,
@@ -19,6 +19,7 @@ from case_svc.configuration import (
 )
 from case_svc.custom_fields import validated_custom
 from case_svc.permissions import ensure_can_add
+from casestream.commands import Caller
 from casestream.contracts.case import (
     CASE_ASSIGNED,
     CASE_CLOSED,

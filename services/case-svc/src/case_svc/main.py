@@ -1,11 +1,9 @@
 """case-svc: configuration, contacts and cases."""
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from case_svc.activity_view import track_activities
 from case_svc.config import Settings
-from case_svc.errors import Refused
 from case_svc.handlers import handle_case_command, handle_submission
 from case_svc.routes import case_actions, cases, configuration, contacts, finding
 from casestream import topics
@@ -83,10 +81,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             case_actions.router,
         ],
     )
-
-    @app.exception_handler(Refused)
-    async def refused(request: Request, error: Refused) -> JSONResponse:
-        http = error.to_http()
-        return JSONResponse({"detail": http.detail}, status_code=http.status_code)
 
     return app

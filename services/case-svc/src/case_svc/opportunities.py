@@ -6,9 +6,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from case_svc.errors import invalid
 from case_svc.schemas import OpportunityIn
 from case_svc.tables import instances
+from casestream.commands import invalid
 from casestream.persistence.database import Transaction
 
 

@@ -17,13 +17,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from case_svc.errors import Refused
 from case_svc.tables import cases, instances
+from casestream.commands import forbidden
 from casestream.http.auth import StaffUser
-
-
-def forbidden(message: str) -> Refused:
-    return Refused(403, message)
 
 
 def access_to(staff: StaffUser, instance: str) -> str | None:

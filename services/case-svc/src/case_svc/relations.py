@@ -8,14 +8,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from case_svc.case_changes import Caller, lock_case, save_case
+from case_svc.case_changes import lock_case, save_case
 from case_svc.cases import state_of
 from case_svc.config import Settings
 from case_svc.configuration import definition_of, statuses_for_case
 from case_svc.contacts import get_contacts
-from case_svc.errors import conflict, invalid, not_found
 from case_svc.permissions import ensure_can_delete
 from case_svc.tables import case_clients, case_links, case_roles
+from casestream.commands import Caller, conflict, invalid, not_found
 from casestream.contracts.case import (
     CASE_LINKED,
     CASE_MERGED,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Literal, Protocol
 
-from case_svc.errors import conflict, invalid
+from casestream.commands import conflict, invalid
 
 OPENED, CLOSED = "opened", "closed"
 STATUS_FIELD = ("body", "status")

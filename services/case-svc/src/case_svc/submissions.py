@@ -18,10 +18,10 @@ from case_svc.cases import CheckedCase, checked_case, open_case
 from case_svc.config import Settings
 from case_svc.configuration import case_type_named, statuses_by_name
 from case_svc.contacts import check_contact, cleaned, find_or_create_contact
-from case_svc.errors import Refused, invalid
 from case_svc.schemas import CaseIn, ContactIn
 from case_svc.tables import case_clients, case_statuses, cases, metadata
 from casestream import topics
+from casestream.commands import Refused, invalid
 from casestream.contracts.case import (
     CASE_SUBMISSION_ATTACHED,
     SUBMISSION_OUTCOME,

@@ -6,22 +6,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from casestream.contracts.case import CaseTypeDefinition, CaseTypeVersion
-from casestream.persistence.upserts import upsert_newest
+from casestream.persistence.read_models import keep_case_type
 from intake_svc.tables import case_types
 
 
 async def remember_case_type(session: AsyncConnection, case_type: CaseTypeVersion) -> None:
-    values = dict(
-        name=case_type.name,
-        instance=case_type.instance,
-        version=case_type.version,
-        active=case_type.active,
-        definition=case_type.definition.model_dump(mode="json"),
-    )
-    # Same version too: switching a type on or off does not make a new version.
-    await upsert_newest(
-        session, case_types, values, key="name", newer_by="version", same_counts=True
-    )
+    await keep_case_type(session, case_types, case_type)
 
 
 async def case_type_definition(session: AsyncConnection, name: str) -> CaseTypeDefinition | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from casestream.persistence.read_models import case_types_table
+
 metadata = sa.MetaData()
 
 SUBMISSION_STATUSES = ("received", "case_opened", "attached", "rejected")
@@ -72,12 +74,4 @@ sa.Index(
 
 # What case-svc said of each case type on casetype.events (its newest version): forms are
 # checked against it when saved.
-case_types = sa.Table(
-    "case_types",
-    metadata,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("instance", sa.Text, nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("active", sa.Boolean, nullable=False),
-    sa.Column("definition", JSONB, nullable=False),
-)
+case_types = case_types_table(metadata)

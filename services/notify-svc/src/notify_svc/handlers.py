@@ -15,7 +15,8 @@ from casestream.contracts.case import CaseEnvelope, ContactEnvelope, ContactStat
 from casestream.contracts.notify import SendEmailEnvelope
 from casestream.messaging.consumption import BatchHandler, Handler
 from casestream.persistence.database import Transaction
-from casestream.persistence.upserts import any_of, upsert_newest
+from casestream.persistence.read_models import keep_cases
+from casestream.persistence.upserts import any_of
 from notify_svc.claiming import WAITING_FOR_CASE
 from notify_svc.composing import message_id_for
 from notify_svc.tables import cases, contacts, emails
@@ -47,8 +48,7 @@ def remember_case(wake_delivery: Callable[[], None]) -> BatchHandler:
 async def remember(envelopes: list[CaseEnvelope], tx: Transaction) -> None:
     """The batch's cases in one newest-wins upsert, their clients in another."""
     states = [e.data.case for e in envelopes]
-    rows = [dict(id=c.id, state=c.model_dump(mode="json"), version=c.version) for c in states]
-    await upsert_newest(tx.session, cases, rows, key="id", newer_by="version")
+    await keep_cases(tx.session, cases, states)
     await _upsert_contacts(
         tx, [client for case in states for client in case.clients], from_contact_events=False
     )

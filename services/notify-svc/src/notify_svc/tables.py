@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from casestream.persistence.read_models import cases_table
+
 metadata = sa.MetaData()
 
 
@@ -23,13 +25,7 @@ templates = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
 )
 
-cases = sa.Table(
-    "cases",
-    metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("state", JSONB, nullable=False),  # CaseState
-    sa.Column("version", sa.Integer, nullable=False),
-)
+cases = cases_table(metadata)
 
 contacts = sa.Table(
     "contacts",

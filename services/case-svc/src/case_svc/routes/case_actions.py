@@ -10,9 +10,8 @@ from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from case_svc import editing, lifecycle, relations
-from case_svc.case_changes import Caller
-from case_svc.errors import invalid
 from case_svc.schemas import Case, CasePatch
+from casestream.commands import Caller, invalid
 from casestream.http.auth import Staff, StaffUser
 
 router = APIRouter(tags=["case actions"])

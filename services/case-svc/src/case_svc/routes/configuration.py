@@ -4,7 +4,6 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 
 from case_svc.configuration import add_instance, add_status, case_type_named, put_case_type
-from case_svc.errors import not_found
 from case_svc.permissions import require_configure
 from case_svc.schemas import (
     CaseStatusIn,
@@ -15,6 +14,7 @@ from case_svc.schemas import (
     InstancePatch,
 )
 from case_svc.tables import case_statuses, case_types, instances
+from casestream.commands import not_found
 from casestream.http.auth import Staff
 
 router = APIRouter(tags=["configuration"])

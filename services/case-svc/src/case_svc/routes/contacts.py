@@ -18,10 +18,10 @@ from case_svc.contacts import (
     normalize_email,
     update_contact,
 )
-from case_svc.errors import not_found
 from case_svc.permissions import ensure_can_delete
 from case_svc.schemas import Contact, ContactIn
 from case_svc.tables import contacts
+from casestream.commands import not_found
 from casestream.http.auth import Staff
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Request
 
 from case_svc.cases import states_of
 from case_svc.dashboard import DashboardSummary, summary
-from case_svc.errors import invalid, not_found
 from case_svc.finding import Active, CaseFilters, Sort, cursor_key, page_query
-from case_svc.permissions import access_to, forbidden
+from case_svc.permissions import access_to
 from case_svc.schemas import Case
 from case_svc.tables import instances
+from casestream.commands import forbidden, invalid, not_found
 from casestream.http.auth import Staff, StaffUser
 from casestream.http.pagination import Cursor, Limit, Page, page_of
 from casestream.persistence.database import Transaction
