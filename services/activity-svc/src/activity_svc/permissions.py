@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from activity_svc.case_view import case_view
 from activity_svc.tables import activities, activity_assignees
+from casestream import visibility
 from casestream.commands import forbidden
 from casestream.http.auth import StaffUser
 
@@ -23,10 +24,7 @@ def is_admin(staff: StaffUser) -> bool:
 def may_see_case(staff: StaffUser, case: Any) -> bool:
     if is_admin(staff):
         return True
-    if case is None:
-        return False
-    access = staff.access_to(case.instance)
-    return access == "all" or (access == "own" and staff.user in (case.assignee, case.created_by))
+    return case is not None and visibility.may_see_case(staff, case)
 
 
 def may_see_activity(staff: StaffUser, activity: Any, case: Any) -> bool:
@@ -49,15 +47,8 @@ def visible_activities(staff: StaffUser) -> sa.ColumnElement[bool]:
     """The same rule as a WHERE clause on ``activities``, for lists."""
     if is_admin(staff):
         return sa.true()
-    own_case = sa.or_(case_view.c.assignee == staff.user, case_view.c.created_by == staff.user)
-    granted = []
-    for instance, scope in staff.granted_instances():
-        in_instance = sa.true() if instance == "*" else case_view.c.instance == instance
-        granted.append(sa.and_(in_instance, own_case) if scope == "own" else in_instance)
-    on_visible_case = (
-        sa.exists().where(case_view.c.id == activities.c.case_id, sa.or_(*granted))
-        if granted
-        else sa.false()
+    on_visible_case = sa.exists().where(
+        case_view.c.id == activities.c.case_id, visibility.visible_cases(staff, case_view)
     )
     # An alias: the list may already scan activity_assignees (assignee=...).
     assigned = activity_assignees.alias("assigned")

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from activity_svc.timeline_tables import timeline_cases
+from casestream import visibility
 from casestream.contracts.case import CaseState
 
 
@@ -51,8 +52,5 @@ async def case_of(session: Any, case_id: uuid.UUID, *, lock: bool = False) -> An
 
 
 def may_apply(staff: Any, case: Any) -> bool:
-    """Who may apply a set to a case: whoever may see it (case-svc's rule)."""
-    access = staff.access_to(case.instance)
-    if access == "all":
-        return True
-    return access == "own" and staff.user in (case.assignee, case.created_by)
+    """Who may apply a set to a case: whoever may see it."""
+    return visibility.may_see_case(staff, case)

@@ -1,6 +1,5 @@
 """Contacts: create, find, change and merge them, and say so on contact.events."""
 
-import re
 import uuid
 from typing import Any, Literal
 
@@ -10,6 +9,8 @@ from case_svc.config import Settings
 from case_svc.tables import contacts
 from casestream import topics
 from casestream.commands import conflict, invalid, not_found
+from casestream.contact_keys import email_key, person_key
+from casestream.contact_keys import lock_keys as contact_lock_keys
 from casestream.contracts.case import (
     CONTACT_CREATED,
     CONTACT_UPDATED,
@@ -24,10 +25,6 @@ EDITABLE = ("first_name", "last_name", "display_name", "email", "phone", "do_not
 FILLABLE = ("first_name", "last_name", "display_name", "email", "phone")
 
 DuplicateRule = Literal["email", "email_or_name_phone"]
-
-
-def normalize_email(email: str | None) -> str | None:
-    return email.strip().lower() if email and email.strip() else None
 
 
 def contact_state(row: Any) -> ContactState:
@@ -58,7 +55,7 @@ def check_contact(values: dict[str, Any], where: tuple[str, ...] = ("body",)) ->
 async def find_by_email(tx: Transaction, email: str) -> Any | None:
     """The oldest live contact with this email (case-insensitive, trimmed); if only merged-away
     contacts have it, the contact they were merged into."""
-    found = (await tx.session.execute(_BY_EMAIL, {"email": normalize_email(email)})).first()
+    found = (await tx.session.execute(_BY_EMAIL, {"email": email_key(email)})).first()
     return await _survivor(tx, found)
 
 
@@ -98,18 +95,6 @@ _BY_EMAIL = (
 )
 
 
-def name_and_phone(values: dict[str, Any]) -> tuple[str, str, str] | None:
-    """First name, last name (trimmed, lowercased) and the phone's digits; None unless all
-    three are there."""
-    first, last = (_folded(values.get(k)) for k in ("first_name", "last_name"))
-    digits = re.sub(r"[^0-9]", "", values.get("phone") or "")
-    return (first, last, digits) if first and last and digits else None
-
-
-def _folded(text: str | None) -> str | None:
-    return text.strip().lower() if text and text.strip() else None
-
-
 async def create_contact(tx: Transaction, values: dict[str, Any], settings: Settings) -> Any:
     values = {**values, "id": uuid.uuid4(), "email": (values.get("email") or None)}
     if values.get("email"):
@@ -135,9 +120,8 @@ async def find_or_create_contact(
     a transaction-scoped advisory lock on every key the new contact could be found by, whatever
     its rule, before looking: the second waits for the first to commit, then finds its
     contact. Keys in one order, so two callers never wait on each other crosswise."""
-    email, person = normalize_email(values.get("email")), name_and_phone(values)
-    keys = [f"email:{email}" if email else None, "person:" + "|".join(person) if person else None]
-    await lock_keys(tx, [k for k in keys if k])
+    email, person = email_key(values.get("email")), person_key(values)
+    await lock_keys(tx, contact_lock_keys(values))
     found = await find_by_email(tx, email) if email else None
     if found is None and person and rule == "email_or_name_phone":
         found = await find_by_name_and_phone(tx, person)

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from case_svc.tables import cases, instances
+from casestream import visibility
 from casestream.commands import forbidden
 from casestream.http.auth import StaffUser
 
@@ -32,28 +33,14 @@ def require_configure(staff: StaffUser) -> None:
 
 
 def visible_cases(staff: StaffUser) -> sa.ColumnElement[bool]:
-    """The cases the caller may see in lists and counts: in an enabled instance, and in an
-    instance where the token sees all cases, or its own."""
+    """The cases the caller may see in lists and counts: in an enabled instance, and visible
+    to the caller (``casestream.visibility``)."""
     enabled = cases.c.instance.in_(sa.select(instances.c.name).where(instances.c.enabled))
-    if "admin" in staff.rights:
-        return enabled
-    own = sa.or_(cases.c.assignee == staff.user, cases.c.created_by == staff.user)
-    clauses = []
-    for instance, scope in staff.granted_instances():
-        in_instance = sa.true() if instance == "*" else cases.c.instance == instance
-        clauses.append(sa.and_(in_instance, own) if scope == "own" else in_instance)
-    return sa.and_(enabled, sa.or_(*clauses)) if clauses else sa.false()
-
-
-def may_see(staff: StaffUser, case: Any) -> bool:
-    access = access_to(staff, case.instance)
-    if access == "all":
-        return True
-    return access == "own" and staff.user in (case.assignee, case.created_by)
+    return sa.and_(enabled, visibility.visible_cases(staff, cases))
 
 
 def ensure_can_see(staff: StaffUser, case: Any) -> None:
-    if not may_see(staff, case):
+    if not visibility.may_see_case(staff, case):
         raise forbidden("this case is outside the token's rights")
 
 

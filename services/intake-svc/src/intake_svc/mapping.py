@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from casestream.contact_keys import partition_key
 from casestream.contracts.intake import SubmissionReceived, SubmittedCase, SubmittedContact
 from intake_svc.schemas import Form
 
@@ -13,18 +14,9 @@ CUSTOM_PREFIX = "case.custom."
 
 
 def contact_key(form: Form, values: dict[str, Any], submission_id: uuid.UUID) -> str:
-    """The partition key: the submitter's email, lowercased and trimmed, so one person's
-    submissions reach case-svc in order and it can match contacts without races. Without an
-    email (allowed by the name-and-phone rule), the name and phone's digits; without those,
-    the submission itself (nothing to match it by)."""
-    contact = _contact_values(form, values)
-    if email := contact.get("email", "").strip().lower():
-        return email
-    name_phone = [contact.get(k, "").strip().lower() for k in ("first_name", "last_name")]
-    digits = "".join(ch for ch in contact.get("phone", "") if ch.isdigit())
-    if all(name_phone) and digits:
-        return f"{' '.join(name_phone)}|{digits}"
-    return str(submission_id)
+    """The partition key: who submitted (see ``casestream.contact_keys``), so one person's
+    submissions reach case-svc in order and it can match contacts without races."""
+    return partition_key(_contact_values(form, values), otherwise=str(submission_id))
 
 
 def _contact_values(form: Form, values: dict[str, Any]) -> dict[str, str]:

@@ -150,23 +150,23 @@ async def records_on(
 async def records_until(
     kafka_bootstrap: str,
     topic: str,
-    marker: str,
+    marker: str | Callable[[Any], bool],
     *,
     timeout_s: float = 20.0,
     keys: set[str] | None = None,
 ) -> list[Any]:
     """The records on ``topic`` but the marker (only those whose key is in ``keys``, if
-    given), read until the record keyed ``marker`` has arrived and half a second more. The
-    marker is sent after what must not have been sent: once it is here, anything sent
-    before it is readable too (on any partition), so an absence means "not sent", not "not
-    yet". Fails if the marker does not arrive."""
-    wanted = None if keys is None else keys | {marker}
-    records = await _read(kafka_bootstrap, topic, wanted, timeout_s, 0.5, marker=marker)
-    others = [r for r in records if r.key.decode() != marker]
+    given), read until the marker (the record keyed ``marker``, or one that ``marker(record)``
+    holds for) has arrived and half a second more. The marker is sent after what must not
+    have been sent: once it is here, anything sent before it is readable too (on any
+    partition), so an absence means "not sent", not "not yet". Fails if it does not arrive."""
+    is_marker = marker if callable(marker) else (lambda r: r.key.decode() == marker)
+    wanted = keys if keys is None or callable(marker) else keys | {marker}
+    records = await _read(kafka_bootstrap, topic, wanted, timeout_s, 0.5, marker=is_marker)
+    others = [r for r in records if not is_marker(r)]
     if len(others) == len(records):
         raise AssertionError(
-            f"the marker {marker!r} did not arrive on {topic} within {timeout_s}s: "
-            f"{_described(records)}"
+            f"the marker did not arrive on {topic} within {timeout_s}s: {_described(records)}"
         )
     return others
 
@@ -179,7 +179,7 @@ async def _read(
     grace_s: float,
     *,
     expected: int | None = None,
-    marker: str | None = None,
+    marker: Callable[[Any], bool] | None = None,
 ) -> list[Any]:
     # Partitions are assigned by hand: no consumer group to join, so reading starts at once.
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
@@ -195,7 +195,7 @@ async def _read(
             for batch in (await consumer.getmany(timeout_ms=200)).values():
                 records += [r for r in batch if keys is None or r.key.decode() in keys]
             done = (expected is not None and len(records) >= expected) or (
-                marker is not None and any(r.key.decode() == marker for r in records)
+                marker is not None and any(marker(r) for r in records)
             )
             if done and enough_at is None:
                 enough_at = loop.time() + grace_s

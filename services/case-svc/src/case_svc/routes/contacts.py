@@ -15,13 +15,13 @@ from case_svc.contacts import (
     check_contact,
     cleaned,
     create_contact,
-    normalize_email,
     update_contact,
 )
 from case_svc.permissions import ensure_can_delete
 from case_svc.schemas import Contact, ContactIn
 from case_svc.tables import contacts
 from casestream.commands import not_found
+from casestream.contact_keys import email_key
 from casestream.http.auth import Staff
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 
@@ -79,7 +79,7 @@ async def find_contacts(
     query = sa.select(contacts).where(keyset(order, cursor))
     if not include_merged:
         query = query.where(contacts.c.merged_into.is_(None))
-    if wanted := normalize_email(email):
+    if wanted := email_key(email):
         query = query.where(sa.func.lower(contacts.c.email) == wanted)
     if q and q.strip():
         like = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

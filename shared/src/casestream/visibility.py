@@ -1,0 +1,31 @@
+"""Which cases a staff user may see, the one rule every service applies to cases and to what
+hangs off them: all cases of an instance where the token's rights say ``all``, or the ones
+assigned to or opened by the user where they say ``own`` (``StaffUser.access_to``). Once
+over a case in hand, once as SQL over a table with the case's columns (``instance``,
+``assignee``, ``created_by``), so lists and single reads never disagree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from casestream.http.auth import StaffUser
+
+
+def may_see_case(staff: StaffUser, case: Any) -> bool:
+    """``case``: anything with ``instance``, ``assignee`` and ``created_by``."""
+    access = staff.access_to(case.instance)
+    return access == "all" or (access == "own" and staff.user in (case.assignee, case.created_by))
+
+
+def visible_cases(staff: StaffUser, table: sa.FromClause) -> sa.ColumnElement[bool]:
+    """``may_see_case`` as a WHERE clause on ``table``'s rows."""
+    if "admin" in staff.rights:
+        return sa.true()
+    own = sa.or_(table.c.assignee == staff.user, table.c.created_by == staff.user)
+    granted = []
+    for instance, scope in staff.granted_instances():
+        in_instance = sa.true() if instance == "*" else table.c.instance == instance
+        granted.append(sa.and_(in_instance, own) if scope == "own" else in_instance)
+    return sa.or_(*granted) if granted else sa.false()
