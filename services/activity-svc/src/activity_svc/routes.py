@@ -9,7 +9,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query
 from pydantic import AwareDatetime
 from sqlalchemy.dialects.postgresql import insert
 
@@ -30,6 +30,8 @@ from activity_svc.tables import activities, activity_types, timeline_at
 from casestream.commands import Caller, invalid
 from casestream.http.auth import Staff, StaffUser
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
+from casestream.http.state import Service
+from casestream.service import Runtime
 
 router = APIRouter()
 
@@ -37,8 +39,8 @@ IfMatch = Annotated[str | None, Header(description="the activity version you saw
 
 
 @router.post("/activity-types", status_code=201, response_model=ActivityTypeOut)
-async def create_activity_type(body: ActivityTypeIn, request: Request, staff: Staff) -> Any:
-    async with request.app.state.runtime.database.transaction() as tx:
+async def create_activity_type(body: ActivityTypeIn, runtime: Service, staff: Staff) -> Any:
+    async with runtime.database.transaction() as tx:
         created = (
             await tx.session.execute(
                 insert(activity_types)
@@ -53,24 +55,23 @@ async def create_activity_type(body: ActivityTypeIn, request: Request, staff: St
 
 
 @router.get("/activity-types", response_model=list[ActivityTypeOut])
-async def list_activity_types(request: Request, staff: Staff) -> Any:
-    async with request.app.state.runtime.database.session() as session:
+async def list_activity_types(runtime: Service, staff: Staff) -> Any:
+    async with runtime.database.session() as session:
         return (
             await session.execute(sa.select(activity_types).order_by(activity_types.c.name))
         ).all()
 
 
 @router.post("/activities", status_code=201, response_model=ActivityOut)
-async def create_activity(body: ActivityIn, request: Request, staff: Staff) -> Any:
-    runtime = request.app.state.runtime
+async def create_activity(body: ActivityIn, runtime: Service, staff: Staff) -> Any:
     async with runtime.database.transaction() as tx:
         activity = await activity_actions.schedule(tx, runtime.settings, _caller(staff), body)
-    return await _activity(request, activity.id)
+    return await _activity(runtime, activity.id)
 
 
 @router.get("/activities", response_model=Page[ActivityOut])
 async def what_is_due(
-    request: Request,
+    runtime: Service,
     staff: Staff,
     assignee: Annotated[str | None, Query(description='"me" or a user id')] = None,
     status: Literal["scheduled", "completed", "cancelled"] | None = None,
@@ -91,56 +92,53 @@ async def what_is_due(
         type=type,
         case_id=case_id,
     )
-    async with request.app.state.runtime.database.session() as session:
+    async with runtime.database.session() as session:
         rows = (await session.execute(due_query(staff, filters, cursor, limit))).all()
     items, next_cursor = page_of(rows, limit, cursor_of)
     return Page[ActivityOut](items=[_out(r) for r in items], next_cursor=next_cursor)
 
 
 @router.get("/activities/{activity_id}", response_model=ActivityOut)
-async def get_activity(activity_id: uuid.UUID, request: Request, staff: Staff) -> Any:
-    return await _activity(request, activity_id, staff)
+async def get_activity(activity_id: uuid.UUID, runtime: Service, staff: Staff) -> Any:
+    return await _activity(runtime, activity_id, staff)
 
 
 @router.patch("/activities/{activity_id}", response_model=ActivityOut)
 async def edit_activity(
     activity_id: uuid.UUID,
     body: ActivityPatch,
-    request: Request,
+    runtime: Service,
     staff: Staff,
     if_match: IfMatch = None,
 ) -> Any:
-    runtime = request.app.state.runtime
     async with runtime.database.transaction() as tx:
         await activity_actions.edit(
             tx, runtime.settings, _caller(staff), activity_id, body, _version(if_match)
         )
-    return await _activity(request, activity_id)
+    return await _activity(runtime, activity_id)
 
 
 @router.post("/activities/{activity_id}/cancel", response_model=ActivityOut)
 async def cancel_activity(
-    activity_id: uuid.UUID, request: Request, staff: Staff, if_match: IfMatch = None
+    activity_id: uuid.UUID, runtime: Service, staff: Staff, if_match: IfMatch = None
 ) -> Any:
-    runtime = request.app.state.runtime
     async with runtime.database.transaction() as tx:
         await activity_actions.cancel(
             tx, runtime.settings, _caller(staff), activity_id, _version(if_match)
         )
-    return await _activity(request, activity_id)
+    return await _activity(runtime, activity_id)
 
 
 @router.post("/activities/{activity_id}/complete", response_model=ProcessActionOut)
 async def complete_activity(
     activity_id: uuid.UUID,
-    request: Request,
+    runtime: Service,
     staff: Staff,
     body: CompleteIn | None = None,
     if_match: IfMatch = None,
 ) -> Any:
     """Complete the activity; with ``next``, schedule the next action too (the process
     action): both or neither."""
-    runtime = request.app.state.runtime
     async with runtime.database.transaction() as tx:
         _, following = await activity_actions.complete(
             tx,
@@ -151,14 +149,14 @@ async def complete_activity(
             _version(if_match),
         )
     return ProcessActionOut(
-        completed=await _activity(request, activity_id),
-        next=await _activity(request, following.id) if following else None,
+        completed=await _activity(runtime, activity_id),
+        next=await _activity(runtime, following.id) if following else None,
     )
 
 
 @router.get("/cases/{case_id}/activities", response_model=Page[ActivityOut])
 async def case_timeline(
-    case_id: uuid.UUID, request: Request, staff: Staff, limit: Limit = 50, cursor: Cursor = None
+    case_id: uuid.UUID, runtime: Service, staff: Staff, limit: Limit = 50, cursor: Cursor = None
 ) -> Any:
     """The case's activities in timeline order: when they happened or fall due, then when
     they were recorded."""
@@ -170,7 +168,7 @@ async def case_timeline(
         .order_by(*order)
         .limit(limit + 1)
     )
-    async with request.app.state.runtime.database.session() as session:
+    async with runtime.database.session() as session:
         ensure_can_see_case(staff, await case_named(session, case_id))
         rows = (await session.execute(query)).all()
     items, next_cursor = page_of(
@@ -197,10 +195,10 @@ def _out(row: Any) -> ActivityOut:
 
 
 async def _activity(
-    request: Request, activity_id: uuid.UUID, staff: StaffUser | None = None
+    runtime: Runtime, activity_id: uuid.UUID, staff: StaffUser | None = None
 ) -> ActivityOut:
     """The activity as answered; with ``staff``, 403 if it is outside their rights."""
-    async with request.app.state.runtime.database.session() as session:
+    async with runtime.database.session() as session:
         found = (
             await session.execute(
                 sa.select(*ACTIVITY_COLUMNS)

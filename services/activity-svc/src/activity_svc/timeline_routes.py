@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from activity_svc.case_types import DefinitionNotYetKnown, definition_of
@@ -15,6 +15,7 @@ from activity_svc.tables import activities, activity_types
 from activity_svc.timeline import apply_activity_set
 from activity_svc.timeline_cases import case_of, may_apply
 from casestream.http.auth import Staff
+from casestream.http.state import Service
 
 router = APIRouter()
 
@@ -36,7 +37,7 @@ class TimelineOut(BaseModel):
 async def apply_timeline(
     case_id: uuid.UUID,
     body: TimelineIn,
-    request: Request,
+    runtime: Service,
     response: Response,
     staff: Staff,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
@@ -44,7 +45,6 @@ async def apply_timeline(
     """Apply ``activity_set`` of the case's type, at the case's definition version. With an
     Idempotency-Key, the same key applies it once (a repeat answers 200 with what the first
     scheduled); without one, every request applies it again."""
-    runtime = request.app.state.runtime
     async with runtime.database.transaction() as tx:
         # Locked: a case closing at the same moment waits, then settles what this scheduled.
         case = await case_of(tx.session, case_id, lock=True)

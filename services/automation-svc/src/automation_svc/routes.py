@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy.dialects.postgresql import insert
 
 from automation_svc.dry_run import NotKnown, dry_run
@@ -24,16 +24,10 @@ from automation_svc.tables import firing_actions, firings, rules
 from automation_svc.validation import rule_errors
 from casestream.http.auth import Staff
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
+from casestream.http.state import DB
 from casestream.persistence.database import Database
 
 router = APIRouter(tags=["rules"])
-
-
-def _database(request: Request) -> Database:
-    return request.app.state.runtime.database
-
-
-Db = Annotated[Database, Depends(_database)]
 
 
 def _content(rule: RuleIn) -> dict[str, Any]:
@@ -62,7 +56,7 @@ def _not_found(rule_id: uuid.UUID) -> HTTPException:
 
 
 @router.post("/rules", status_code=201, response_model=Rule)
-async def create_rule(body: NewRule, staff: Staff, db: Db) -> Any:
+async def create_rule(body: NewRule, staff: Staff, db: DB) -> Any:
     content = await _checked(db, body)
     async with db.transaction() as tx:
         row = (
@@ -80,7 +74,7 @@ async def create_rule(body: NewRule, staff: Staff, db: Db) -> Any:
 
 @router.put("/rules/{rule_id}", response_model=Rule)
 async def put_rule(
-    rule_id: uuid.UUID, body: RuleIn, staff: Staff, db: Db, response: Response
+    rule_id: uuid.UUID, body: RuleIn, staff: Staff, db: DB, response: Response
 ) -> Any:
     """Create or replace the rule with this id. The version goes up when the definition
     changes; repeating the same PUT changes nothing."""
@@ -116,7 +110,7 @@ async def put_rule(
 
 
 @router.get("/rules", response_model=Page[Rule])
-async def list_rules(staff: Staff, db: Db, limit: Limit = 50, cursor: Cursor = None) -> Any:
+async def list_rules(staff: Staff, db: DB, limit: Limit = 50, cursor: Cursor = None) -> Any:
     query = (
         sa.select(rules)
         .where(keyset([rules.c.created_at, rules.c.id], cursor))
@@ -130,7 +124,7 @@ async def list_rules(staff: Staff, db: Db, limit: Limit = 50, cursor: Cursor = N
 
 
 @router.get("/rules/{rule_id}", response_model=Rule)
-async def get_rule(rule_id: uuid.UUID, staff: Staff, db: Db) -> Any:
+async def get_rule(rule_id: uuid.UUID, staff: Staff, db: DB) -> Any:
     async with db.session() as session:
         row = (await session.execute(sa.select(rules).where(rules.c.id == rule_id))).first()
     if row is None:
@@ -139,7 +133,7 @@ async def get_rule(rule_id: uuid.UUID, staff: Staff, db: Db) -> Any:
 
 
 @router.delete("/rules/{rule_id}", status_code=204)
-async def delete_rule(rule_id: uuid.UUID, staff: Staff, db: Db) -> None:
+async def delete_rule(rule_id: uuid.UUID, staff: Staff, db: DB) -> None:
     """The firing log stays; the rule's actions still waiting are cancelled."""
     async with db.transaction() as tx:
         deleted = await tx.session.execute(
@@ -158,7 +152,7 @@ async def delete_rule(rule_id: uuid.UUID, staff: Staff, db: Db) -> None:
 @router.get("/firings", response_model=Page[Firing])
 async def list_firings(
     staff: Staff,
-    db: Db,
+    db: DB,
     rule_id: Annotated[uuid.UUID | None, Query()] = None,
     case_id: Annotated[uuid.UUID | None, Query()] = None,
     state: Annotated[ActionState | None, Query(description="with an action in this state")] = None,
@@ -203,10 +197,11 @@ async def list_firings(
 
 
 @router.post("/rules/{rule_id}/dry-run", response_model=DryRun)
-async def try_rule(rule_id: uuid.UUID, body: DryRunIn, staff: Staff, request: Request) -> Any:
+async def try_rule(
+    rule_id: uuid.UUID, body: DryRunIn, staff: Staff, db: DB, request: Request
+) -> Any:
     """Would the rule fire on this event (or on this case or activity as it stands), and what
     would each action do? Nothing is written and nothing is sent."""
-    db: Database = request.app.state.runtime.database
     async with db.session() as session:
         rule = (await session.execute(sa.select(rules).where(rules.c.id == rule_id))).first()
         if rule is None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from casestream.http.auth import Staff, StaffUser
 from casestream.http.pagination import Cursor, Limit, Page, decode_cursor, keyset, page_of
+from casestream.http.state import Service
 from intake_svc.case_type_fit import case_type_problems
 from intake_svc.case_types import case_type_definition
 from intake_svc.form_rules import definition_problems
@@ -32,7 +33,12 @@ Slug = Annotated[str, Path(pattern=SLUG.pattern, description="lower-case letters
 
 @router.put("/forms/{slug}", response_model=Form, responses={201: {"model": Form}})
 async def put_form_definition(
-    slug: Slug, definition: FormDefinition, staff: Staff, request: Request, response: Response
+    slug: Slug,
+    definition: FormDefinition,
+    staff: Staff,
+    request: Request,
+    runtime: Service,
+    response: Response,
 ) -> Form:
     """Create or replace a form: 201 when new, 200 when replaced. The definition is checked
     against its case type as case-svc last announced it (a type saved a moment ago may not
@@ -40,7 +46,7 @@ async def put_form_definition(
     _allowed(staff)
     if problems := definition_problems(definition):
         raise HTTPException(422, problems)
-    async with request.app.state.runtime.database.transaction() as tx:
+    async with runtime.database.transaction() as tx:
         case_type = await case_type_definition(tx.session, definition.case_type)
         if problems := case_type_problems(definition, case_type):
             raise HTTPException(422, problems)
@@ -53,20 +59,20 @@ async def put_form_definition(
 
 @router.get("/forms", response_model=Page[Form])
 async def forms_page(
-    staff: Staff, request: Request, limit: Limit = 50, cursor: Cursor = None
+    staff: Staff, runtime: Service, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[Form]:
     _allowed(staff)
     after = decode_cursor(cursor)
-    async with request.app.state.runtime.database.session() as session:
+    async with runtime.database.session() as session:
         rows = await list_forms(session, str(after[0]) if after else None, limit + 1)
     items, next_cursor = page_of(rows, limit, lambda form: [form.slug])
     return Page[Form](items=items, next_cursor=next_cursor)
 
 
 @router.get("/forms/{slug}", response_model=Form)
-async def form_definition(slug: str, staff: Staff, request: Request) -> Form:
+async def form_definition(slug: str, staff: Staff, runtime: Service) -> Form:
     _allowed(staff)
-    async with request.app.state.runtime.database.session() as session:
+    async with runtime.database.session() as session:
         form = await get_form(session, slug)
     if form is None:
         raise HTTPException(404, "no such form")
@@ -76,7 +82,7 @@ async def form_definition(slug: str, staff: Staff, request: Request) -> Form:
 @router.get("/submissions", response_model=Page[Submission])
 async def submissions_page(
     staff: Staff,
-    request: Request,
+    runtime: Service,
     form: Annotated[str | None, Query(description="only this form's submissions")] = None,
     status: Annotated[SubmissionStatus | None, Query(description="only this status")] = None,
     outcome: Annotated[
@@ -90,7 +96,7 @@ async def submissions_page(
     _allowed(staff)
     order = [submissions.c.received_at, submissions.c.id]
     after = keyset(order, cursor, descending=True)
-    async with request.app.state.runtime.database.session() as session:
+    async with runtime.database.session() as session:
         rows = await list_submissions(
             session,
             form=form,
@@ -108,11 +114,10 @@ async def submissions_page(
     response_model=Submission,
     responses={404: {}, 409: {"description": "the submission is not rejected"}},
 )
-async def retry(submission_id: uuid.UUID, staff: Staff, request: Request) -> Submission:
+async def retry(submission_id: uuid.UUID, staff: Staff, runtime: Service) -> Submission:
     """Announce a rejected submission again (attempt + 1) once its cause is fixed: case-svc
     tries it afresh, with the form's current mapping. Back to ``received``."""
     _allowed(staff)
-    runtime = request.app.state.runtime
     try:
         retried = await retry_submission(runtime.database, runtime.settings, submission_id)
     except NotRetryable:

@@ -10,10 +10,10 @@ from fastapi import APIRouter, HTTPException, Query
 
 from casestream.http.auth import Staff
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
+from casestream.http.state import DB
 from notify_svc.composing import message_id_for
 from notify_svc.schemas import Email, EmailIn, EmailStatus, template_errors
 from notify_svc.tables import emails, templates
-from notify_svc.template_routes import Db
 
 router = APIRouter(tags=["emails"])
 
@@ -23,7 +23,7 @@ def _missing(field: str, msg: str) -> dict[str, Any]:
 
 
 @router.post("/emails", status_code=202, response_model=Email)
-async def send_email(body: EmailIn, staff: Staff, db: Db) -> Any:
+async def send_email(body: EmailIn, staff: Staff, db: DB) -> Any:
     """Queue an email on a case (from a template, or a subject and body_text that may use
     the same tokens); the delivery worker sends it."""
     inline = {"subject": body.subject, "body_text": body.body_text, "body_html": body.body_html}
@@ -79,7 +79,7 @@ async def send_email(body: EmailIn, staff: Staff, db: Db) -> Any:
 @router.get("/emails", response_model=Page[Email])
 async def list_emails(
     staff: Staff,
-    db: Db,
+    db: DB,
     case_id: Annotated[uuid.UUID | None, Query()] = None,
     status: Annotated[EmailStatus | None, Query()] = None,
     limit: Limit = 50,
@@ -98,7 +98,7 @@ async def list_emails(
 
 
 @router.get("/emails/{email_id}", response_model=Email)
-async def get_email(email_id: uuid.UUID, staff: Staff, db: Db) -> Any:
+async def get_email(email_id: uuid.UUID, staff: Staff, db: DB) -> Any:
     async with db.session() as session:
         row = (await session.execute(sa.select(emails).where(emails.c.id == email_id))).first()
     if row is None:

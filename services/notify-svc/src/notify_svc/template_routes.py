@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from casestream import topics
 from casestream.http.auth import Staff
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
-from casestream.persistence.database import Database
+from casestream.http.state import DB
 from notify_svc.config import Settings
 from notify_svc.drafting import CaseNotKnown, draft_email
 from notify_svc.events import template_saved
@@ -25,15 +25,10 @@ router = APIRouter(tags=["templates"])
 TemplateName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
 
 
-def database(request: Request) -> Database:
-    return request.app.state.runtime.database
-
-
 def config(request: Request) -> Settings:
     return request.app.state.settings
 
 
-Db = Annotated[Database, Depends(database)]
 Config = Annotated[Settings, Depends(config)]
 
 
@@ -42,7 +37,7 @@ async def put_template(
     name: TemplateName,
     body: TemplateIn,
     staff: Staff,
-    db: Db,
+    db: DB,
     settings: Config,
     response: Response,
 ) -> Any:
@@ -73,7 +68,7 @@ async def put_template(
 
 
 @router.get("/templates", response_model=Page[Template])
-async def list_templates(staff: Staff, db: Db, limit: Limit = 50, cursor: Cursor = None) -> Any:
+async def list_templates(staff: Staff, db: DB, limit: Limit = 50, cursor: Cursor = None) -> Any:
     query = (
         sa.select(templates)
         .where(keyset([templates.c.name], cursor))
@@ -87,7 +82,7 @@ async def list_templates(staff: Staff, db: Db, limit: Limit = 50, cursor: Cursor
 
 
 @router.get("/templates/{name}", response_model=Template)
-async def get_template(name: TemplateName, staff: Staff, db: Db) -> Any:
+async def get_template(name: TemplateName, staff: Staff, db: DB) -> Any:
     async with db.session() as session:
         row = (await session.execute(sa.select(templates).where(templates.c.name == name))).first()
     if row is None:
@@ -97,7 +92,7 @@ async def get_template(name: TemplateName, staff: Staff, db: Db) -> Any:
 
 @router.post("/templates/{name}/preview", response_model=Preview)
 async def preview_template(
-    name: TemplateName, body: PreviewIn, staff: Staff, db: Db, settings: Config
+    name: TemplateName, body: PreviewIn, staff: Staff, db: DB, settings: Config
 ) -> Any:
     """The template rendered for a case the read model knows, and who it would go to."""
     async with db.session() as session:

@@ -6,13 +6,15 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from case_svc import editing, lifecycle, relations
 from case_svc.schemas import Case, CasePatch
 from casestream.commands import Caller, invalid
 from casestream.http.auth import Staff, StaffUser
+from casestream.http.state import Service
+from casestream.service import Runtime
 
 router = APIRouter(tags=["case actions"])
 
@@ -79,10 +81,9 @@ class MergeIn(Body):
 
 
 async def _apply(
-    request: Request, staff: StaffUser, if_match: str | None, action, *args, **kwargs
+    runtime: Runtime, staff: StaffUser, if_match: str | None, action, *args, **kwargs
 ) -> Any:
     """Run one case action in its own transaction, as the calling staff user."""
-    runtime = request.app.state.runtime
     async with runtime.database.transaction() as tx:
         return await action(
             tx,
@@ -99,52 +100,52 @@ IfMatch = Annotated[str | None, Header(description="the case version you saw")]
 
 @router.patch("/cases/{case_id}", response_model=Case)
 async def edit_case(
-    case_id: uuid.UUID, body: CasePatch, staff: Staff, request: Request, if_match: IfMatch = None
+    case_id: uuid.UUID, body: CasePatch, staff: Staff, runtime: Service, if_match: IfMatch = None
 ):
-    return await _apply(request, staff, if_match, editing.edit, case_id, body)
+    return await _apply(runtime, staff, if_match, editing.edit, case_id, body)
 
 
 @router.post("/cases/{case_id}/take", response_model=Case)
-async def take_case(case_id: uuid.UUID, staff: Staff, request: Request, if_match: IfMatch = None):
-    return await _apply(request, staff, if_match, lifecycle.take, case_id)
+async def take_case(case_id: uuid.UUID, staff: Staff, runtime: Service, if_match: IfMatch = None):
+    return await _apply(runtime, staff, if_match, lifecycle.take, case_id)
 
 
 @router.post("/cases/{case_id}/requeue", response_model=Case)
 async def requeue_case(
-    case_id: uuid.UUID, staff: Staff, request: Request, if_match: IfMatch = None
+    case_id: uuid.UUID, staff: Staff, runtime: Service, if_match: IfMatch = None
 ):
-    return await _apply(request, staff, if_match, lifecycle.requeue, case_id)
+    return await _apply(runtime, staff, if_match, lifecycle.requeue, case_id)
 
 
 @router.post("/cases/{case_id}/assign", response_model=Case)
 async def assign_case(
-    case_id: uuid.UUID, body: AssignIn, staff: Staff, request: Request, if_match: IfMatch = None
+    case_id: uuid.UUID, body: AssignIn, staff: Staff, runtime: Service, if_match: IfMatch = None
 ):
-    return await _apply(request, staff, if_match, lifecycle.assign, case_id, body.user)
+    return await _apply(runtime, staff, if_match, lifecycle.assign, case_id, body.user)
 
 
 @router.post("/cases/{case_id}/status", response_model=Case)
 async def change_case_status(
-    case_id: uuid.UUID, body: StatusIn, staff: Staff, request: Request, if_match: IfMatch = None
+    case_id: uuid.UUID, body: StatusIn, staff: Staff, runtime: Service, if_match: IfMatch = None
 ):
     return await _apply(
-        request, staff, if_match, lifecycle.change_status, case_id, body.status, note=body.note
+        runtime, staff, if_match, lifecycle.change_status, case_id, body.status, note=body.note
     )
 
 
 @router.post("/cases/{case_id}/transfer", response_model=Case)
 async def transfer_case(
-    case_id: uuid.UUID, body: TransferIn, staff: Staff, request: Request, if_match: IfMatch = None
+    case_id: uuid.UUID, body: TransferIn, staff: Staff, runtime: Service, if_match: IfMatch = None
 ):
-    return await _apply(request, staff, if_match, lifecycle.transfer, case_id, body.case_type)
+    return await _apply(runtime, staff, if_match, lifecycle.transfer, case_id, body.case_type)
 
 
 @router.post("/cases/{case_id}/close", response_model=Case)
 async def close_case(
-    case_id: uuid.UUID, body: CloseIn, staff: Staff, request: Request, if_match: IfMatch = None
+    case_id: uuid.UUID, body: CloseIn, staff: Staff, runtime: Service, if_match: IfMatch = None
 ):
     return await _apply(
-        request,
+        runtime,
         staff,
         if_match,
         lifecycle.close,
@@ -159,21 +160,21 @@ async def close_case(
 async def reopen_case(
     case_id: uuid.UUID,
     staff: Staff,
-    request: Request,
+    runtime: Service,
     body: ReopenIn | None = None,
     if_match: IfMatch = None,
 ):
     return await _apply(
-        request, staff, if_match, lifecycle.reopen, case_id, body.status if body else None
+        runtime, staff, if_match, lifecycle.reopen, case_id, body.status if body else None
     )
 
 
 @router.post("/cases/{case_id}/roles", response_model=Case)
 async def add_case_role(
-    case_id: uuid.UUID, body: RoleIn, staff: Staff, request: Request, if_match: IfMatch = None
+    case_id: uuid.UUID, body: RoleIn, staff: Staff, runtime: Service, if_match: IfMatch = None
 ):
     return await _apply(
-        request,
+        runtime,
         staff,
         if_match,
         relations.add_role,
@@ -189,12 +190,12 @@ async def end_case_role(
     case_id: uuid.UUID,
     role_id: uuid.UUID,
     staff: Staff,
-    request: Request,
+    runtime: Service,
     body: EndRoleIn | None = None,
     if_match: IfMatch = None,
 ):
     return await _apply(
-        request,
+        runtime,
         staff,
         if_match,
         relations.end_role,
@@ -206,20 +207,20 @@ async def end_case_role(
 
 @router.post("/cases/{case_id}/tags", response_model=Case)
 async def tag_case(
-    case_id: uuid.UUID, body: TagsIn, staff: Staff, request: Request, if_match: IfMatch = None
+    case_id: uuid.UUID, body: TagsIn, staff: Staff, runtime: Service, if_match: IfMatch = None
 ):
-    return await _apply(request, staff, if_match, relations.tag, case_id, body.add, body.remove)
+    return await _apply(runtime, staff, if_match, relations.tag, case_id, body.add, body.remove)
 
 
 @router.post("/cases/{case_id}/links", response_model=Case)
 async def link_case(
-    case_id: uuid.UUID, body: LinkIn, staff: Staff, request: Request, if_match: IfMatch = None
+    case_id: uuid.UUID, body: LinkIn, staff: Staff, runtime: Service, if_match: IfMatch = None
 ):
-    return await _apply(request, staff, if_match, relations.link, case_id, body.case_id)
+    return await _apply(runtime, staff, if_match, relations.link, case_id, body.case_id)
 
 
 @router.post("/cases/{case_id}/merge", response_model=Case)
 async def merge_case(
-    case_id: uuid.UUID, body: MergeIn, staff: Staff, request: Request, if_match: IfMatch = None
+    case_id: uuid.UUID, body: MergeIn, staff: Staff, runtime: Service, if_match: IfMatch = None
 ):
-    return await _apply(request, staff, if_match, relations.merge, case_id, body.other_case_id)
+    return await _apply(runtime, staff, if_match, relations.merge, case_id, body.other_case_id)

@@ -7,7 +7,7 @@ change them); merging needs the ``delete_cases`` right (or ``admin``), as mergin
 import uuid
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from case_svc.contact_merges import merge_contacts
@@ -24,6 +24,7 @@ from casestream.commands import not_found
 from casestream.contact_keys import email_key
 from casestream.http.auth import Staff
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
+from casestream.http.state import Service
 
 router = APIRouter(tags=["contacts"])
 
@@ -54,12 +55,11 @@ class ContactMerge(BaseModel):
 
 
 @router.post("/contacts", status_code=201, response_model=Contact)
-async def add_contact(body: NewContact, staff: Staff, request: Request):
+async def add_contact(body: NewContact, staff: Staff, runtime: Service):
     values = cleaned(body.model_dump(mode="json"))
     organization_name = values.pop("organization_name")
     values["display_name"] = values["display_name"] or organization_name
     check_contact(values)
-    runtime = request.app.state.runtime
     async with runtime.database.transaction() as tx:
         return (await create_contact(tx, values, runtime.settings))._asdict()
 
@@ -67,7 +67,7 @@ async def add_contact(body: NewContact, staff: Staff, request: Request):
 @router.get("/contacts", response_model=Page[Contact])
 async def find_contacts(
     staff: Staff,
-    request: Request,
+    runtime: Service,
     email: str | None = Query(default=None, max_length=320),
     q: str | None = Query(default=None, max_length=200),
     include_merged: bool = False,
@@ -86,16 +86,16 @@ async def find_contacts(
         full_name = sa.func.concat_ws(" ", contacts.c.first_name, contacts.c.last_name)
         texts = [full_name, contacts.c.display_name, contacts.c.email]
         query = query.where(sa.or_(*(t.ilike(like, escape="\\") for t in texts)))
-    async with request.app.state.runtime.database.session() as s:
+    async with runtime.database.session() as s:
         rows = (await s.execute(query.order_by(*order).limit(limit + 1))).all()
     items, next_cursor = page_of(rows, limit, lambda r: [r.created_at.isoformat(), str(r.id)])
     return {"items": [r._asdict() for r in items], "next_cursor": next_cursor}
 
 
 @router.get("/contacts/{contact_id}", response_model=Contact)
-async def get_contact(contact_id: uuid.UUID, staff: Staff, request: Request):
+async def get_contact(contact_id: uuid.UUID, staff: Staff, runtime: Service):
     """A merged-away contact answers too, with ``merged_into``: links to it keep working."""
-    async with request.app.state.runtime.database.session() as s:
+    async with runtime.database.session() as s:
         row = (await s.execute(sa.select(contacts).where(contacts.c.id == contact_id))).first()
     if row is None:
         raise not_found(f"contact {contact_id}")
@@ -103,18 +103,16 @@ async def get_contact(contact_id: uuid.UUID, staff: Staff, request: Request):
 
 
 @router.patch("/contacts/{contact_id}", response_model=Contact)
-async def change_contact(contact_id: uuid.UUID, body: ContactPatch, staff: Staff, request: Request):
-    runtime = request.app.state.runtime
+async def change_contact(contact_id: uuid.UUID, body: ContactPatch, staff: Staff, runtime: Service):
     patch = body.model_dump(mode="json", exclude_unset=True)
     async with runtime.database.transaction() as tx:
         return (await update_contact(tx, runtime.settings, contact_id, patch))._asdict()
 
 
 @router.post("/contacts/{contact_id}/merge", response_model=Contact)
-async def merge_contact(contact_id: uuid.UUID, body: ContactMerge, staff: Staff, request: Request):
+async def merge_contact(contact_id: uuid.UUID, body: ContactMerge, staff: Staff, runtime: Service):
     """``other_contact_id`` merges into this contact, which survives (and is answered)."""
     ensure_can_delete(staff)
-    runtime = request.app.state.runtime
     async with runtime.database.transaction() as tx:
         merged = await merge_contacts(
             tx, runtime.settings, contact_id, body.other_contact_id, actor=staff.user

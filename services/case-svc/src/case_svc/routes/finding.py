@@ -5,7 +5,7 @@ from datetime import date
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from case_svc.cases import states_of
 from case_svc.dashboard import DashboardSummary, summary
@@ -16,6 +16,7 @@ from case_svc.tables import instances
 from casestream.commands import forbidden, invalid, not_found
 from casestream.http.auth import Staff, StaffUser
 from casestream.http.pagination import Cursor, Limit, Page, page_of
+from casestream.http.state import Service
 from casestream.persistence.database import Transaction
 
 router = APIRouter(tags=["finding"])
@@ -26,7 +27,7 @@ Names = Annotated[list[str] | None, Query()]
 @router.get("/cases", response_model=Page[Case])
 async def find_cases(
     staff: Staff,
-    request: Request,
+    runtime: Service,
     instance: str | None = None,
     case_type: Names = None,
     status: Names = None,
@@ -64,7 +65,7 @@ async def find_cases(
         active=active,
         q=q,
     )
-    async with request.app.state.runtime.database.transaction() as tx:
+    async with runtime.database.transaction() as tx:
         query = await page_query(tx, staff, filters, sort, cursor, limit)
         rows = (await tx.session.execute(query)).all()
         items, next_cursor = page_of(rows, limit, cursor_key(sort))
@@ -72,9 +73,9 @@ async def find_cases(
 
 
 @router.get("/dashboard/summary", response_model=DashboardSummary)
-async def dashboard_summary(staff: Staff, request: Request, instance: str | None = None):
+async def dashboard_summary(staff: Staff, runtime: Service, instance: str | None = None):
     """Counts over the cases the caller may see (every instance unless ``instance``)."""
-    async with request.app.state.runtime.database.transaction() as tx:
+    async with runtime.database.transaction() as tx:
         if instance:
             await ensure_instance_exists(tx, instance)
             ensure_instance_rights(staff, instance)
