@@ -195,12 +195,10 @@ async def test_a_row_waiting_to_be_retried_holds_back_the_later_rows_of_its_key(
         await runtime.stop()
     assert failed and [r.key.decode() for r in first] == ["other"]
     assert [r.key.decode() for r in held_back] == ["other"]
-    assert [(r.key.decode(), body(r)["data"]["seq"]) for r in records] == [
-        ("other", 1),
-        ("marker", 1),
-        ("k", 1),
-        ("k", 2),
-    ]
+    sent = [(r.key.decode(), body(r)["data"]["seq"]) for r in records]
+    # Keys sit on different partitions: order holds per key, once each.
+    assert [s for s in sent if s[0] == "k"] == [("k", 1), ("k", 2)]
+    assert sorted(sent) == [("k", 1), ("k", 2), ("marker", 1), ("other", 1)]
 
 
 def body_of(row) -> dict:
