@@ -43,11 +43,11 @@ from casestream.contracts.case import (
     CaseEvent,
     CaseState,
     Change,
-    ContactState,
 )
 from casestream.logging import configure_logging
 from casestream.persistence.database import Database
 from casestream.service import Runtime
+from casestream.testing.factories import case_state
 
 MIGRATIONS = Path(automation_svc.__file__).parent / "migrations"
 TRIGGERS = (CASE_OPENED, CASE_STATUS_CHANGED, CASE_UPDATED)
@@ -167,22 +167,11 @@ async def load(url: str, args: argparse.Namespace) -> None:
 def case_events(n: int) -> list[CaseEnvelope]:
     """Case n (in bucket n % 10) opened, updated, then moved to stage_<bucket>."""
     bucket, now = n % BUCKETS, datetime.now(UTC)
-    case = CaseState(
-        id=uuid.uuid4(),
-        instance="cases",
-        case_type="general_enquiry",
-        case_type_version=1,
+    case = case_state(
+        at=now,
         subject=f"Leaking roof #{n} [b{bucket}]",
-        status="open",
-        status_class="opened",
-        active=True,
-        clients=[ContactState(id=uuid.uuid4(), first_name="Ada", email="ada@example.org")],
         tags=["housing", f"bucket-{bucket}"],
         custom={"bucket": bucket, "priority": "high", "ward": "Riverside"},
-        start_date=now.date(),
-        created_at=now,
-        updated_at=now,
-        version=1,
     )
     updated = case.model_copy(update={"details": "It got worse.", "version": 2})
     moved = updated.model_copy(update={"status": f"stage_{bucket}", "version": 3})

@@ -30,11 +30,11 @@ from automation_svc.clock import ManualClock
 from automation_svc.config import Settings
 from automation_svc.schemas import RuleIn
 from automation_svc.timers import TimerWorker
-from casestream.contracts.activity import ActivityState
-from casestream.contracts.case import CaseState, ContactState, RoleState
+from casestream.contracts.case import RoleState
 from casestream.logging import configure_logging
 from casestream.persistence.database import Database
 from casestream.service import Runtime
+from casestream.testing.factories import activity_state, case_state, contact_state
 
 MIGRATIONS = Path(automation_svc.__file__).parent / "migrations"
 RULES = 7  # odd, so that which rules carry cancel_if does not line up with closed cases
@@ -105,45 +105,23 @@ INSERT INTO firing_actions (id, firing_id, index, occurrence, type, params, stat
 def _states() -> tuple[str, str]:
     """A case and an activity as their events carry them (ids and statuses set per row)."""
     now = datetime.now(UTC)
-    case = CaseState(
-        id=uuid.uuid4(),
-        instance="cases",
-        case_type="general_enquiry",
-        case_type_version=1,
+    case = case_state(
+        at=now,
         subject="Leaking roof",
         details="Water comes through the bedroom ceiling whenever it rains.",
-        status="open",
-        status_class="opened",
-        active=True,
         assignee="user_7",
         clients=[
-            ContactState(
-                id=uuid.uuid4(),
-                first_name="Ada",
-                last_name="Lovelace",
-                display_name="Ada Lovelace",
-                email="ada@example.org",
-                phone="+44 20 7946 0000",
+            contact_state(
+                last_name="Lovelace", display_name="Ada Lovelace", phone="+44 20 7946 0000"
             )
         ],
         roles=[RoleState(role="advocate", contact_id=uuid.uuid4(), start_date=now.date())],
         tags=["housing", "urgent"],
         custom={"priority": "high", "ward": "Riverside"},
-        start_date=now.date(),
         created_by="user_3",
-        created_at=now,
-        updated_at=now,
-        version=1,
     )
-    activity = ActivityState(
-        id=uuid.uuid4(),
-        type="initial_call",
-        subject="Initial call",
-        status="completed",
-        occurred_at=now,
-        assignee_ids=["user_7"],
-        created_at=now,
-        updated_at=now,
+    activity = activity_state(
+        None, at=now, status="completed", occurred_at=now, assignee_ids=["user_7"]
     )
     return json.dumps(case.model_dump(mode="json")), json.dumps(activity.model_dump(mode="json"))
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import asyncpg
 import sqlalchemy as sa
 from aiokafka.admin import AIOKafkaAdminClient
-from alembic.script import ScriptDirectory
 
+from casestream.persistence.migrations import scripts
 from casestream.topics import topic_specs
 
 SERVICES = ("case-svc", "activity-svc", "automation-svc", "notify-svc", "intake-svc")
@@ -59,7 +59,7 @@ async def wait(service: str, timeout_s: float) -> bool:
     package = service.replace("-", "_")
     settings = importlib.import_module(f"{package}.config").Settings()
     migrations = Path(importlib.import_module(package).__file__).parent / "migrations"
-    script = ScriptDirectory(str(migrations))
+    script = scripts(migrations)  # the service's branch and the shared messaging one
     heads = set(script.get_heads())
     known = {revision.revision for revision in script.walk_revisions()}
 

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from casestream.persistence.database import Database
-from casestream.persistence.tables import create_messaging_tables
+from casestream.persistence.tables import messaging_metadata
 from casestream.settings import ServiceSettings
 
 from .notes import effects
@@ -24,7 +24,7 @@ async def database_url(create_database: Callable[[str], Awaitable[str]]) -> str:
     url = await create_database("shared")
     db = Database(url)
     async with db.engine.begin() as conn:
-        await conn.run_sync(create_messaging_tables)
+        await conn.run_sync(messaging_metadata.create_all)  # outbox, inbox, parked messages
         await conn.run_sync(effects.metadata.create_all)
     await db.dispose()
     return url

@@ -4,12 +4,13 @@ caller may see (the case's visibility, learnt from case.events)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from casestream import topics
-from casestream.contracts.case import CASE_UPDATED, CaseEvent, CaseState, ContactState
-from casestream.envelope import Envelope, new_envelope
+from casestream.contracts.case import CASE_UPDATED
+from casestream.envelope import Envelope
 from casestream.settings import StaffToken
+from casestream.testing.factories import case_event, case_state
 from casestream.testing.plugin import eventually
 from casestream.testing.services import STAFF_HEADERS
 
@@ -26,27 +27,17 @@ def token_for(service, user: str, rights: list[str]) -> dict[str, str]:
 def case_changed(
     case_id: uuid.UUID, *, instance: str = "cases", assignee: str | None = None, version: int = 2
 ) -> Envelope:
-    at = datetime(2025, 3, 3, tzinfo=UTC)
-    case = CaseState(
+    case = case_state(
+        at=datetime(2025, 3, 3, tzinfo=UTC),
         id=case_id,
         instance=instance,
         case_type="enquiry",
-        case_type_version=1,
         subject="Noise",
-        status="open",
-        status_class="opened",
-        active=True,
         assignee=assignee,
-        clients=[ContactState(id=uuid.uuid4())],
-        start_date=date(2025, 3, 3),
         created_by="someone_else",
-        created_at=at,
-        updated_at=at,
         version=version,
     )
-    return new_envelope(
-        type=CASE_UPDATED, source="case-svc", subject=str(case_id), data=CaseEvent(case=case)
-    )
+    return case_event(case, CASE_UPDATED)
 
 
 async def create(service, **body) -> dict:

@@ -58,7 +58,7 @@ async def test_a_sent_email_is_logged_once_however_often_it_is_announced(service
     assert datetime.fromisoformat(email["occurred_at"]) == SENT_AT
     assert email["with_contact_ids"] == [str(contact)]
     assert email["source"] == f"email:{sent.data['email']['id']}"
-    said = await service.said(str(case_id), expected=1)
+    said = await service.said(topics.ACTIVITY_EVENTS, str(case_id), expected=1)
     assert [(m["type"], m["data"]["activity"]["id"]) for m in said] == [
         ("activity.completed", email["id"])
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from casestream import topics
 from casestream.testing.plugin import eventually
 from casestream.testing.services import STAFF_HEADERS
 
@@ -69,7 +70,7 @@ async def test_an_activity_recorded_by_hand_is_on_the_case_and_announced(service
     assert fetched.json() == activity
     timeline = await service.client.get(f"/cases/{case_id}/activities", headers=STAFF_HEADERS)
     assert [a["id"] for a in timeline.json()["items"]] == [activity["id"]]
-    said = await service.said(case_id, expected=1)
+    said = await service.said(topics.ACTIVITY_EVENTS, case_id, expected=1)
     assert [(m["type"], m["data"]["activity"]["id"]) for m in said] == [
         ("activity.scheduled", activity["id"])
     ]
@@ -104,7 +105,9 @@ async def test_a_completed_activity_gets_its_time(service):
     )
     assert created.status_code == 201
     assert created.json()["occurred_at"] is not None
-    said = await eventually(lambda: service.said(case_id, expected=1), timeout_s=20)
+    said = await eventually(
+        lambda: service.said(topics.ACTIVITY_EVENTS, case_id, expected=1), timeout_s=20
+    )
     assert said[0]["type"] == "activity.completed"
     assert said[0]["data"]["activity"]["outcome"] == "pleased"
 
@@ -115,3 +118,11 @@ async def test_the_asyncapi_document_names_what_it_hears_and_says(service):
     channels = " ".join(answer.json()["channels"])
     for topic in ("casetype.events", "case.events", "notify.events", "activity.events"):
         assert topic in channels
+    # activity.commands' payload is typed: one model per command type.
+    schemas = answer.json()["components"]["schemas"]
+    assert {"ScheduleActivity", "CompleteActivity", "CancelActivity", "NewActivity"} <= set(schemas)
+    by_type = {
+        case["if"]["properties"]["type"]["const"]: case["then"]["properties"]["data"]["$ref"]
+        for case in schemas["ActivityCommandEnvelope"]["allOf"]
+    }
+    assert by_type["activity.schedule"].endswith("/ScheduleActivity")

@@ -23,13 +23,11 @@ from casestream.contracts.case import (
     CASE_OPENED,
     CASE_TRANSFERRED,
     CASETYPE_VERSION_PUBLISHED,
-    CaseEvent,
-    CaseState,
-    ContactState,
 )
 from casestream.envelope import Envelope, new_envelope
 from casestream.http.auth import StaffUser
 from casestream.persistence.database import Database
+from casestream.testing import factories
 from casestream.testing.plugin import eventually
 from casestream.testing.services import STAFF_HEADERS
 
@@ -73,24 +71,10 @@ def case_type_published(name: str, sets: list[dict], version: int = 1, **extra: 
 
 
 def case_event(type_: str, case_type: str, case_id: uuid.UUID, version: int = 1, **state: Any):
-    values = {
-        "id": case_id,
-        "instance": "cases",
-        "case_type": case_type,
-        "case_type_version": 1,
-        "subject": "Noise at night",
-        "status": "open",
-        "status_class": "opened",
-        "active": True,
-        "clients": [ContactState(id=uuid.uuid4(), first_name="Ada")],
-        "start_date": START,
-        "created_at": CREATED,
-        "updated_at": CREATED,
-        "version": version,
-        **state,
-    }
-    data = CaseEvent(case=CaseState(**values))
-    return new_envelope(type=type_, source="case-svc", subject=str(case_id), data=data)
+    case = factories.case_state(
+        at=CREATED, id=case_id, case_type=case_type, start_date=START, version=version, **state
+    )
+    return factories.case_event(case, type_)
 
 
 def closed(type_: str, case_type: str, case_id: uuid.UUID) -> Envelope:
@@ -199,7 +183,7 @@ async def test_a_set_applied_by_hand_counts_from_the_cases_activities(service, d
     assert all(
         a["status"] == "scheduled" and a["case_id"] == str(case_id) for a in scheduled.values()
     )
-    said = await service.said(str(case_id), expected=3)
+    said = await service.said(topics.ACTIVITY_EVENTS, str(case_id), expected=3)
     assert [m["type"] for m in said] == ["activity.scheduled"] * 3
 
     unknown = await apply(service, case_id, "no_such_set")
@@ -269,7 +253,7 @@ async def test_a_sequence_schedules_each_step_when_the_one_before_completes(serv
 
     found = await activities_of(service, case_id)
     assert set(found) == {"much later", "first call", "second call", "write"}
-    said = await service.said(str(case_id), expected=4)
+    said = await service.said(topics.ACTIVITY_EVENTS, str(case_id), expected=4)
     assert [
         m["data"]["activity"]["subject"] for m in said if m["type"] == "activity.scheduled"
     ] == [
@@ -356,14 +340,16 @@ async def test_closing_a_case_cancels_or_keeps_its_scheduled_activities(service,
         assert refused.status_code == 409
 
     merged = str(cases[(cancelling, CASE_MERGED)])
-    said = await service.said(merged, expected=5)
+    said = await service.said(topics.ACTIVITY_EVENTS, merged, expected=5)
     cancelled = [m for m in said if m["type"] == "activity.cancelled"]
     assert sorted(m["data"]["activity"]["subject"] for m in cancelled) == ["call", "call again"]
     assert cancelled[0]["data"]["changes"]["status"] == {
         "before": "scheduled",
         "after": "cancelled",
     }
-    kept = await service.said(str(cases[(keeping, CASE_CLOSED)]), expected=3)
+    kept = await service.said(
+        topics.ACTIVITY_EVENTS, str(cases[(keeping, CASE_CLOSED)]), expected=3
+    )
     assert "activity.cancelled" not in {m["type"] for m in kept}
 
 

@@ -11,15 +11,11 @@ from casestream import topics
 from casestream.contracts.case import (
     CASE_OPENED,
     CASE_SUBMISSION_ATTACHED,
-    CASETYPE_VERSION_PUBLISHED,
-    CaseEvent,
     CaseOrigin,
-    CaseState,
     CaseTypeDefinition,
-    CaseTypeVersion,
-    ContactState,
 )
-from casestream.envelope import Envelope, new_envelope
+from casestream.envelope import Envelope
+from casestream.testing import factories
 from casestream.testing.plugin import eventually
 from casestream.testing.services import STAFF_HEADERS
 
@@ -43,10 +39,9 @@ def case_type_published(name: str) -> Envelope:
             ],
         }
     )
-    data = CaseTypeVersion(
-        name=name, title="Enquiry", instance="cases", version=1, definition=definition
+    return factories.case_type_published(
+        factories.case_type_version(name, definition, title="Enquiry")
     )
-    return new_envelope(type=CASETYPE_VERSION_PUBLISHED, source="case-svc", subject=name, data=data)
 
 
 def case_event(
@@ -58,27 +53,15 @@ def case_event(
     version: int = 1,
     origin: CaseOrigin | None = None,
 ) -> Envelope:
-    case = CaseState(
+    case = factories.case_state(
+        at=CREATED,
         id=case_id,
-        instance="cases",
         case_type=case_type,
-        case_type_version=1,
-        subject="Noise at night",
-        status="open",
-        status_class="opened",
-        active=True,
-        clients=[ContactState(id=c) for c in clients or [uuid.uuid4()]],
+        clients=[factories.contact_state(id=c) for c in clients or [uuid.uuid4()]],
         start_date=date(2025, 3, 3),
-        created_at=CREATED,
-        updated_at=CREATED,
         version=version,
     )
-    return new_envelope(
-        type=kind,
-        source="case-svc",
-        subject=str(case_id),
-        data=CaseEvent(case=case, actor="web-form", origin=origin),
-    )
+    return factories.case_event(case, kind, actor="web-form", origin=origin)
 
 
 def from_form(form: str = "contact", details: str | None = "I hear drums at 3am") -> CaseOrigin:
@@ -137,7 +120,7 @@ async def test_a_case_opened_by_a_web_form_logs_the_submission_once(service):
 
     timeline = await eventually(whole_timeline, timeout_s=20)
     assert sorted(a["type"] for a in timeline) == ["follow_up_call", "open_case", "web_form"]
-    said = await service.said(opened.subject, expected=3)
+    said = await service.said(topics.ACTIVITY_EVENTS, opened.subject, expected=3)
     assert len(said) == 3
     web_form_said = [m for m in said if m["data"]["activity"]["type"] == "web_form"]
     assert [(m["type"], m["data"]["activity"]["id"]) for m in web_form_said] == [
@@ -172,7 +155,7 @@ async def test_each_submission_attached_to_an_open_case_is_logged_once(service):
     ]
     assert {a["status"] for a in logged} == {"completed"}
     assert all(a["with_contact_ids"] == [str(client)] for a in logged)
-    said = await service.said(str(case_id), expected=2)
+    said = await service.said(topics.ACTIVITY_EVENTS, str(case_id), expected=2)
     assert sorted(m["data"]["activity"]["id"] for m in said) == sorted(a["id"] for a in logged)
 
 

@@ -1,52 +1,51 @@
-"""automation-svc running for real (migrated PostgreSQL, the test broker, its lifespan) on a
-manual clock, behind an httpx client; ways to deliver events to it and to read the commands
-it sends."""
+"""automation-svc running for real (see casestream.testing.harness) on a manual clock: one
+app for the session; tests keep apart by their own cases and rule markers (a rule's
+conditions name its test's case subject)."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
 
 from automation_svc.clock import ManualClock
 from automation_svc.config import Settings
 from automation_svc.main import create_app
 from automation_svc.tables import case_types, templates
 from casestream import topics
-from casestream.contracts.activity import ActivityEvent, ActivityState
+from casestream.contracts.activity import ActivityState
 from casestream.contracts.case import (
     CASE_OPENED,
-    CASETYPE_VERSION_PUBLISHED,
     ActivitySet,
-    CaseEvent,
     CaseRole,
     CaseState,
     CaseTypeDefinition,
     CaseTypeVersion,
     Change,
-    ContactState,
     CustomField,
     TimelineActivity,
 )
-from casestream.contracts.notify import TEMPLATE_SAVED, TemplateSaved
-from casestream.envelope import Envelope, new_envelope
-from casestream.testing.plugin import eventually, records_on
-from casestream.testing.services import (
-    STAFF_HEADERS,
-    create_system_topics,
-    migrated_database,
-    running,
-    settings_for_tests,
+from casestream.contracts.notify import TEMPLATE_SAVED
+from casestream.envelope import Envelope
+from casestream.testing.factories import (
+    activity_event,
+    activity_state,
+    case_event,
+    case_state,
+    case_type_published,
+    template_saved,
 )
+from casestream.testing.harness import ServiceHarness, start_service
+from casestream.testing.plugin import eventually
+from casestream.testing.services import STAFF_HEADERS
+
+__all__ = ["activity_state", "case_state"]  # the factories, as the tests import them
 
 MIGRATIONS = Path(__file__).parents[1] / "src" / "automation_svc" / "migrations"
 
@@ -75,47 +74,9 @@ CASE_TYPE = CaseTypeVersion(
 TEMPLATES = ("acknowledgement", "follow_up", "reminder")
 
 
-def case_state(case_type: str = "general_enquiry", **changes: Any) -> CaseState:
-    now = datetime.now(UTC)
-    values: dict[str, Any] = dict(
-        id=uuid.uuid4(),
-        instance="cases",
-        case_type=case_type,
-        case_type_version=1,
-        subject="Noise at night",
-        status="open",
-        status_class="opened",
-        active=True,
-        clients=[ContactState(id=uuid.uuid4(), first_name="Ada", email="ada@example.org")],
-        start_date=now.date(),
-        created_at=now,
-        updated_at=now,
-        version=1,
-    )
-    return CaseState(**{**values, **changes})
+class AutomationService(ServiceHarness[Settings]):
+    """The harness, plus the manual clock and ways to put and read rules and firings."""
 
-
-def activity_state(case_id: uuid.UUID, kind: str = "initial_call", **changes: Any) -> ActivityState:
-    now = datetime.now(UTC)
-    values: dict[str, Any] = dict(
-        id=uuid.uuid4(),
-        case_id=case_id,
-        type=kind,
-        subject=kind.replace("_", " ").capitalize(),
-        status="scheduled",
-        created_at=now,
-        updated_at=now,
-    )
-    return ActivityState(**{**values, **changes})
-
-
-@dataclass
-class AutomationService:
-    client: httpx.AsyncClient
-    settings: Settings
-    producer: AIOKafkaProducer
-    kafka_bootstrap: str
-    app: Any
     clock: ManualClock
 
     def case_event(
@@ -126,51 +87,17 @@ class AutomationService:
         **extra: Any,
     ) -> Envelope[Any]:
         """A case event, stamped with the manual clock's time."""
-        data = CaseEvent(case=case, changes=changes or {}, **extra)
-        envelope = new_envelope(type=event_type, source="case-svc", subject=str(case.id), data=data)
-        return envelope.model_copy(update={"occurred_at": self.clock.now()})
+        return case_event(case, event_type, changes, self.clock.now(), **extra)
 
     def activity_event(self, activity: ActivityState, event_type: str) -> Envelope[Any]:
-        envelope = new_envelope(
-            type=event_type,
-            source="activity-svc",
-            subject=str(activity.case_id),
-            data=ActivityEvent(activity=activity),
-        )
-        return envelope.model_copy(update={"occurred_at": self.clock.now()})
+        return activity_event(activity, event_type, occurred_at=self.clock.now())
 
     def case_opened(self, case_type: str = "general_enquiry", **custom: Any) -> Envelope[Any]:
-        return self.case_event(case_state(case_type, custom=custom))
+        return self.case_event(case_state(case_type=case_type, custom=custom))
 
-    async def deliver(self, envelope: Envelope[Any], times: int = 1) -> None:
-        topic = {
-            "case": topics.CASE_EVENTS,
-            "activity": topics.ACTIVITY_EVENTS,
-            "casetype": topics.CASETYPE_EVENTS,
-            "notify": topics.NOTIFY_EVENTS,
-        }[envelope.type.split(".")[0]]
-        if envelope.type == TEMPLATE_SAVED:
-            topic = topics.NOTIFY_TEMPLATES
-        raw = json.dumps(envelope.model_dump(mode="json")).encode()
-        for _ in range(times):
-            await self.producer.send_and_wait(
-                self.settings.topic(topic), raw, key=envelope.subject.encode()
-            )
-
-    async def commands(
-        self, case_id: Any, expected: int, topic: str = topics.NOTIFY_COMMANDS, timeout_s=15.0
-    ) -> list[dict]:
-        """The commands said on ``topic`` about a case: waits for ``expected``, then a second
-        longer so that a surplus shows."""
-        records = await records_on(
-            self.kafka_bootstrap,
-            self.settings.topic(topic),
-            expected=expected,
-            timeout_s=timeout_s,
-            keys={str(case_id)},
-            grace_s=1.0,
-        )
-        return [json.loads(r.value) for r in records]
+    async def deliver_event(self, envelope: Envelope[Any], times: int = 1) -> None:
+        """``deliver`` on the topic its type says (case.*: case.events...)."""
+        await self.deliver(topic_of(envelope), envelope, times=times)
 
     async def put_rule(self, rule: dict[str, Any]) -> str:
         rule_id = str(uuid.uuid4())
@@ -189,22 +116,10 @@ class AutomationService:
     async def teach(self) -> None:
         """Tell it the case type and templates the tests' rules name, as case-svc and
         notify-svc would, and wait until it knows them."""
-        await self.deliver(
-            new_envelope(
-                type=CASETYPE_VERSION_PUBLISHED,
-                source="case-svc",
-                subject=CASE_TYPE.name,
-                data=CASE_TYPE,
-            )
-        )
+        await self.deliver(topics.CASETYPE_EVENTS, case_type_published(CASE_TYPE))
         for name in TEMPLATES:
-            saved = TemplateSaved(
-                name=name, subject="s", body_text="b", updated_at=datetime.now(UTC)
-            )
-            await self.deliver(
-                new_envelope(type=TEMPLATE_SAVED, source="notify-svc", subject=name, data=saved)
-            )
-        database = self.app.state.runtime.database
+            await self.deliver(topics.NOTIFY_TEMPLATES, template_saved(name))
+        database = self.database
 
         async def known() -> bool:
             async with database.session() as session:
@@ -219,21 +134,39 @@ class AutomationService:
         await eventually(known, timeout_s=30)
 
 
+def topic_of(envelope: Envelope[Any]) -> str:
+    if envelope.type == TEMPLATE_SAVED:
+        return topics.NOTIFY_TEMPLATES
+    return {
+        "case": topics.CASE_EVENTS,
+        "activity": topics.ACTIVITY_EVENTS,
+        "casetype": topics.CASETYPE_EVENTS,
+        "notify": topics.NOTIFY_EVENTS,
+    }[envelope.type.split(".")[0]]
+
+
+@asynccontextmanager
+async def automation_service(
+    create_database: Any, kafka_bootstrap: str, **overrides: Any
+) -> AsyncIterator[AutomationService]:
+    """automation-svc on a manual clock, taught the case type and templates."""
+    clock = ManualClock(datetime.now(UTC))
+    async with start_service(
+        lambda settings: create_app(settings, clock=clock),
+        Settings,
+        MIGRATIONS,
+        create_database,
+        kafka_bootstrap,
+        harness=AutomationService,
+        name="automation",
+        **overrides,
+    ) as service:
+        service.clock = clock
+        await service.teach()
+        yield service
+
+
 @pytest.fixture(scope="session")
 async def service(create_database: Any, kafka_bootstrap: str) -> AsyncIterator[AutomationService]:
-    prefix = await create_system_topics(kafka_bootstrap)
-    url = await migrated_database(create_database, "automation", MIGRATIONS)
-    settings = settings_for_tests(
-        Settings, database_url=url, kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    clock = ManualClock(datetime.now(UTC))
-    app = create_app(settings, clock=clock)
-    try:
-        async with running(app) as client:
-            automation = AutomationService(client, settings, producer, kafka_bootstrap, app, clock)
-            await automation.teach()
-            yield automation
-    finally:
-        await producer.stop()
+    async with automation_service(create_database, kafka_bootstrap) as service:
+        yield service

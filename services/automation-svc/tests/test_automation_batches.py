@@ -18,7 +18,8 @@ import asyncpg
 import sqlalchemy as sa
 
 from automation_svc.handlers import Handlers
-from automation_svc.tables import deferred_events, firing_actions, firings
+from automation_svc.tables import firing_actions, firings
+from casestream import topics
 from casestream.contracts.activity import (
     ACTIVITY_COMPLETED,
     ACTIVITY_SCHEDULED,
@@ -35,10 +36,10 @@ from casestream.contracts.case import (
     Change,
 )
 from casestream.contracts.notify import SEND_EMAIL
-from casestream.persistence.tables import outbox
+from casestream.messaging.parking import Parking
+from casestream.persistence.tables import outbox, parked_messages
+from casestream.testing.factories import activity_state, case_state
 from casestream.testing.plugin import eventually
-
-from .conftest import activity_state, case_state
 
 
 def _rule(marker: str, trigger: dict, actions: list[dict]) -> dict:
@@ -57,19 +58,39 @@ class Consumers:
     def __init__(self, service: Any) -> None:
         self.database = service.app.state.runtime.database
         self.handlers = Handlers(service.settings, service.clock, service.app.state.timers.wake)
+        self.settings = service.settings
 
     async def cases(self, envelopes: list[Any]) -> None:
         await self._run(self.handlers.fire_rules_on_case_events, CaseEnvelope, envelopes)
 
     async def activities(self, envelopes: list[Any]) -> None:
-        await self._run(self.handlers.fire_rules_on_activity_events, ActivityEnvelope, envelopes)
+        """As their consumer does, parking included: what it parks, the running service's
+        parked-message worker hands on when the case comes (as for a consumed batch)."""
+        await self._run(
+            self.handlers.fire_rules_on_activity_events,
+            ActivityEnvelope,
+            envelopes,
+            parking=(self.settings.group("activity_rules"), topics.ACTIVITY_EVENTS),
+        )
 
-    async def _run(self, handler: Any, contract: Any, envelopes: list[Any]) -> None:
-        typed = [
-            contract.model_validate_json(json.dumps(e.model_dump(mode="json"))) for e in envelopes
-        ]
+    async def _run(
+        self, handler: Any, contract: Any, envelopes: list[Any], parking: Any = None
+    ) -> None:
+        raw = [json.dumps(e.model_dump(mode="json")).encode() for e in envelopes]
+        typed = [contract.model_validate_json(r) for r in raw]
         async with self.database.transaction() as tx:
+            if parking is not None:
+                group, topic = parking
+                records = [
+                    _Record(self.settings.topic(topic), e.subject, r)
+                    for e, r in zip(envelopes, raw, strict=True)
+                ]
+                tx.parking = Parking(
+                    group, {e.id: rec for e, rec in zip(typed, records, strict=True)}
+                )
             await handler(typed, tx)
+            if tx.parking is not None:
+                await tx.parking.write(tx)
 
     async def fired(self, *cases: Any) -> list[tuple[str, str]]:
         """(rule id, event id) of every firing of these cases, repeats included."""
@@ -99,11 +120,20 @@ class Consumers:
             return [r.payload for r in rows]
 
     async def waiting(self, case: Any) -> list[str]:
+        """The ids of the messages parked for the case."""
         async with self.database.session() as session:
             rows = await session.execute(
-                sa.select(deferred_events.c.id).where(deferred_events.c.case_id == case.id)
+                sa.select(parked_messages.c.message_id).where(parked_messages.c.key == str(case.id))
             )
             return [str(i) for i in rows.scalars()]
+
+
+class _Record:
+    """What a consumed record gives parking: where it came from and its bytes."""
+
+    def __init__(self, topic: str, key: str, value: bytes) -> None:
+        self.topic, self.partition, self.offset = topic, 0, 0
+        self.key, self.value, self.headers = key.encode(), value, []
 
 
 async def test_a_batch_fires_each_event_once_in_order_and_sets_aside_what_waits_for_its_case(
@@ -174,6 +204,8 @@ async def test_a_batch_fires_each_event_once_in_order_and_sets_aside_what_waits_
         service.case_event(gone, CASE_MERGED),  # cancels what this batch just set for it
     ]
     await consumers.cases(case_batch)
+    # The call that waited is handed on by the worker once the case batch has committed.
+    assert await eventually(lambda: _none_waiting(consumers, late))
 
     expected = sorted(
         [
@@ -191,11 +223,12 @@ async def test_a_batch_fires_each_event_once_in_order_and_sets_aside_what_waits_
     assert await consumers.fired(known, late, merged) == expected
     assert await consumers.waiting(late) == []
 
-    # The call that waited for its case fired before the case's own event.
+    # The call that waited for its case fired after the case's own event, on the case as
+    # it then stood.
     late_commands = await consumers.commands(late)
     assert [(c["type"], c["causation_id"]) for c in late_commands] == [
-        (ADD_CASE_TAGS, str(opened_late.id)),
         (SEND_EMAIL, str(opened_late.id)),
+        (ADD_CASE_TAGS, str(call_late.id)),
     ]
     # Each command under its own event, though a batch is one transaction.
     assert [(c["type"], c["causation_id"]) for c in await consumers.commands(known)] == [
@@ -228,6 +261,10 @@ async def test_a_batch_fires_each_event_once_in_order_and_sets_aside_what_waits_
         a for a in await consumers.actions(known) if a.type == "send_email" and a.params.get("at")
     ]
     assert reminder_again.due_at == now + timedelta(days=4)
+
+
+async def _none_waiting(consumers: Consumers, case: Any) -> bool:
+    return await consumers.waiting(case) == []
 
 
 async def _states(consumers: Consumers, case: Any) -> list[tuple]:

@@ -29,9 +29,8 @@ from casestream.contracts.notify import (
 )
 from casestream.envelope import new_envelope
 from casestream.persistence.tables import outbox
+from casestream.testing.factories import activity_state, case_state
 from casestream.testing.plugin import eventually
-
-from .conftest import activity_state, case_state
 
 
 def _rule(marker: str, actions, trigger=None, conditions=()):
@@ -52,9 +51,9 @@ async def test_a_case_opening_fires_once_however_often_it_is_delivered(service):
     event = service.case_event(case_state(subject=marker))
     case_id = event.data["case"]["id"]
 
-    await service.deliver(event, times=3)
+    await service.deliver_event(event, times=3)
 
-    commands = await service.commands(case_id, expected=1)
+    commands = await service.said(topics.NOTIFY_COMMANDS, case_id, expected=1)
     assert len(commands) == 1
     command = commands[0]
     action_id = str(uuid.uuid5(firing_id_for(uuid.UUID(ack), event.id), "0"))
@@ -108,9 +107,9 @@ async def test_each_action_type_sends_its_command_to_the_owning_service(service)
     )
     case = case_state(subject=marker)
     event = service.case_event(case)
-    await service.deliver(event)
+    await service.deliver_event(event)
 
-    case_commands = await service.commands(case.id, expected=4, topic=topics.CASE_COMMANDS)
+    case_commands = await service.said(topics.CASE_COMMANDS, case.id, expected=4)
     by_type = {c["type"]: c["data"] for c in case_commands}
     assert list(by_type) == [CHANGE_CASE_STATUS, ASSIGN_CASE, ADD_CASE_ROLE, ADD_CASE_TAGS]
     assert by_type[CHANGE_CASE_STATUS]["status"] == "in_progress"
@@ -122,13 +121,13 @@ async def test_each_action_type_sends_its_command_to_the_owning_service(service)
         d["case_id"] == str(case.id) and d["actor"].startswith("rule:") for d in by_type.values()
     )
 
-    [schedule] = await service.commands(case.id, expected=1, topic=topics.ACTIVITY_COMMANDS)
+    [schedule] = await service.said(topics.ACTIVITY_COMMANDS, case.id, expected=1)
     assert schedule["type"] == SCHEDULE_ACTIVITY
     activity = schedule["data"]["activity"]
     assert activity["type"] == "follow_up_call" and activity["case_id"] == str(case.id)
     due = datetime.fromisoformat(activity["due_at"])
     assert due == service.clock.now() + timedelta(days=2)  # the clock has not moved since
-    [email] = await service.commands(case.id, expected=1)
+    [email] = await service.said(topics.NOTIFY_COMMANDS, case.id, expected=1)
     assert email["data"]["to"] == ["assignee"]
 
     actions = await service.actions_of(case.id)
@@ -169,7 +168,7 @@ async def test_groups_changes_and_derived_triggers_choose_the_events(service):
         )
     )
     case = case_state(subject=marker)
-    await service.deliver(service.case_event(case))
+    await service.deliver_event(service.case_event(case))
     status = lambda before, after: {"status": Change(before=before, after=after)}  # noqa: E731
     custom = lambda before, after: {"custom": Change(before=before, after=after)}  # noqa: E731
     for event in (
@@ -180,7 +179,7 @@ async def test_groups_changes_and_derived_triggers_choose_the_events(service):
         service.activity_event(activity_state(case.id, "meeting"), ACTIVITY_COMPLETED),  # no
         service.activity_event(activity_state(case.id), ACTIVITY_COMPLETED),  # yes
     ):
-        await service.deliver(event)
+        await service.deliver_event(event)
 
     async def three_firings():
         fired = await service.firings(case_id=str(case.id))
@@ -188,7 +187,7 @@ async def test_groups_changes_and_derived_triggers_choose_the_events(service):
 
     fired = await eventually(three_firings)
     assert sorted(f["rule_id"] for f in fired) == sorted([grouped, ward, called])
-    tags = await service.commands(case.id, expected=3, topic=topics.CASE_COMMANDS)
+    tags = await service.said(topics.CASE_COMMANDS, case.id, expected=3)
     assert sorted(t["data"]["tags"][0] for t in tags) == [
         "called",
         "resolved-or-high",
@@ -208,8 +207,8 @@ async def test_an_email_that_fails_or_is_suppressed_marks_its_action(service):
         )
     )
     case = case_state(subject=marker)
-    await service.deliver(service.case_event(case))
-    first, second = await service.commands(case.id, expected=2)
+    await service.deliver_event(service.case_event(case))
+    first, second = await service.said(topics.NOTIFY_COMMANDS, case.id, expected=2)
 
     def outcome(command, event_type, status, error):
         email = EmailState(
@@ -226,10 +225,10 @@ async def test_an_email_that_fails_or_is_suppressed_marks_its_action(service):
             type=event_type, source="notify-svc", subject=str(case.id), data=EmailEvent(email=email)
         )
 
-    await service.deliver(
+    await service.deliver_event(
         outcome(first, EMAIL_FAILED, "failed", "550 mailbox unavailable"), times=2
     )
-    await service.deliver(outcome(second, EMAIL_SUPPRESSED, "suppressed", None))
+    await service.deliver_event(outcome(second, EMAIL_SUPPRESSED, "suppressed", None))
 
     async def both_known():
         states = [(a["state"], a["error"]) for a in await service.actions_of(case.id)]

@@ -20,9 +20,9 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from casestream import topics
-from casestream.contracts.case import ADD_CASE_TAGS, CASE_OPENED, CaseEvent
+from casestream.contracts.case import ADD_CASE_TAGS
 from casestream.devinfra import free_ports
-from casestream.envelope import new_envelope
+from casestream.testing.factories import case_event, case_state
 from casestream.testing.plugin import eventually, records_on
 from casestream.testing.services import (
     STAFF_HEADERS,
@@ -31,7 +31,7 @@ from casestream.testing.services import (
     migrated_database,
 )
 
-from .conftest import MIGRATIONS, case_state
+from .conftest import MIGRATIONS
 
 
 @asynccontextmanager
@@ -104,9 +104,7 @@ async def test_a_timer_claimed_by_a_killed_process_runs_once_after_the_restart(
                 )
                 assert response.status_code == 201, response.text
             case = case_state()
-            opened = new_envelope(
-                type=CASE_OPENED, source="case-svc", subject=str(case.id), data=CaseEvent(case=case)
-            )
+            opened = case_event(case)
             await producer.send_and_wait(
                 f"{prefix}{topics.CASE_EVENTS}",
                 json.dumps(opened.model_dump(mode="json")).encode(),

@@ -1,4 +1,15 @@
+"""case-svc running for real (see casestream.testing.harness), set up as the demo is: its
+statuses, the ``cases`` instance and the general_enquiry case type.
+
+``service`` is the session's app: tests on it keep apart by their own cases, contacts and
+names, and read only the events about those. Modules whose tests still assume a database
+of their own (exact lists and counts, versions of the shared case type) get one per test
+through ``fresh`` (``case_api``/``settings``), or start one with ``case_service``."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -6,13 +17,8 @@ import case_svc
 from case_svc.config import Settings
 from case_svc.main import create_app
 from casestream.settings import StaffToken
-from casestream.testing.services import (
-    STAFF_HEADERS,
-    create_system_topics,
-    migrated_database,
-    running,
-    settings_for_tests,
-)
+from casestream.testing.harness import ServiceHarness, start_service
+from casestream.testing.services import ADMIN, STAFF_TOKEN
 
 MIGRATIONS = Path(case_svc.__file__).parent / "migrations"
 
@@ -20,6 +26,12 @@ DEMO_STATUSES = [
     {"name": "open", "label": "Open", "grouping": "opened", "weight": 1},
     {"name": "resolved", "label": "Resolved", "grouping": "closed", "weight": 3},
 ]
+DEMO_INSTANCE = {
+    "name": "cases",
+    "label": "Cases",
+    "singular_label": "Case",
+    "instance_type": "case_management",
+}
 DEMO_CASE_TYPE = {
     "title": "General enquiry",
     "instance": "cases",
@@ -42,18 +54,6 @@ DEMO_CASE_TYPE = {
     },
 }
 
-
-@pytest.fixture
-async def settings(create_database, kafka_bootstrap):
-    prefix = await create_system_topics(kafka_bootstrap)
-    url = await migrated_database(create_database, "case", MIGRATIONS)
-    settings = settings_for_tests(
-        Settings, database_url=url, kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix
-    )
-    settings.staff_tokens |= OTHER_TOKENS
-    return settings
-
-
 # Tokens besides the admin one, for permission tests; AS["clerk"] are its headers.
 OTHER_TOKENS = {
     "clerk-token": StaffToken(user="clerk", rights=["cases:cases:own", "add_cases"]),
@@ -63,20 +63,59 @@ OTHER_TOKENS = {
 }
 AS = {t.user: {"Authorization": f"Bearer {token}"} for token, t in OTHER_TOKENS.items()}
 
+CaseService = ServiceHarness[Settings]
+
+
+@asynccontextmanager
+async def case_service(
+    create_database: Any,
+    kafka_bootstrap: str,
+    *,
+    demo: bool = True,
+    tokens: dict[str, StaffToken] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[CaseService]:
+    """case-svc with a database of its own; its client sends the admin's token. ``demo``:
+    set up as the demo is; ``tokens``: staff tokens besides the admin's and OTHER_TOKENS."""
+    async with start_service(
+        create_app,
+        Settings,
+        MIGRATIONS,
+        create_database,
+        kafka_bootstrap,
+        name="case",
+        staff=True,
+        staff_tokens={STAFF_TOKEN: ADMIN, **OTHER_TOKENS, **(tokens or {})},
+        **overrides,
+    ) as service:
+        if demo:
+            client = service.client
+            for status in DEMO_STATUSES:
+                assert (await client.post("/case-statuses", json=status)).status_code == 201
+            assert (await client.post("/instances", json=DEMO_INSTANCE)).status_code == 201
+            response = await client.put("/case-types/general_enquiry", json=DEMO_CASE_TYPE)
+            assert response.status_code == 201, response.text
+        yield service
+
+
+@pytest.fixture(scope="session")
+async def service(create_database: Any, kafka_bootstrap: str) -> AsyncIterator[CaseService]:
+    async with case_service(create_database, kafka_bootstrap) as service:
+        yield service
+
 
 @pytest.fixture
-async def case_api(settings):
-    async with running(create_app(settings)) as client:
-        client.headers.update(STAFF_HEADERS)
-        for status in DEMO_STATUSES:
-            assert (await client.post("/case-statuses", json=status)).status_code == 201
-        instance = {
-            "name": "cases",
-            "label": "Cases",
-            "singular_label": "Case",
-            "instance_type": "case_management",
-        }
-        assert (await client.post("/instances", json=instance)).status_code == 201
-        response = await client.put("/case-types/general_enquiry", json=DEMO_CASE_TYPE)
-        assert response.status_code == 201, response.text
-        yield client
+async def fresh(create_database: Any, kafka_bootstrap: str) -> AsyncIterator[CaseService]:
+    """A service of the test's own (an empty database, fresh topics)."""
+    async with case_service(create_database, kafka_bootstrap) as service:
+        yield service
+
+
+@pytest.fixture
+def case_api(fresh: CaseService) -> Any:
+    return fresh.client
+
+
+@pytest.fixture
+def settings(fresh: CaseService) -> Settings:
+    return fresh.settings

@@ -8,7 +8,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from casestream import topics
-from casestream.contracts.case import CaseCommand
+from casestream.contracts.case import CASE_COMMAND_MODELS
 from casestream.envelope import new_envelope
 from casestream.testing.plugin import eventually
 
@@ -289,7 +289,7 @@ async def test_commands_go_through_the_same_checks(api, settings, kafka_bootstra
                 type=kind,
                 source="test-app",
                 subject=case["id"],
-                data=CaseCommand(actor="crm-sync", **data),
+                data=CASE_COMMAND_MODELS[kind](actor="crm-sync", **data),
             )
             await producer.send_and_wait(
                 settings.topic(topics.CASE_COMMANDS),

@@ -1,77 +1,31 @@
 """Contacts over HTTP: create, find, change, and merge (cases and roles move to the survivor).
 
-One service for the whole module (start-up is most of a test's time): each test makes its
-own contacts with unique names, and reads only the events about them."""
+On the session's service: each test makes its own contacts with unique names, and reads
+only the events about them."""
 
-import json
 import uuid
 from datetime import date
 
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from case_svc.config import Settings
-from case_svc.main import create_app
 from case_svc.tables import case_roles
 from casestream import topics
-from casestream.testing.plugin import records_on
-from casestream.testing.services import (
-    STAFF_HEADERS,
-    create_system_topics,
-    migrated_database,
-    running,
-    settings_for_tests,
-)
 
-from .conftest import AS, DEMO_CASE_TYPE, DEMO_STATUSES, MIGRATIONS, OTHER_TOKENS
-
-
-@pytest.fixture(scope="module")
-async def service(create_database, kafka_bootstrap):
-    prefix = await create_system_topics(kafka_bootstrap)
-    url = await migrated_database(create_database, "case", MIGRATIONS)
-    settings = settings_for_tests(
-        Settings, database_url=url, kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix
-    )
-    settings.staff_tokens |= OTHER_TOKENS
-    app = create_app(settings)
-    async with running(app) as client:
-        client.headers.update(STAFF_HEADERS)
-        for status in DEMO_STATUSES:
-            assert (await client.post("/case-statuses", json=status)).status_code == 201
-        instance = {
-            "name": "cases",
-            "label": "Cases",
-            "singular_label": "Case",
-            "instance_type": "case_management",
-        }
-        assert (await client.post("/instances", json=instance)).status_code == 201
-        response = await client.put("/case-types/general_enquiry", json=DEMO_CASE_TYPE)
-        assert response.status_code == 201, response.text
-        yield client, settings
+from .conftest import AS
 
 
 @pytest.fixture
 def api(service):
-    return service[0]
+    return service.client
 
 
 @pytest.fixture
-def said(service, kafka_bootstrap):
+def said(service):
     """``await said(topic, subjects, expected)``: the events on ``topic`` about ``subjects``,
     once ``expected`` have arrived, plus any that follow within a second (so a surplus shows)."""
-    settings = service[1]
 
     async def read(topic, subjects, expected, timeout_s=20.0):
-        records = await records_on(
-            kafka_bootstrap,
-            settings.topic(topic),
-            expected=expected,
-            timeout_s=timeout_s,
-            keys=set(subjects),
-            grace_s=1.0,
-        )
-        return [json.loads(r.value) for r in records]
+        return await service.said(topic, subjects, expected, timeout_s=timeout_s)
 
     return read
 
@@ -183,8 +137,7 @@ async def test_a_change_is_announced_with_what_changed_and_no_change_says_nothin
 
 async def add_role(service, case, contact, role="case_coordinator"):
     """Straight into the table: the role endpoint is not what this file tests."""
-    engine = create_async_engine(service[1].database_url)
-    async with engine.begin() as conn:
+    async with service.database.transaction() as tx:
         row = {
             "id": uuid.uuid4(),
             "case_id": uuid.UUID(case["id"]),
@@ -192,8 +145,7 @@ async def add_role(service, case, contact, role="case_coordinator"):
             "contact_id": uuid.UUID(contact["id"]),
             "start_date": date(2024, 1, 1),
         }
-        await conn.execute(case_roles.insert(), [row])
-    await engine.dispose()
+        await tx.session.execute(case_roles.insert(), [row])
 
 
 async def test_a_merge_moves_cases_and_roles_to_the_survivor_and_says_so(api, service, said):

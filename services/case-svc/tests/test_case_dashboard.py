@@ -1,12 +1,10 @@
 """The dashboard's numbers, and next_activity_at kept from activity events."""
 
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
 
 from case_svc.activity_view import case_activities, track_activities
 from case_svc.dashboard import case_counts
@@ -16,13 +14,12 @@ from casestream.contracts.activity import ActivityEnvelope, ActivityEvent, Activ
 from casestream.envelope import new_envelope
 from casestream.persistence.tables import outbox
 from casestream.testing.plugin import eventually
-from casestream.testing.services import STAFF_HEADERS, running
 
 from .test_case_finding import (
     as_user,
     caseload,
     configure,
-    finding_app,
+    finding_service,
     open_case,
     set_values,
 )
@@ -284,22 +281,16 @@ async def test_a_batch_of_activity_events_ends_as_they_would_one_by_one(caseload
     assert (rows[second].status, rows[moving].case_id) == ("completed", here)
 
 
-async def test_activity_events_from_the_broker_set_next_activity_at(settings, kafka_bootstrap):
-    app = finding_app(settings)
-    runtime, topic = app.state.runtime, settings.topic(topics.ACTIVITY_EVENTS)
-    async with running(app) as api:
-        api.headers.update(STAFF_HEADERS)
+async def test_activity_events_from_the_broker_set_next_activity_at(
+    create_database, kafka_bootstrap
+):
+    async with finding_service(create_database, kafka_bootstrap, lifespan=True) as service:
+        api, runtime = service.client, service.app.state.runtime
         await configure(api)
         case_id = await open_case(api, "general_enquiry", "Call me back")
         later, sooner = activity(case_id, due_in_days=4), activity(case_id, due_in_days=1)
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-        await producer.start()
-        try:
-            for envelope in (later, later, sooner):  # the first one twice
-                body = json.dumps(envelope.model_dump(mode="json")).encode()
-                await producer.send_and_wait(topic, body, key=case_id.encode())
-        finally:
-            await producer.stop()
+        for envelope in (later, later, sooner):  # the first one twice
+            await service.deliver(topics.ACTIVITY_EVENTS, envelope, key=case_id)
 
         sooner_due = NOW + timedelta(days=1)
 

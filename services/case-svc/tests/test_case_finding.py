@@ -1,18 +1,16 @@
 """GET /cases: every filter, combinations, sorts, keyset pages and who sees what."""
 
-import contextlib
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
-import httpx
 import pytest
 
 from case_svc import finding as finding_queries
-from case_svc.main import create_app
 from case_svc.tables import case_links, case_roles, cases, instances
 from casestream.settings import StaffToken
-from casestream.testing.services import STAFF_HEADERS
+
+from .conftest import case_service
 
 STATUSES = [
     {"name": "open", "label": "Open", "grouping": "opened", "weight": 1},
@@ -85,21 +83,12 @@ def as_user(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def finding_app(settings):
-    """case-svc's app, knowing this module's tokens too."""
-    return create_app(settings.model_copy(update={"staff_tokens": settings.staff_tokens | TOKENS}))
-
-
-@contextlib.asynccontextmanager
-async def serving(app):
-    """Talk to the app over ASGI without its lifespan: HTTP only, no broker needed."""
-    transport = httpx.ASGITransport(app=app)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
-            client.headers.update(STAFF_HEADERS)
-            yield client
-    finally:
-        await app.state.runtime.database.dispose()
+def finding_service(create_database, kafka_bootstrap, lifespan=False):
+    """case-svc with an empty database, knowing this module's tokens too; HTTP only unless
+    ``lifespan`` (no broker needed)."""
+    return case_service(
+        create_database, kafka_bootstrap, demo=False, tokens=TOKENS, lifespan=lifespan
+    )
 
 
 async def configure(api) -> None:
@@ -131,11 +120,11 @@ async def set_values(database, case_id, **values) -> None:
 
 
 @pytest.fixture
-async def caseload(settings):
-    """The known data set: seven cases over three instances (``old`` disabled)."""
-    app = finding_app(settings)
-    database = app.state.runtime.database
-    async with serving(app) as api:
+async def caseload(create_database, kafka_bootstrap):
+    """The known data set: seven cases over three instances (``old`` disabled), in a
+    database of its own (the lists and counts here are of everything there is)."""
+    async with finding_service(create_database, kafka_bootstrap) as service:
+        api, database = service.client, service.database
         await configure(api)
         ids = {}
         for i, (key, case_type, subject, details, client, values) in enumerate(CASES):
@@ -150,7 +139,9 @@ async def caseload(settings):
         contacts = {"ada": first}
         grace = (await api.get(f"/cases/{ids['neighbours']}")).json()["clients"][0]["id"]
         contacts["grace"] = grace
-        yield SimpleNamespace(api=api, ids=ids, contacts=contacts, app=app, database=database)
+        yield SimpleNamespace(
+            api=api, ids=ids, contacts=contacts, app=service.app, database=database
+        )
 
 
 async def listed(load, token: str | None = None, **params) -> list[str]:
@@ -299,9 +290,11 @@ async def test_items_are_whole_cases_as_get_answers_them(caseload):
 
 
 @pytest.mark.parametrize("sort", ["-created_at", "created_at", "-updated_at", "subject"])
-async def test_pages_have_no_duplicates_nor_gaps_even_among_ties(settings, sort):
-    app = finding_app(settings)
-    async with serving(app) as api:
+async def test_pages_have_no_duplicates_nor_gaps_even_among_ties(
+    create_database, kafka_bootstrap, sort
+):
+    async with finding_service(create_database, kafka_bootstrap) as service:
+        api, app = service.client, service.app
         await configure(api)
         ids = [await open_case(api, "general_enquiry", f"Bulk {i % 3}") for i in range(23)]
         for i, case_id in enumerate(ids):  # groups of five opened at the same instant

@@ -1,45 +1,36 @@
-"""intake-svc running for real (Postgres, broker, relay, consumer) behind an httpx client,
-one per test module; tests keep apart by using their own form slugs."""
+"""intake-svc running for real (see casestream.testing.harness): one app for the session;
+tests keep apart by using their own form slugs and case type names. What is truly its own:
+the form bodies, posts as browsers and scripts make them, and the page's hidden inputs."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import html
-import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from fastapi import FastAPI
 
 import intake_svc
 from casestream import topics
 from casestream.contracts.case import (
-    CASETYPE_VERSION_PUBLISHED,
     CaseTypeDefinition,
     CaseTypeVersion,
     CustomField,
 )
-from casestream.envelope import Envelope, new_envelope
+from casestream.envelope import Envelope
 from casestream.persistence.database import Database
 from casestream.persistence.tables import outbox
+from casestream.testing.factories import case_type_published
+from casestream.testing.harness import ServiceHarness, body, start_service
 from casestream.testing.plugin import eventually
-from casestream.testing.services import (
-    STAFF_HEADERS,
-    create_system_topics,
-    migrated_database,
-    running,
-    settings_for_tests,
-)
+from casestream.testing.services import STAFF_HEADERS
 from intake_svc.config import Settings
 from intake_svc.main import create_app
 from intake_svc.tables import case_types
@@ -137,17 +128,12 @@ def contact_form(**changes: Any) -> dict[str, Any]:
     return {**copy.deepcopy(CONTACT_FORM), **changes}
 
 
-@dataclass
-class Intake:
-    client: httpx.AsyncClient
-    settings: Settings
-    database: Database
-    kafka_bootstrap: str
-    app: FastAPI | None = None
+class Intake(ServiceHarness[Settings]):
+    """The harness, plus forms and posts as staff, scripts and browsers make them."""
 
     @property
     def submissions_topic(self) -> str:
-        return self.settings.topic(topics.INTAKE_SUBMISSIONS)
+        return self.topic(topics.INTAKE_SUBMISSIONS)
 
     async def put_form(self, slug: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.client.put(
@@ -177,17 +163,8 @@ class Intake:
     async def publish(self, topic: str, envelopes: list[Envelope[Any]], key: str = "") -> None:
         """Send envelopes on one of the system's topics as another service would (all on
         one partition when ``key`` is given, so they are handled in this order)."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.kafka_bootstrap)
-        await producer.start()
-        try:
-            for envelope in envelopes:
-                await producer.send_and_wait(
-                    self.settings.topic(topic),
-                    json.dumps(envelope.model_dump(mode="json")).encode(),
-                    key=(key or envelope.subject).encode(),
-                )
-        finally:
-            await producer.stop()
+        for envelope in envelopes:
+            await self.deliver(topic, envelope, key=key or None)
 
     async def all_published(self) -> None:
         async def nothing_pending() -> bool:
@@ -199,37 +176,14 @@ class Intake:
 
         await eventually(nothing_pending, timeout_s=15)
 
-    async def messages(self) -> list[Any]:
-        """Every record on the (prefixed) intake.submissions topic once the outbox is empty:
-        read from the start of each partition to its end (no consumer group to join)."""
-        await self.all_published()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.kafka_bootstrap, enable_auto_commit=False, group_id=None
-        )
-        await consumer.start()
-        records: list[Any] = []
-        try:
-            partitions = [
-                TopicPartition(self.submissions_topic, p)
-                for p in consumer.partitions_for_topic(self.submissions_topic) or ()
-            ]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            async with asyncio.timeout(15):
-                while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                    batch = await consumer.getmany(timeout_ms=200)
-                    records.extend(r for recs in batch.values() for r in recs)
-        finally:
-            await consumer.stop()
-        return records
-
     async def messages_about(self, submission_id: str) -> list[Any]:
-        return [
-            r
-            for r in await self.messages()
-            if json.loads(r.value)["data"]["submission_id"] == submission_id
-        ]
+        """The records on intake.submissions about a submission, once the outbox is empty
+        (so that everything it will ever say about it is on the topic): read to its end."""
+        await self.all_published()
+        return await self.said_so_far(
+            topics.INTAKE_SUBMISSIONS,
+            match=lambda r: body(r)["data"]["submission_id"] == submission_id,
+        )
 
 
 def hidden_inputs(page: str) -> dict[str, str]:
@@ -252,10 +206,7 @@ def tightened(settings: Settings, **values: Any) -> Iterator[None]:
             setattr(settings, name, value)
 
 
-def case_type_event(case_type: CaseTypeVersion) -> Envelope[Any]:
-    return new_envelope(
-        type=CASETYPE_VERSION_PUBLISHED, source="case-svc", subject=case_type.name, data=case_type
-    )
+case_type_event = case_type_published  # as the tests name it
 
 
 async def knows_case_types(database: Database, expected: dict[str, int]) -> bool:
@@ -266,27 +217,25 @@ async def knows_case_types(database: Database, expected: dict[str, int]) -> bool
     return all(known.get(name, 0) >= version for name, version in expected.items())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def intake(create_database: Any, kafka_bootstrap: str) -> AsyncIterator[Intake]:
-    prefix = await create_system_topics(kafka_bootstrap)
-    url = await migrated_database(create_database, "intake", MIGRATIONS)
-    settings = settings_for_tests(
+    async with start_service(
+        create_app,
         Settings,
-        database_url=url,
-        kafka_bootstrap=kafka_bootstrap,
-        topic_prefix=prefix,
+        MIGRATIONS,
+        create_database,
+        kafka_bootstrap,
+        harness=Intake,
+        name="intake",
         form_secret=FORM_SECRET,
         # Tests post at machine speed from one address; the defence tests tighten these.
         form_min_seconds=0,
         rate_per_client_per_minute=100_000,
         rate_per_form_per_minute=100_000,
-    )
-    app = create_app(settings)
-    async with running(app) as client:
-        intake = Intake(client, settings, app.state.runtime.database, kafka_bootstrap, app)
+    ) as intake:
         await intake.publish(
             topics.CASETYPE_EVENTS,
-            [case_type_event(GENERAL_ENQUIRY), case_type_event(STRICT_ENQUIRY)],
+            [case_type_published(GENERAL_ENQUIRY), case_type_published(STRICT_ENQUIRY)],
         )
         await eventually(
             lambda: knows_case_types(intake.database, {"general_enquiry": 1, "strict_enquiry": 1}),

@@ -12,43 +12,29 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import json
 import ssl
 import subprocess
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 
-from casestream import devinfra, topics
-from casestream.contracts.activity import ActivityState
-from casestream.contracts.case import (
-    CASE_OPENED,
-    CASE_UPDATED,
-    CaseEvent,
-    CaseState,
-    ContactState,
-)
+from casestream import devinfra
+from casestream.contracts.case import CASE_UPDATED, CaseState
 from casestream.contracts.notify import SEND_EMAIL, SendEmail
 from casestream.envelope import Envelope, new_envelope
 from casestream.settings import StaffToken
-from casestream.testing.plugin import records_on
-from casestream.testing.services import (
-    STAFF_TOKEN,
-    create_system_topics,
-    migrated_database,
-    running,
-    settings_for_tests,
-)
+from casestream.testing.factories import activity_state, case_event, case_state, contact_state
+from casestream.testing.harness import ServiceHarness, start_service
+from casestream.testing.services import ADMIN, STAFF_HEADERS, STAFF_TOKEN
 from notify_svc.config import Settings
 from notify_svc.main import create_app
 
@@ -167,44 +153,25 @@ class SmtpServer:
 def case_opened(
     *, subject: str = "Noise at night", assignee: str | None = None, **client: Any
 ) -> Envelope[Any]:
-    contact = ContactState(
-        id=uuid.uuid4(),
-        **{
-            "first_name": "Ada",
-            "last_name": "Lovelace",
-            "email": f"{uuid.uuid4().hex[:8]}@example.org",
-            **client,
-        },
+    contact = contact_state(
+        **{"last_name": "Lovelace", "email": f"{uuid.uuid4().hex[:8]}@example.org", **client}
     )
-    case = CaseState(
-        id=uuid.uuid4(),
-        instance="cases",
-        case_type="general_enquiry",
-        case_type_version=1,
+    case = case_state(
+        at=WHEN,
         subject=subject,
-        status="open",
-        status_class="opened",
-        active=True,
         assignee=assignee,
         clients=[contact],
         custom={"ward": "North"},
         start_date=date(2025, 3, 3),
-        created_at=WHEN,
-        updated_at=WHEN,
-        version=1,
     )
-    return new_envelope(
-        type=CASE_OPENED, source="case-svc", subject=str(case.id), data=CaseEvent(case=case)
-    )
+    return case_event(case)
 
 
 def case_updated(opened: Envelope[Any], **changes: Any) -> Envelope[Any]:
     """The next version of ``opened``'s case, with ``changes``."""
     before = opened.data["case"]
     case = CaseState(**{**before, **changes, "version": before["version"] + 1})
-    return new_envelope(
-        type=CASE_UPDATED, source="case-svc", subject=str(case.id), data=CaseEvent(case=case)
-    )
+    return case_event(case, CASE_UPDATED)
 
 
 def send_email(case_id: Any, *, envelope_id: Any = None, **fields: Any) -> Envelope[Any]:
@@ -220,28 +187,15 @@ def send_email(case_id: Any, *, envelope_id: Any = None, **fields: Any) -> Envel
 
 def activity(case_id: Any, **fields: Any) -> dict[str, Any]:
     """An activity's state as activity.events carries it."""
-    state = ActivityState(
-        **{
-            "id": uuid.uuid4(),
-            "case_id": case_id,
-            "type": "initial_call",
-            "subject": "Initial call",
-            "status": "completed",
-            "occurred_at": WHEN,
-            "created_at": WHEN,
-            "updated_at": WHEN,
-            **fields,
-        }
+    state = activity_state(
+        case_id, **{"at": WHEN, "status": "completed", "occurred_at": WHEN, **fields}
     )
     return state.model_dump(mode="json")
 
 
-@dataclass
-class NotifyService:
-    client: httpx.AsyncClient
-    settings: Settings
-    producer: AIOKafkaProducer
-    kafka_bootstrap: str
+class NotifyService(ServiceHarness[Settings]):
+    """The harness, plus the SMTP server it sends through and its mailbox."""
+
     mailbox: Mailbox
     smtp_server: SmtpServer
     case_opened = staticmethod(case_opened)
@@ -249,42 +203,8 @@ class NotifyService:
     send_email = staticmethod(send_email)
     activity = staticmethod(activity)
 
-    async def deliver(self, topic: str, envelope: Envelope[Any], times: int = 1) -> None:
-        raw = json.dumps(envelope.model_dump(mode="json")).encode()
-        for _ in range(times):
-            await self.producer.send_and_wait(
-                self.settings.topic(topic), raw, key=envelope.subject.encode()
-            )
-
-    async def said(self, subject: str, expected: int, timeout_s: float = 15.0) -> list[dict]:
-        """What the service said on notify.events about ``subject``: waits for ``expected``,
-        then a second longer so that a surplus shows."""
-        records = await records_on(
-            self.kafka_bootstrap,
-            self.settings.topic(topics.NOTIFY_EVENTS),
-            expected=expected,
-            timeout_s=timeout_s,
-            keys={subject},
-            grace_s=1.0,
-        )
-        return [json.loads(r.value) for r in records]
-
-    async def templates_said(self, name: str, expected: int) -> list[dict]:
-        """What the service said on notify.templates about the template ``name``."""
-        records = await records_on(
-            self.kafka_bootstrap,
-            self.settings.topic(topics.NOTIFY_TEMPLATES),
-            expected=expected,
-            timeout_s=15.0,
-            keys={name},
-            grace_s=1.0,
-        )
-        return [json.loads(r.value) for r in records]
-
     async def emails(self, **params: Any) -> list[dict]:
-        response = await self.client.get(
-            "/emails", params=params, headers={"Authorization": "Bearer test-admin"}
-        )
+        response = await self.client.get("/emails", params=params, headers=STAFF_HEADERS)
         assert response.status_code == 200, response.text
         return response.json()["items"]
 
@@ -304,37 +224,46 @@ def smtp_server(mailbox: Mailbox) -> Iterator[SmtpServer]:
         server.stop()
 
 
+@asynccontextmanager
+async def notify_service(
+    create_database: Any, kafka_bootstrap: str, smtp_server: SmtpServer, **overrides: Any
+) -> AsyncIterator[NotifyService]:
+    """notify-svc sending through ``smtp_server`` (quick delivery retries)."""
+    values: dict[str, Any] = dict(
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.mailbox.port,
+        delivery_poll_interval_s=0.1,
+        send_backoff_initial_s=0.2,
+    )
+    async with start_service(
+        create_app,
+        Settings,
+        MIGRATIONS,
+        create_database,
+        kafka_bootstrap,
+        harness=NotifyService,
+        name="notify",
+        **{**values, **overrides},
+    ) as service:
+        service.mailbox, service.smtp_server = smtp_server.mailbox, smtp_server
+        yield service
+
+
 @pytest.fixture(scope="session")
 async def service(
-    create_database: Any, kafka_bootstrap: str, mailbox: Mailbox, smtp_server: SmtpServer
+    create_database: Any, kafka_bootstrap: str, smtp_server: SmtpServer
 ) -> AsyncIterator[NotifyService]:
-    prefix = await create_system_topics(kafka_bootstrap)
-    url = await migrated_database(create_database, "notify", MIGRATIONS)
-    settings = settings_for_tests(
-        Settings,
-        database_url=url,
-        kafka_bootstrap=kafka_bootstrap,
-        topic_prefix=prefix,
-        smtp_host="127.0.0.1",
-        smtp_port=mailbox.port,
+    async with notify_service(
+        create_database,
+        kafka_bootstrap,
+        smtp_server,
         smtp_timeout_s=SMTP_TIMEOUT_S,
-        delivery_poll_interval_s=0.1,
         # Retries 0.2, 0.4, 0.8, 1.6 s apart (+-50%): long enough to restart a stopped server.
-        send_backoff_initial_s=0.2,
         send_max_attempts=5,
         unknown_case_retry_s=0.2,
-        staff_tokens={
-            STAFF_TOKEN: StaffToken(user="tester", rights=["admin"]),
-            "ann-token": ASSIGNEE,
-        },
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    try:
-        async with running(create_app(settings)) as client:
-            yield NotifyService(client, settings, producer, kafka_bootstrap, mailbox, smtp_server)
-    finally:
-        await producer.stop()
+        staff_tokens={STAFF_TOKEN: ADMIN, "ann-token": ASSIGNEE},
+    ) as service:
+        yield service
 
 
 # STARTTLS (test_notify_starttls.py): a second app, its own server settings.
@@ -392,27 +321,13 @@ async def tls_service(
 ) -> AsyncIterator[NotifyService]:
     """notify-svc sending through the STARTTLS server, accepting its self-signed
     certificate (production keeps smtp_tls_verify=True)."""
-    prefix = await create_system_topics(kafka_bootstrap)
-    url = await migrated_database(create_database, "notify", MIGRATIONS)
-    settings = settings_for_tests(
-        Settings,
-        database_url=url,
-        kafka_bootstrap=kafka_bootstrap,
-        topic_prefix=prefix,
-        smtp_port=tls_server.mailbox.port,
+    async with notify_service(
+        create_database,
+        kafka_bootstrap,
+        tls_server,
         smtp_tls="starttls",
         smtp_tls_verify=False,
         smtp_timeout_s=5,
-        delivery_poll_interval_s=0.1,
-        send_backoff_initial_s=0.2,
         send_max_attempts=2,
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    try:
-        async with running(create_app(settings)) as client:
-            yield NotifyService(
-                client, settings, producer, kafka_bootstrap, tls_server.mailbox, tls_server
-            )
-    finally:
-        await producer.stop()
+    ) as service:
+        yield service

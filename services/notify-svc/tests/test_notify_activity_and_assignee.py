@@ -111,7 +111,7 @@ async def test_the_assignee_is_reached_at_their_tokens_address(service):
     ]
     assert message["To"] == "Ann <ann.staff@example.org>"
     assert message.get_content().strip() == "Please call Ada."
-    said = await service.said(case_id, expected=1)
+    said = await service.said(topics.NOTIFY_EVENTS, case_id, expected=1)
     assert said[0]["data"]["email"]["to"] == ["ann.staff@example.org"]
 
 

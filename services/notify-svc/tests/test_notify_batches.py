@@ -105,7 +105,7 @@ async def test_emails_due_together_go_out_over_one_connection_each_once(service)
     assert all(d.accepted for d in deliveries)
     assert len({d.connection for d in deliveries}) == 1
     assert service.mailbox.connections - before == 1
-    said = await service.said(case_id, expected=len(addresses))
+    said = await service.said(topics.NOTIFY_EVENTS, case_id, expected=len(addresses))
     assert [e["type"] for e in said] == [EMAIL_SENT] * len(addresses)
 
 
@@ -137,7 +137,7 @@ async def test_in_one_batch_a_5xx_and_a_4xx_touch_only_their_own_emails(service)
     refused, accepted = service.mailbox.all_to(deferred)
     assert accepted.accepted and accepted.connection != batch  # a later batch
     assert accepted.raw == refused.raw
-    said = await service.said(case_id, expected=5)
+    said = await service.said(topics.NOTIFY_EVENTS, case_id, expected=5)
     assert sorted(e["type"] for e in said) == sorted([EMAIL_SENT] * 4 + [EMAIL_FAILED])
 
 

@@ -43,7 +43,7 @@ async def test_a_command_twice_before_its_case_is_known_sends_one_rendered_email
     await service.deliver(topics.CASE_EVENTS, opened)
 
     [email] = await _final(service, case["id"])
-    events = await service.said(case["id"], expected=1)
+    events = await service.said(topics.NOTIFY_EVENTS, case["id"], expected=1)
     received = service.mailbox.to(ada["email"])
     assert len(received) == 1
     message = received[0]
@@ -82,7 +82,9 @@ async def test_a_do_not_email_client_is_suppressed_and_not_mailed(service):
     [email] = await _final(service, case["id"])
     assert email["status"] == "suppressed"
     assert email["recipients"][0]["suppressed"] is True
-    assert [e["type"] for e in await service.said(case["id"], expected=1)] == [EMAIL_SUPPRESSED]
+    assert [
+        e["type"] for e in await service.said(topics.NOTIFY_EVENTS, case["id"], expected=1)
+    ] == [EMAIL_SUPPRESSED]
     assert service.mailbox.to(case["clients"][0]["email"]) == []
 
 
@@ -162,7 +164,7 @@ async def test_a_redelivered_command_and_a_second_envelope_for_one_notification_
     [email] = [e for e in found if e["notification_id"] == command.data["notification_id"]]
     assert (email["subject"], email["attempts"]) == ("Once", 1)
     assert [m["Subject"] for m in service.mailbox.to(client)] == ["Once"]
-    said = await service.said(case_id, expected=2)
+    said = await service.said(topics.NOTIFY_EVENTS, case_id, expected=2)
     assert sorted(e["data"]["email"]["notification_id"] for e in said) == sorted(
         [command.data["notification_id"], marker.data["notification_id"]]
     )
@@ -193,5 +195,5 @@ async def test_a_5xx_reply_fails_at_once_and_a_4xx_is_retried_then_fails(service
     )
     assert "451 4.3.0 try again later" in deferred["last_error"]
     for opened in (bounce, later):
-        said = await service.said(opened.data["case"]["id"], expected=1)
+        said = await service.said(topics.NOTIFY_EVENTS, opened.data["case"]["id"], expected=1)
         assert [e["type"] for e in said] == [EMAIL_FAILED]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,15 +22,11 @@ from casestream.contracts.case import (
     ContactEvent,
     ContactState,
 )
-from casestream.contracts.notify import SendEmailEnvelope
 from casestream.envelope import Envelope, new_envelope
 from casestream.persistence.database import Database
 from casestream.testing.plugin import eventually
 from notify_svc import handlers
-from notify_svc.claiming import WAITING_FOR_CASE
-from notify_svc.tables import cases, contacts, emails
-
-HOUR = timedelta(hours=1)
+from notify_svc.tables import cases, contacts
 
 
 @pytest.fixture
@@ -58,13 +53,11 @@ def with_client(opened: Envelope[Any], **client: Any) -> dict[str, Any]:
     return {**opened.data["case"]["clients"][0], **client}
 
 
-async def remember_cases(database: Database, *envelopes: Envelope[Any]) -> bool:
-    """One batch of case events, as its consumer handles it. True if it woke delivery."""
-    woken: list[bool] = []
+async def remember_cases(database: Database, *envelopes: Envelope[Any]) -> None:
+    """One batch of case events, as its consumer handles it."""
     batch = [CaseEnvelope.model_validate(e.model_dump(mode="json")) for e in envelopes]
     async with database.transaction() as tx:
-        await handlers.remember_case(lambda: woken.append(True))(batch, tx)
-    return bool(woken)
+        await handlers.remember_case(batch, tx)
 
 
 async def remember_contacts(database: Database, *envelopes: Envelope[Any]) -> None:
@@ -151,31 +144,6 @@ async def test_of_several_contact_events_in_one_batch_the_last_wins(database):
     )
     state, from_contact_events = await contact_row(database, contact_id)
     assert (state["first_name"], from_contact_events) == ("Two", True)
-
-
-async def test_a_case_batch_releases_the_emails_waiting_for_its_cases(service, database):
-    waiting, known = service.case_opened(), service.case_opened()
-    case_id = waiting.data["case"]["id"]
-    command = service.send_email(case_id, subject="Hi", body_text="Hello")
-    async with database.transaction() as tx:
-        # Queued, and put aside as the delivery worker does while the case is unknown (far
-        # enough ahead that only a release brings it back within the test).
-        await handlers.queue(SendEmailEnvelope.model_validate(command.model_dump()), tx)
-        await tx.session.execute(
-            emails.update()
-            .where(emails.c.notification_id == command.data["notification_id"])
-            .values(last_error=WAITING_FOR_CASE, next_attempt_at=sa.func.now() + HOUR)
-        )
-    assert await remember_cases(database, known) is False  # nothing waited for that one
-
-    assert await remember_cases(database, service.case_opened(), waiting) is True
-
-    async def sent():
-        found = await service.emails(case_id=case_id)
-        return found if found and found[0]["status"] == "sent" else None
-
-    [email] = await eventually(sent)
-    assert (email["attempts"], email["last_error"]) == (1, None)
 
 
 async def test_an_email_goes_where_the_contacts_own_event_says(service, database):

@@ -53,7 +53,9 @@ async def test_two_temporary_refusals_of_the_data_then_one_email(service):
     assert [c.reply[:3] for c in copies] == ["451", "452", "250"]
     assert len(service.mailbox.to(address)) == 1
     _same_letter(copies, command.data["notification_id"])
-    assert [e["type"] for e in await service.said(case_id, expected=1)] == [EMAIL_SENT]
+    assert [e["type"] for e in await service.said(topics.NOTIFY_EVENTS, case_id, expected=1)] == [
+        EMAIL_SENT
+    ]
 
 
 async def test_a_permanent_refusal_of_the_data_fails_with_the_servers_reply(service):
@@ -69,7 +71,7 @@ async def test_a_permanent_refusal_of_the_data_fails_with_the_servers_reply(serv
     assert (email["status"], email["attempts"]) == ("failed", 1)
     assert email["last_error"] == "554 5.7.1 message content rejected as spam"
     assert service.mailbox.to(address) == [] and len(service.mailbox.all_to(address)) == 1
-    said = await service.said(case_id, expected=1)
+    said = await service.said(topics.NOTIFY_EVENTS, case_id, expected=1)
     assert [e["type"] for e in said] == [EMAIL_FAILED]
     assert said[0]["data"]["email"]["last_error"] == email["last_error"]
 
@@ -115,7 +117,9 @@ async def test_a_timeout_after_the_data_is_followed_by_the_same_letter_not_a_new
     # Dated when the email was asked for, not when a try went out.
     asked = datetime.fromisoformat(email["created_at"]).replace(microsecond=0)
     assert copies[0].message["Date"].datetime == asked
-    assert [e["type"] for e in await service.said(case_id, expected=1)] == [EMAIL_SENT]
+    assert [e["type"] for e in await service.said(topics.NOTIFY_EVENTS, case_id, expected=1)] == [
+        EMAIL_SENT
+    ]
 
 
 async def test_a_server_that_is_down_at_first_gets_the_email_once_it_is_up(service):
@@ -140,4 +144,6 @@ async def test_a_server_that_is_down_at_first_gets_the_email_once_it_is_up(servi
     [email] = await _final(service, case_id)
     assert email["status"] == "sent" and email["attempts"] >= 2
     assert len(service.mailbox.to(address)) == 1
-    assert [e["type"] for e in await service.said(case_id, expected=1)] == [EMAIL_SENT]
+    assert [e["type"] for e in await service.said(topics.NOTIFY_EVENTS, case_id, expected=1)] == [
+        EMAIL_SENT
+    ]

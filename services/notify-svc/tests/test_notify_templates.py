@@ -123,7 +123,7 @@ async def test_a_manual_email_is_queued_then_sent(service):
         ("subject", "{{ case.subjct }}", "unknown token case.subjct; case has: id, instance"),
         ("body_text", "{{ client.frist_name }}", "unknown token client.frist_name; client has"),
         ("body_text", "{{ roles.manager.emial }}", "unknown token roles.manager.emial"),
-        ("body_html", "{{ activity.outcome }}", "unknown token activity.outcome; activity has"),
+        ("body_html", "{{ activity.outcom }}", "unknown token activity.outcom; activity has"),
     ],
 )
 async def test_unsafe_or_unknown_tokens_are_refused_on_save_naming_the_part(
@@ -182,7 +182,7 @@ async def test_each_save_is_announced_on_notify_templates(service):
         await _put(service, name, {"subject": "{{ case.nope }}", "body_text": ""})
     ).status_code == 422
 
-    said = await service.templates_said(name, expected=2)
+    said = await service.said(topics.NOTIFY_TEMPLATES, name, expected=2)
     assert [m["type"] for m in said] == [TEMPLATE_SAVED, TEMPLATE_SAVED]
     assert {m["subject"] for m in said} == {name} and len({m["id"] for m in said}) == 2
     for message, saved in zip(said, (first.json(), second.json()), strict=True):

@@ -19,6 +19,11 @@ messages_dead_lettered = Counter(
     "Messages sent to a dead-letter topic",
     ["service", "topic"],
 )
+messages_parked = Counter(
+    "casestream_messages_parked_total",
+    "Messages parked because they came before what they need",
+    ["consumer"],
+)
 handler_retries = Counter(
     "casestream_handler_retries_total",
     "Handler attempts that failed and were retried",

@@ -26,6 +26,7 @@ from casestream.messaging.consumption import (
     Handler,
     Subscription,
 )
+from casestream.messaging.parking import ParkedMessages
 from casestream.messaging.relay import OutboxRelay
 from casestream.persistence.database import Database
 from casestream.settings import ServiceSettings
@@ -56,6 +57,7 @@ class Runtime:
             publish_timeout_s=settings.kafka_request_timeout_s,
         )
         self.consumers: list[BatchConsumer] = []
+        self.parked: ParkedMessages | None = None
         self.relay = OutboxRelay(
             self.database,
             self.broker,
@@ -78,10 +80,13 @@ class Runtime:
         group: str,
         workers: int | None = None,
         batched: bool = False,
+        parks: bool = False,
+        gave_up: Handler | None = None,
     ) -> None:
         """Run ``handler(envelope, tx)`` for each message on ``topic`` (a name from
         ``casestream.topics``), as this service's consumer group ``group``; with ``batched``,
-        ``handler(envelopes, tx)`` once per batch (see ``Subscription``)."""
+        ``handler(envelopes, tx)`` once per batch; with ``parks``, messages that came too
+        early wait (see ``Subscription``)."""
         self.subscribe_as(
             Subscription(
                 self.settings.topic(topic),
@@ -89,6 +94,8 @@ class Runtime:
                 contract,
                 handler,
                 batched=batched,
+                parks=parks,
+                gave_up=gave_up,
             ),
             workers=workers,
         )
@@ -115,10 +122,21 @@ class Runtime:
             # Together: each start waits for its group join (seconds on Tansu).
             await asyncio.gather(*(consumer.start() for consumer in self.consumers))
         await self.relay.start()
+        if parking := [c for c in self.consumers if c.subscription.parks]:
+            self.parked = ParkedMessages(
+                self.database,
+                parking,
+                self.policy,
+                poll_interval_s=self.settings.parked_poll_interval_s,
+                give_up_s=self.settings.parked_give_up_s,
+            )
+            await self.parked.start()
         log.info("service started", service=self.settings.service_name)
 
     async def stop(self) -> None:
         await asyncio.gather(*(consumer.stop() for consumer in self.consumers))
+        if self.parked is not None:
+            await self.parked.stop()
         await self.relay.stop()
         await finish_within(self.broker.stop(), 20, "broker")
         await finish_within(self.database.dispose(), 10, "database pool")

@@ -52,6 +52,10 @@ class ServiceSettings(BaseSettings):
     consume_max_attempts: int = 5
     consume_backoff_initial_s: float = 0.2
     consume_backoff_max_s: float = 5.0
+    # A message that came before what it needs is parked (casestream.messaging.parking):
+    # replicas look for released ones this often, and give up on one after this long.
+    parked_poll_interval_s: float = 2.0
+    parked_give_up_s: float = 7 * 24 * 3600.0
 
     outbox_batch_size: int = 200
     outbox_poll_interval_s: float = 1.0

@@ -12,10 +12,11 @@ import sqlalchemy as sa
 from pydantic_core import to_jsonable_python
 from sqlalchemy.dialects.postgresql import insert
 
-from activity_svc.events import ActivityRecord, changed_envelope, created_envelope, record_of
+from activity_svc.events import changed_envelope, created_envelope, record_of
 from activity_svc.tables import activities, activity_assignees, activity_types
 from casestream import topics
 from casestream.commands import ensure_version, invalid, not_found
+from casestream.contracts.activity import ActivityState
 from casestream.contracts.case import Change
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
@@ -23,7 +24,7 @@ from casestream.settings import ServiceSettings
 
 async def record_activity(
     tx: Transaction, settings: ServiceSettings, **values: Any
-) -> ActivityRecord | None:
+) -> ActivityState | None:
     """Insert an activity and publish that it was scheduled or completed. With a ``source``
     already recorded, nothing happens and None is returned: one trigger, one activity."""
     return (await record_activities(tx, settings, [values]))[0]
@@ -31,7 +32,7 @@ async def record_activity(
 
 async def record_activities(
     tx: Transaction, settings: ServiceSettings, many: list[dict[str, Any]]
-) -> list[ActivityRecord | None]:
+) -> list[ActivityState | None]:
     """``record_activity`` for several activities in one statement (a timeline's steps);
     the answers in the same order."""
     if not many:
@@ -61,7 +62,7 @@ async def record_activities(
         statement = _INSERT_ONCE_BY_SOURCE if "source" in alike[0] else _INSERT
         created |= {r.id: r for r in await tx.session.execute(statement, alike)}
     await _add_assignees(tx, list(created.values()))
-    recorded: list[ActivityRecord | None] = []
+    recorded: list[ActivityState | None] = []
     for row in rows:
         if row["id"] not in created:
             recorded.append(None)

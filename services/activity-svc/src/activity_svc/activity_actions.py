@@ -16,12 +16,16 @@ from activity_svc.activities import (
     save_activity,
 )
 from activity_svc.case_view import case_named
-from activity_svc.events import ActivityRecord
 from activity_svc.permissions import ensure_can_see_activity, ensure_can_see_case
 from activity_svc.schemas import ActivityIn, ActivityPatch, CompleteIn
 from activity_svc.timeline import continue_sequence
 from casestream.commands import Caller, conflict, ensure_version, invalid
-from casestream.contracts.activity import ACTIVITY_CANCELLED, ACTIVITY_COMPLETED, ACTIVITY_UPDATED
+from casestream.contracts.activity import (
+    ACTIVITY_CANCELLED,
+    ACTIVITY_COMPLETED,
+    ACTIVITY_UPDATED,
+    ActivityState,
+)
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
 
@@ -37,7 +41,7 @@ async def schedule(
     *,
     source: str | None = None,
     where: tuple[str, ...] = ("body",),
-) -> ActivityRecord | None:
+) -> ActivityState | None:
     """Record a new activity (scheduled, or completed: logged after the fact). None when
     ``source`` was recorded already."""
     await ensure_type_exists(tx.session, body.type, (*where, "type"))
@@ -91,7 +95,7 @@ async def complete(
     activity_id: uuid.UUID,
     body: CompleteIn,
     version: int | None = None,
-) -> tuple[Any, ActivityRecord | None]:
+) -> tuple[Any, ActivityState | None]:
     """Complete the activity; with ``next``, schedule the next one on the same case (the
     process action). Both or neither: they share the caller's transaction."""
     row = await _open(tx, caller, activity_id, version)

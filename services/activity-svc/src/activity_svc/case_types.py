@@ -2,42 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
-from pydantic import ConfigDict
 from sqlalchemy.dialects.postgresql import insert
 
 from activity_svc.tables import case_type_versions
 from casestream.contracts.case import CaseTypeDefinition, CaseTypeVersion
-from casestream.envelope import Envelope
-
-# What becomes of a case's remaining scheduled activities when it closes.
-ON_CLOSE_DEFAULT = "keep"
-OnClose = Literal["cancel", "keep"]
+from casestream.messaging.parking import NotYet, awaited_case_type
+from casestream.persistence.database import Transaction
 
 
-class DefinitionAsPublished(CaseTypeDefinition):
-    """A definition with the keys the shared contract does not name yet (``on_close``) kept,
-    so that the stored definition is the one case-svc published."""
+class DefinitionNotYetKnown(NotYet):
+    """The case type version has not arrived from casetype.events yet: a message that needs
+    it waits for it (parked); an HTTP request gets a 503."""
 
-    model_config = ConfigDict(extra="allow")
-
-
-class CaseTypeVersionAsPublished(CaseTypeVersion):
-    definition: DefinitionAsPublished
+    def __init__(self, name: str, version: int | None) -> None:
+        super().__init__(awaited_case_type(name, version or 0))
+        self.args = (f"case type {name!r} version {version} not received yet",)
 
 
-CaseTypeVersionEnvelope = Envelope[CaseTypeVersionAsPublished]
-
-
-class DefinitionNotYetKnown(LookupError):
-    """The case type version has not arrived from casetype.events yet; a retry will find it."""
-
-
-async def store_version(session: Any, version: CaseTypeVersion) -> None:
-    """Keep a published version. Versions never change, so a repeat changes nothing."""
-    await session.execute(
+async def store_version(tx: Transaction, version: CaseTypeVersion) -> None:
+    """Keep a published version, and hand on what waited for it. Versions never change, so a
+    repeat changes nothing."""
+    await tx.session.execute(
         insert(case_type_versions)
         .values(
             name=version.name,
@@ -48,6 +36,7 @@ async def store_version(session: Any, version: CaseTypeVersion) -> None:
         )
         .on_conflict_do_nothing()
     )
+    await tx.release([awaited_case_type(version.name, version.version)])
 
 
 async def definition_of(session: Any, name: str, version: int | None = None) -> CaseTypeDefinition:
@@ -59,12 +48,12 @@ async def definition_of(session: Any, name: str, version: int | None = None) -> 
         query = query.where(case_type_versions.c.version == version)
     found = (await session.execute(query)).scalar()
     if found is None:
-        raise DefinitionNotYetKnown(f"case type {name!r} version {version} not received yet")
+        raise DefinitionNotYetKnown(name, version)
     return CaseTypeDefinition.model_validate(found)
 
 
-async def on_close_of(session: Any, name: str, version: int) -> OnClose:
-    """The definition's ``on_close`` ("cancel" or "keep"; "keep" when absent or unknown)."""
+async def on_close_of(session: Any, name: str, version: int) -> str:
+    """The definition's ``on_close`` ("cancel" or "keep"; "keep" when absent)."""
     found = (
         await session.execute(
             sa.select(case_type_versions.c.definition["on_close"].astext).where(
@@ -73,5 +62,5 @@ async def on_close_of(session: Any, name: str, version: int) -> OnClose:
         )
     ).first()
     if found is None:
-        raise DefinitionNotYetKnown(f"case type {name!r} version {version} not received yet")
-    return "cancel" if found[0] == "cancel" else ON_CLOSE_DEFAULT
+        raise DefinitionNotYetKnown(name, version)
+    return "cancel" if found[0] == "cancel" else "keep"

@@ -5,17 +5,13 @@ command the rules refuse can never succeed: it is dead-lettered at once with the
 
 from __future__ import annotations
 
-from typing import Any
-
 from activity_svc import activity_actions
-from activity_svc.schemas import ActivityIn, CompleteIn
-from casestream.commands import Caller, invalid, rejecting_refusals
+from casestream.commands import Caller, rejecting_refusals
 from casestream.contracts.activity import (
-    ACTIVITY_COMMAND_TYPES,
-    COMPLETE_ACTIVITY,
-    SCHEDULE_ACTIVITY,
-    ActivityCommand,
     ActivityCommandEnvelope,
+    CancelActivity,
+    CompleteActivity,
+    ScheduleActivity,
 )
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
@@ -30,30 +26,29 @@ def command_handler(settings: ServiceSettings):
     return handle_activity_command
 
 
-async def _run(tx: Transaction, settings: ServiceSettings, envelope: Any) -> None:
-    command: ActivityCommand = envelope.data
+async def _run(
+    tx: Transaction, settings: ServiceSettings, envelope: ActivityCommandEnvelope
+) -> None:
+    """``envelope.data`` is already the model its type names: a missing field or an unknown
+    type never gets here (it is dead-lettered as invalid)."""
+    command = envelope.data
     caller = Caller(actor=command.actor)
-    if envelope.type == SCHEDULE_ACTIVITY:
-        body = ActivityIn.model_validate(command.activity or {})
+    if isinstance(command, ScheduleActivity):
         await activity_actions.schedule(
-            tx, settings, caller, body, source=f"command:{envelope.id}", where=("data", "activity")
+            tx,
+            settings,
+            caller,
+            command.activity,
+            source=f"command:{envelope.id}",
+            where=("data", "activity"),
         )
-        return
-    if envelope.type not in ACTIVITY_COMMAND_TYPES:
-        raise invalid(
-            ("type",),
-            f"unknown command {envelope.type!r}; one of {', '.join(ACTIVITY_COMMAND_TYPES)}",
-        )
-    if command.activity_id is None:
-        raise invalid(("data", "activity_id"), f"{envelope.type} needs an activity_id")
-    if envelope.type == COMPLETE_ACTIVITY:
-        body = CompleteIn.model_validate(
-            {"outcome": command.outcome, "details": command.details, "next": command.next}
-        )
+    elif isinstance(command, CompleteActivity):
+        # A CompleteActivity is an ActivityCompletion (the body of POST .../complete).
         await activity_actions.complete(
-            tx, settings, caller, command.activity_id, body, command.expected_version
+            tx, settings, caller, command.activity_id, command, command.expected_version
         )
     else:
+        assert isinstance(command, CancelActivity)
         await activity_actions.cancel(
             tx, settings, caller, command.activity_id, command.expected_version
         )

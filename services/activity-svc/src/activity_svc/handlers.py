@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from activity_svc.activities import record_activity
-from activity_svc.case_types import CaseTypeVersionEnvelope, definition_of, store_version
+from activity_svc.case_types import definition_of, store_version
 from activity_svc.timeline import OPENED_TRIGGER, apply_activity_set, settle_closed_case
 from activity_svc.timeline_cases import keep_case
 from casestream.contracts.case import (
@@ -16,6 +16,7 @@ from casestream.contracts.case import (
     CASETYPE_VERSION_PUBLISHED,
     CaseEnvelope,
     CaseState,
+    CaseTypeEnvelope,
 )
 from casestream.contracts.notify import EMAIL_SENT, EmailEnvelope
 from casestream.logging import get_logger
@@ -31,18 +32,16 @@ class Handlers:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
 
-    async def store_case_type_version(
-        self, envelope: CaseTypeVersionEnvelope, tx: Transaction
-    ) -> None:
-        """Keep each published case-type version (as published, with keys such as
-        ``on_close`` the shared contract does not name yet): timelines are scheduled from it."""
+    async def store_case_type_version(self, envelope: CaseTypeEnvelope, tx: Transaction) -> None:
+        """Keep each published case-type version: timelines are scheduled from it, and the
+        cases that came before it go on now."""
         if envelope.type == CASETYPE_VERSION_PUBLISHED:
-            await store_version(tx.session, envelope.data)
+            await store_version(tx, envelope.data)
 
     async def follow_case_for_timelines(self, envelope: CaseEnvelope, tx: Transaction) -> None:
         """Keep what timelines need of the case. When it opens, schedule its case type's
         standard timeline (at the version it was opened with; until that version has arrived
-        this fails, and is retried); when it closes or is merged away, settle its scheduled
+        the case's events wait for it); when it closes or is merged away, settle its scheduled
         activities as its case type says."""
         case = envelope.data.case
         stored = await keep_case(tx.session, case)

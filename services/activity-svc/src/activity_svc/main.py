@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from activity_svc.case_types import CaseTypeVersionEnvelope
 from activity_svc.case_view import case_follower
 from activity_svc.commands import command_handler
 from activity_svc.config import Settings
-from activity_svc.events import ActivityRecordEnvelope
 from activity_svc.handlers import Handlers
 from activity_svc.routes import router
 from activity_svc.timeline_routes import router as timeline_router
 from casestream import topics
-from casestream.contracts.activity import ActivityCommandEnvelope
-from casestream.contracts.case import CaseEnvelope
+from casestream.contracts.activity import ActivityCommandEnvelope, ActivityEnvelope
+from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope
 from casestream.contracts.notify import EmailEnvelope
 from casestream.http.app import create_service_app
 from casestream.messaging.broker import declare_publisher
@@ -28,12 +26,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broker = runtime.broker
     runtime.subscribe(
         topics.CASETYPE_EVENTS,
-        CaseTypeVersionEnvelope,
+        CaseTypeEnvelope,
         handlers.store_case_type_version,
         group="case_type_versions",
     )
     runtime.subscribe(
-        topics.CASE_EVENTS, CaseEnvelope, handlers.follow_case_for_timelines, group="timelines"
+        topics.CASE_EVENTS,
+        CaseEnvelope,
+        handlers.follow_case_for_timelines,
+        group="timelines",
+        parks=True,  # a case whose case type has not arrived yet waits for it
     )
     runtime.subscribe(
         topics.NOTIFY_EVENTS, EmailEnvelope, handlers.log_sent_email, group="sent_emails"
@@ -46,11 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ActivityCommandEnvelope,
         command_handler(settings),
         group="activity_commands",
+        parks=True,  # so may a command that schedules from the case type
     )
     declare_publisher(
         broker,
         settings.topic(topics.ACTIVITY_EVENTS),
-        ActivityRecordEnvelope,
+        ActivityEnvelope,
         "activity.scheduled / completed / cancelled / updated: the full state of an activity "
         "and what changed, keyed by its case id",
     )

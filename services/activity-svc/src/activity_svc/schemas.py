@@ -8,9 +8,13 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from activity_svc.events import Attachment
-
-Priority = Literal["low", "normal", "urgent"]
+from casestream.contracts.activity import (
+    ActivityCompletion,
+    Attachment,
+    NewActivity,
+    NextActivity,
+    Priority,
+)
 
 
 class ActivityTypeIn(BaseModel):
@@ -24,21 +28,11 @@ class ActivityTypeOut(BaseModel):
     system: bool
 
 
-class ActivityIn(BaseModel):
-    case_id: uuid.UUID | None = None
-    type: str
-    subject: str | None = None
-    details: str | None = None
-    status: Literal["scheduled", "completed"] = "scheduled"
-    due_at: AwareDatetime | None = None
-    occurred_at: AwareDatetime | None = None
-    duration_minutes: int | None = Field(default=None, ge=0)
-    priority: Priority = "normal"
-    location: str | None = Field(default=None, max_length=500)
-    assignee_ids: list[str] = Field(default_factory=list)
-    with_contact_ids: list[uuid.UUID] = Field(default_factory=list)
-    outcome: str | None = None
-    attachments: list[Attachment] = Field(default_factory=list)
+# The bodies that activity.commands' commands carry too: one definition, in the shared
+# contract.
+ActivityIn = NewActivity
+NextActivityIn = NextActivity
+CompleteIn = ActivityCompletion
 
 
 class ActivityPatch(BaseModel):
@@ -56,30 +50,6 @@ class ActivityPatch(BaseModel):
     due_at: AwareDatetime | None = None
     assignee_ids: list[str] | None = None
     with_contact_ids: list[uuid.UUID] | None = None
-
-
-class NextActivityIn(BaseModel):
-    """The next action of a process action. On the same case; assignees default to those of
-    the activity just completed."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: str
-    subject: str | None = None
-    details: str | None = None
-    due_at: AwareDatetime | None = None
-    priority: Priority = "normal"
-    assignee_ids: list[str] | None = None
-
-
-class CompleteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    outcome: str | None = None
-    details: str | None = None
-    duration_minutes: int | None = Field(default=None, ge=0)
-    occurred_at: AwareDatetime | None = None
-    next: NextActivityIn | None = None
 
 
 class ActivityOut(BaseModel):

@@ -20,12 +20,11 @@ from sqlalchemy.dialects.postgresql import insert
 
 from activity_svc.activities import record_activities, save_activity
 from activity_svc.case_types import definition_of, on_close_of
-from activity_svc.events import ActivityRecord
 from activity_svc.tables import activities
 from activity_svc.timeline_cases import case_of
 from activity_svc.timeline_plan import Dated, PlannedActivity, plan_steps
 from activity_svc.timeline_tables import applied_timelines, timeline_steps
-from casestream.contracts.activity import ACTIVITY_CANCELLED
+from casestream.contracts.activity import ACTIVITY_CANCELLED, ActivityState
 from casestream.contracts.case import ActivitySet
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
@@ -99,7 +98,7 @@ _DATED = sa.select(activities.c.type, _WHEN).where(
 
 async def continue_sequence(
     tx: Transaction, settings: ServiceSettings, completed_row: Any
-) -> list[ActivityRecord]:
+) -> list[ActivityState]:
     """After ``completed_row`` (an activity, with ``id`` and ``occurred_at``) completed: when
     it is a step of a sequence, schedule the next step of the same application. A repeat, a
     closed case or the last step schedules nothing."""
@@ -159,7 +158,7 @@ async def _record(
     case_id: uuid.UUID,
     app_id: uuid.UUID,
     planned: list[PlannedActivity],
-) -> list[ActivityRecord]:
+) -> list[ActivityState]:
     activities_of_steps = await record_activities(
         tx,
         settings,

@@ -13,17 +13,26 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from automation_svc.matching import MISSING, resolve
-from automation_svc.schemas import Action, AddRoleAction, ScheduleActivityAction, SendEmailAction
-from casestream import topics
-from casestream.contracts.activity import SCHEDULE_ACTIVITY, ActivityCommand
-from casestream.contracts.case import (
-    ADD_CASE_ROLE,
-    ADD_CASE_TAGS,
-    ASSIGN_CASE,
-    CHANGE_CASE_STATUS,
-    CaseCommand,
+from automation_svc.schemas import (
+    Action,
+    AddRoleAction,
+    AddTagAction,
+    AssignAction,
+    ChangeStatusAction,
+    ScheduleActivityAction,
+    SendEmailAction,
 )
-from casestream.contracts.notify import SEND_EMAIL, SendEmail
+from casestream import topics
+from casestream.contracts.activity import NewActivity, ScheduleActivity
+from casestream.contracts.case import (
+    AddCaseRole,
+    AddCaseTags,
+    AssignCase,
+    CaseCommandData,
+    ChangeCaseStatus,
+)
+from casestream.contracts.commands import Command
+from casestream.contracts.notify import SendEmail
 from casestream.envelope import Envelope, new_envelope
 
 _action = TypeAdapter(Action)
@@ -79,27 +88,22 @@ def command_for(
     now: datetime,
     rule_id: uuid.UUID,
 ) -> tuple[str, Envelope[Any]]:
-    """The (topic, envelope) this action sends. Raises ActionFailed."""
+    """The (topic, envelope) this action sends: a typed command of the receiver's contract,
+    whose ``command_type`` is the envelope's type. Raises ActionFailed, or ValueError (a
+    pydantic ValidationError) when the facts do not make a valid command."""
     actor = f"rule:{rule_id}"
+    command: Command
     if isinstance(action, SendEmailAction):
-        topic, kind, data = (
-            topics.NOTIFY_COMMANDS,
-            SEND_EMAIL,
-            _email(action, action_id, case_id, facts, actor),
-        )
+        topic, command = topics.NOTIFY_COMMANDS, _email(action, action_id, case_id, facts, actor)
     elif isinstance(action, ScheduleActivityAction):
-        topic, kind, data = (
-            topics.ACTIVITY_COMMANDS,
-            SCHEDULE_ACTIVITY,
-            _activity(action, case_id, now, actor),
-        )
+        topic, command = topics.ACTIVITY_COMMANDS, _activity(action, case_id, now, actor)
     else:
-        topic, kind, data = topics.CASE_COMMANDS, *_case_command(action, case_id, facts, actor)
+        topic, command = topics.CASE_COMMANDS, _case_command(action, case_id, facts, actor)
     envelope = new_envelope(
-        type=kind,
+        type=command.command_type,
         source="automation-svc",
         subject=topics.case_key(case_id),
-        data=data,
+        data=command,
         id=action_id,
     )
     return topic, envelope
@@ -126,33 +130,30 @@ def _email(
 
 def _activity(
     action: ScheduleActivityAction, case_id: uuid.UUID, now: datetime, actor: str
-) -> ActivityCommand:
-    activity = {
-        "case_id": str(case_id),
-        "type": action.activity_type,
-        "subject": action.subject,
-        "details": action.details,
-        "due_at": (now + action.due_in).isoformat(),
-        "assignee_ids": action.assignee_ids,
-    }
-    return ActivityCommand(
-        actor=actor, activity={k: v for k, v in activity.items() if v is not None}
+) -> ScheduleActivity:
+    activity = NewActivity(
+        case_id=case_id,
+        type=action.activity_type,
+        subject=action.subject,
+        details=action.details,
+        due_at=now + action.due_in,
+        assignee_ids=action.assignee_ids,
     )
+    return ScheduleActivity(actor=actor, activity=activity)
 
 
 def _case_command(
     action: Action, case_id: uuid.UUID, facts: dict[str, Any], actor: str
-) -> tuple[str, CaseCommand]:
-    command = CaseCommand(actor=actor, case_id=case_id)
-    if action.type == "change_status":
-        return CHANGE_CASE_STATUS, command.model_copy(update={"status": action.status})
-    if action.type == "assign":
-        return ASSIGN_CASE, command.model_copy(update={"user": action.user})
-    if action.type == "add_tag":
-        return ADD_CASE_TAGS, command.model_copy(update={"tags": action.tags})
+) -> CaseCommandData:
+    if isinstance(action, ChangeStatusAction):
+        return ChangeCaseStatus(actor=actor, case_id=case_id, status=action.status)
+    if isinstance(action, AssignAction):
+        return AssignCase(actor=actor, case_id=case_id, user=action.user)
+    if isinstance(action, AddTagAction):
+        return AddCaseTags(actor=actor, case_id=case_id, tags=action.tags)
     assert isinstance(action, AddRoleAction)
-    return ADD_CASE_ROLE, command.model_copy(
-        update={"role": action.role, "contact_id": _role_contact(action, facts)}
+    return AddCaseRole(
+        actor=actor, case_id=case_id, role=action.role, contact_id=_role_contact(action, facts)
     )
 
 

@@ -7,12 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 
 from automation_svc import read_models
 from automation_svc.clock import Clock
 from automation_svc.firing import Event, Firings, anchored_due_at
-from automation_svc.tables import deferred_events, firing_actions
+from automation_svc.tables import firing_actions
 from casestream.contracts.activity import ActivityEnvelope
 from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope
 from casestream.contracts.notify import (
@@ -21,6 +20,7 @@ from casestream.contracts.notify import (
     EmailEnvelope,
     TemplateEnvelope,
 )
+from casestream.messaging.parking import awaited_case
 from casestream.persistence.database import Transaction
 from casestream.persistence.upserts import any_of
 from casestream.settings import ServiceSettings
@@ -36,26 +36,16 @@ class Handlers:
     async def fire_rules_on_case_events(
         self, envelopes: list[CaseEnvelope], tx: Transaction
     ) -> None:
-        """Remember each case as it now stands, then fire every rule each event matches once
-        (after the activity events of its case that came before it); a merged case's
-        waiting actions are cancelled."""
+        """Remember each case as it now stands, then fire every rule each event matches once;
+        the activity events that came before their case go on now; a merged case's waiting
+        actions are cancelled."""
         cases = [envelope.data.case for envelope in envelopes]
         await read_models.take_case_advisory_locks(tx, (case.id for case in cases))
         await read_models.remember_cases(tx, cases)
-        waiting = await _take_deferred(tx, {case.id for case in cases})
+        await tx.release({awaited_case(case.id) for case in cases})
         batch = Firings(self.settings, self.clock.now())
         for envelope, case in zip(envelopes, cases, strict=True):
             with traced(envelope.correlation_id, str(envelope.id)):
-                if case.id in waiting:
-                    # The activity events that came before this case: judged now, on the
-                    # case as its first event here says.
-                    state = case.model_dump(mode="json")
-                    for row in waiting.pop(case.id):
-                        facts = {**row.facts, "case": state}
-                        event = Event(
-                            row.id, row.type, row.occurred_at, case.id, facts, row.activity_id
-                        )
-                        await batch.add(tx, event)
                 await batch.add(tx, _event(envelope, case.id))
                 if case.merged_into is not None:
                     await self._write(tx, batch)  # its own actions are cancelled too
@@ -72,8 +62,7 @@ class Handlers:
         self, envelopes: list[ActivityEnvelope], tx: Transaction
     ) -> None:
         """Remember each activity, move the reminders timed from its dates, then fire every
-        rule each event matches once; an event whose case is not known yet is put aside until
-        the case comes."""
+        rule each event matches once; an event whose case is not known yet waits for it."""
         activities = [envelope.data.activity for envelope in envelopes]
         case_ids = {a.case_id for a in activities if a.case_id is not None}
         await read_models.take_case_advisory_locks(tx, case_ids)
@@ -81,7 +70,6 @@ class Handlers:
         timed = await _TimedFromActivities.read(tx, {a.id for a in activities})
         known = await read_models.case_states(tx.session, case_ids)
         batch = Firings(self.settings, self.clock.now())
-        deferred: list[Event] = []
         for envelope, activity in zip(envelopes, activities, strict=True):
             with traced(envelope.correlation_id, str(envelope.id)):
                 event = _event(envelope, activity.case_id, activity.id)
@@ -93,11 +81,10 @@ class Handlers:
                         # Its case's events (another topic) have not arrived yet: judging the
                         # rules without the case would be judging them on nothing. Fire when
                         # it comes.
-                        deferred.append(event)
+                        tx.park(envelope, awaited_case(activity.case_id))
                         continue
                     event.facts["case"] = known[activity.case_id]
                 await batch.add(tx, event)
-        await _defer(tx, deferred)
         if await timed.save(tx):
             tx.after_commit(self.wake_timers)
         await self._write(tx, batch)
@@ -137,42 +124,6 @@ def _event(envelope: Any, case_id: uuid.UUID | None, activity_id: uuid.UUID | No
     facts: dict[str, Any] = envelope.data.model_dump(mode="json")
     facts["event"] = {"type": envelope.type, "occurred_at": envelope.occurred_at.isoformat()}
     return Event(envelope.id, envelope.type, envelope.occurred_at, case_id, facts, activity_id)
-
-
-async def _take_deferred(tx: Transaction, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
-    """The activity events put aside for these cases (taken away), per case, oldest first."""
-    if not case_ids:
-        return {}
-    rows = (
-        await tx.session.execute(
-            deferred_events.delete()
-            .where(any_of(deferred_events.c.case_id, case_ids))
-            .returning(deferred_events)
-        )
-    ).all()
-    waiting: dict[uuid.UUID, list[Any]] = {}
-    for row in sorted(rows, key=lambda r: r.occurred_at):
-        waiting.setdefault(row.case_id, []).append(row)
-    return waiting
-
-
-async def _defer(tx: Transaction, events: list[Event]) -> None:
-    if not events:
-        return
-    await tx.session.execute(
-        insert(deferred_events).on_conflict_do_nothing(),
-        [
-            dict(
-                id=event.id,
-                case_id=event.case_id,
-                type=event.type,
-                occurred_at=event.occurred_at,
-                activity_id=event.activity_id,
-                facts=event.facts,
-            )
-            for event in events
-        ],
-    )
 
 
 class _TimedFromActivities:

@@ -23,7 +23,8 @@ from automation_svc.schemas import (
 from automation_svc.tables import firing_actions, firings, rules
 from automation_svc.validation import rule_errors
 from casestream.http.auth import Staff
-from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
+from casestream.http.listing import read_page, where_given
+from casestream.http.pagination import Cursor, Limit, Page
 from casestream.http.state import DB
 from casestream.persistence.database import Database
 
@@ -111,15 +112,9 @@ async def put_rule(
 
 @router.get("/rules", response_model=Page[Rule])
 async def list_rules(staff: Staff, db: DB, limit: Limit = 50, cursor: Cursor = None) -> Any:
-    query = (
-        sa.select(rules)
-        .where(keyset([rules.c.created_at, rules.c.id], cursor))
-        .order_by(rules.c.created_at, rules.c.id)
-        .limit(limit + 1)
-    )
+    order = [rules.c.created_at, rules.c.id]
     async with db.session() as session:
-        rows = (await session.execute(query)).all()
-    items, next_cursor = page_of(rows, limit, lambda r: [r.created_at, r.id])
+        items, next_cursor = await read_page(session, sa.select(rules), order, cursor, limit)
     return {"items": [r._mapping for r in items], "next_cursor": next_cursor}
 
 
@@ -159,21 +154,17 @@ async def list_firings(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Any:
-    query = sa.select(firings).where(keyset([firings.c.fired_at, firings.c.id], cursor))
+    query = sa.select(firings)
     if state is not None:
         query = query.where(
             sa.exists().where(
                 firing_actions.c.firing_id == firings.c.id, firing_actions.c.state == state
             )
         )
-    if rule_id is not None:
-        query = query.where(firings.c.rule_id == rule_id)
-    if case_id is not None:
-        query = query.where(firings.c.case_id == case_id)
-    query = query.order_by(firings.c.fired_at, firings.c.id).limit(limit + 1)
+    query = where_given(query, {firings.c.rule_id: rule_id, firings.c.case_id: case_id})
+    order = [firings.c.fired_at, firings.c.id]
     async with db.session() as session:
-        rows = (await session.execute(query)).all()
-        items, next_cursor = page_of(rows, limit, lambda r: [r.fired_at, r.id])
+        items, next_cursor = await read_page(session, query, order, cursor, limit)
         actions = (
             await session.execute(
                 sa.select(firing_actions)

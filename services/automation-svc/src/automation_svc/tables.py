@@ -109,14 +109,3 @@ templates = sa.Table(
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
-
-deferred_events = sa.Table(
-    "deferred_events",
-    metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),  # the event's id
-    sa.Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
-    sa.Column("type", sa.Text, nullable=False),
-    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("activity_id", UUID(as_uuid=True)),
-    sa.Column("facts", JSONB, nullable=False),
-)

@@ -3,19 +3,17 @@
 from case_svc import lifecycle, relations
 from case_svc.cases import open_case
 from case_svc.config import Settings
-from case_svc.schemas import CaseIn
 from case_svc.submissions import take_in_submission
-from casestream.commands import Caller, invalid, rejecting_refusals
+from casestream.commands import Caller, rejecting_refusals
 from casestream.contracts.case import (
-    ADD_CASE_ROLE,
-    ADD_CASE_TAGS,
-    ASSIGN_CASE,
-    CASE_COMMAND_TYPES,
-    CHANGE_CASE_STATUS,
-    CLOSE_CASE,
-    OPEN_CASE,
-    CaseCommand,
+    AddCaseRole,
+    AddCaseTags,
+    AssignCase,
+    CaseCommandData,
     CaseCommandEnvelope,
+    ChangeCaseStatus,
+    CloseCase,
+    OpenCase,
 )
 from casestream.contracts.intake import SubmissionEnvelope
 from casestream.persistence.database import Transaction
@@ -36,44 +34,34 @@ def handle_case_command(settings: Settings):
         """Commands from internal apps: the same actions and checks as the HTTP API. A command
         the rules refuse is dead-lettered at once with the reason."""
         caller = Caller(actor=envelope.data.actor)
-        await _run_command(tx, settings, envelope.type, envelope.data, caller)
+        await _run_command(tx, settings, envelope.data, caller)
 
     return handle_case_command
 
 
 async def _run_command(
-    tx: Transaction, settings: Settings, kind: str, command: CaseCommand, caller: Caller
+    tx: Transaction, settings: Settings, command: CaseCommandData, caller: Caller
 ) -> None:
-    if kind == OPEN_CASE:
-        await open_case(tx, settings, CaseIn.model_validate(command.case or {}), actor=caller.actor)
+    """``command`` is already the model its envelope's type names (CaseCommandEnvelope): a
+    missing field or an unknown type never gets here (it is dead-lettered as invalid)."""
+    if isinstance(command, OpenCase):
+        await open_case(tx, settings, command.case, actor=caller.actor)
         return
-    if command.case_id is None:
-        raise invalid(("data", "case_id"), f"{kind} needs a case_id")
     case_id, version = command.case_id, command.expected_version
-    if kind == CHANGE_CASE_STATUS:
-        await lifecycle.change_status(
-            tx, settings, caller, case_id, _needs(command, "status"), version
-        )
-    elif kind == ASSIGN_CASE:
+    if isinstance(command, ChangeCaseStatus):
+        await lifecycle.change_status(tx, settings, caller, case_id, command.status, version)
+    elif isinstance(command, AssignCase):
         await lifecycle.assign(tx, settings, caller, case_id, command.user, version)
-    elif kind == ADD_CASE_ROLE:
+    elif isinstance(command, AddCaseRole):
         await relations.add_role(
-            tx,
-            settings,
-            caller,
-            case_id,
-            _needs(command, "role"),
-            _needs(command, "contact_id"),
-            None,
-            version,
+            tx, settings, caller, case_id, command.role, command.contact_id, None, version
         )
-    elif kind == ADD_CASE_TAGS:
-        if not command.tags:
-            raise invalid(("data", "tags"), "this command needs at least one tag")
+    elif isinstance(command, AddCaseTags):
         # Only adds: a tag the case already has is no error, and if all are there nothing
         # changes (no version, no event), so a rule firing twice tags once.
         await relations.tag(tx, settings, caller, case_id, command.tags, [], version)
-    elif kind == CLOSE_CASE:
+    else:
+        assert isinstance(command, CloseCase)
         await lifecycle.close(
             tx,
             settings,
@@ -84,14 +72,3 @@ async def _run_command(
             command.lost_reason,
             version,
         )
-    else:
-        raise invalid(
-            ("type",), f"unknown command {kind!r}; one of {', '.join(CASE_COMMAND_TYPES)}"
-        )
-
-
-def _needs(command: CaseCommand, field: str):
-    value = getattr(command, field)
-    if value is None:
-        raise invalid(("data", field), f"this command needs {field}")
-    return value

@@ -100,9 +100,13 @@ async def change_status(
     move = rules.status_move(case, target)
     noted = {"note": Change(after=note)} if note else None
     if move == "close":
-        return await _close(tx, settings, caller, case, target.name, None, None, noted)
+        return await _close_or_reopen(
+            tx, settings, caller, case, target.name, reopen=False, extra=noted
+        )
     if move == "reopen":
-        return await _reopen(tx, settings, caller, case, target.name, noted)
+        return await _close_or_reopen(
+            tx, settings, caller, case, target.name, reopen=True, extra=noted
+        )
     return await save_case(
         tx,
         settings,
@@ -128,7 +132,9 @@ async def close(
     rules.check_close(case)
     allowed, known = await _statuses_for(tx, case)
     status = rules.target_status(case, status, rules.CLOSED, allowed, known)
-    return await _close(tx, settings, caller, case, status, outcome, lost_reason)
+    return await _close_or_reopen(
+        tx, settings, caller, case, status, reopen=False, outcome=outcome, lost_reason=lost_reason
+    )
 
 
 async def reopen(
@@ -143,7 +149,7 @@ async def reopen(
     rules.check_reopen(case)
     allowed, known = await _statuses_for(tx, case)
     status = rules.target_status(case, status, rules.OPENED, allowed, known)
-    return await _reopen(tx, settings, caller, case, status)
+    return await _close_or_reopen(tx, settings, caller, case, status, reopen=True)
 
 
 async def transfer(
@@ -183,57 +189,36 @@ async def transfer(
     )
 
 
-async def _close(
+async def _close_or_reopen(
     tx: Transaction,
     settings: Settings,
     caller: Caller,
     case: Any,
     status: str,
-    outcome: str | None,
-    lost_reason: str | None,
+    *,
+    reopen: bool,
+    outcome: str | None = None,
+    lost_reason: str | None = None,
     extra: dict[str, Change] | None = None,
 ) -> CaseState:
+    """Closing ends the case today and keeps why (outcome, lost reason); reopening makes it
+    active again and clears all of that."""
+    now = datetime.now(UTC)
     values = {
         "status": status,
-        "active": False,
-        "end_date": datetime.now(UTC).date(),
-        "closed_at": datetime.now(UTC),
+        "active": reopen,
+        "end_date": None if reopen else now.date(),
+        "closed_at": None if reopen else now,
         "outcome": outcome,
         "lost_reason": lost_reason,
     }
+    event_type = CASE_REOPENED if reopen else CASE_CLOSED
     return await save_case(
         tx,
         settings,
         case,
         values=values,
-        event_type=CASE_CLOSED,
-        actor=caller.actor,
-        extra_changes=extra,
-    )
-
-
-async def _reopen(
-    tx: Transaction,
-    settings: Settings,
-    caller: Caller,
-    case: Any,
-    status: str,
-    extra: dict[str, Change] | None = None,
-) -> CaseState:
-    values = {
-        "status": status,
-        "active": True,
-        "end_date": None,
-        "closed_at": None,
-        "outcome": None,
-        "lost_reason": None,
-    }
-    return await save_case(
-        tx,
-        settings,
-        case,
-        values=values,
-        event_type=CASE_REOPENED,
+        event_type=event_type,
         actor=caller.actor,
         extra_changes=extra,
     )

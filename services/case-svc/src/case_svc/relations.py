@@ -69,15 +69,7 @@ async def add_role(
         )
     )
     change = Change(after={"id": str(role_id), "role": role, "contact_id": str(contact_id)})
-    return await save_case(
-        tx,
-        settings,
-        case,
-        values={},
-        event_type=CASE_ROLE_ADDED,
-        actor=caller.actor,
-        extra_changes={"roles": change},
-    )
+    return await _save_role_change(tx, settings, caller, case, CASE_ROLE_ADDED, change)
 
 
 async def end_role(
@@ -109,12 +101,20 @@ async def end_role(
         before={"id": str(role_id), "end_date": None},
         after={"id": str(role_id), "end_date": end.isoformat()},
     )
+    return await _save_role_change(tx, settings, caller, case, CASE_ROLE_ENDED, change)
+
+
+async def _save_role_change(
+    tx: Transaction, settings: Settings, caller: Caller, case: Any, event_type: str, change: Change
+) -> CaseState:
+    """Roles live in their own table: the case changes only in version, and its history and
+    event say what became of the role."""
     return await save_case(
         tx,
         settings,
         case,
         values={},
-        event_type=CASE_ROLE_ENDED,
+        event_type=event_type,
         actor=caller.actor,
         extra_changes={"roles": change},
     )

@@ -1,12 +1,18 @@
 """What case-svc's HTTP API accepts and answers (field names from the HTTP contract)."""
 
-import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from casestream.contracts.case import CaseState, CaseTypeDefinition, ContactState
+from casestream.contracts.case import (
+    CaseState,
+    CaseTypeDefinition,
+    ContactInput,
+    ContactState,
+    NewCase,
+    OpportunityInput,
+)
 
 Name = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="lower_snake_case machine name")
 
@@ -69,30 +75,15 @@ class CaseType(CaseTypeIn):
     updated_at: datetime
 
 
-class ContactIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    contact_type: Literal["individual", "organization"] = "individual"
-    first_name: str | None = Field(default=None, max_length=200)
-    last_name: str | None = Field(default=None, max_length=200)
-    display_name: str | None = Field(default=None, max_length=400)
-    email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=50)
-    do_not_email: bool = False
+# The bodies that case.commands' commands carry too: one definition, in the shared contract.
+ContactIn = ContactInput
+OpportunityIn = OpportunityInput
+CaseIn = NewCase
 
 
 class Contact(ContactState):
     created_at: datetime
     updated_at: datetime
-
-
-class OpportunityIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    amount: str | None = Field(default=None, description='a decimal string, e.g. "1200.00"')
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    probability: int | None = Field(default=None, ge=0, le=100)
-    expected_close_date: date | None = None
 
 
 class CasePatch(BaseModel):
@@ -107,20 +98,6 @@ class CasePatch(BaseModel):
     opportunity: OpportunityIn | None = None
     tags: list[str] | None = None
     version: int | None = None
-
-
-class CaseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    case_type: str
-    subject: str = Field(min_length=1, max_length=500)
-    details: str | None = Field(default=None, max_length=50_000)
-    client_ids: list[uuid.UUID] = Field(default_factory=list)
-    client: ContactIn | None = None
-    status: str | None = None
-    start_date: date | None = None
-    custom: dict[str, Any] = Field(default_factory=dict)
-    opportunity: "OpportunityIn | None" = None
 
 
 class Case(CaseState):

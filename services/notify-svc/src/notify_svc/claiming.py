@@ -13,10 +13,6 @@ from casestream.persistence.database import Database
 from notify_svc.config import Settings
 from notify_svc.tables import emails
 
-# Marks an email held back because its case has not reached the read model yet (not a failed
-# send): the case's arrival releases exactly these, never one a worker holds on lease.
-WAITING_FOR_CASE = "waiting for the case to reach notify-svc"
-
 
 async def claim(database: Database, settings: Settings) -> list[Any]:
     """Up to a batch of due emails (the longest due first), each with ``attempts`` already
@@ -38,11 +34,6 @@ async def claim(database: Database, settings: Settings) -> list[Any]:
             .values(
                 attempts=emails.c.attempts + 1,
                 next_attempt_at=sa.func.now() + lease,
-                # Claimed: no longer waiting, so a case's arrival cannot release it again.
-                last_error=sa.case(
-                    (emails.c.last_error == WAITING_FOR_CASE, None),
-                    else_=emails.c.last_error,
-                ),
             )
             .returning(emails)
         )

@@ -32,7 +32,6 @@ class Settings(ServiceSettings):
     # A claimed email is retried after this long if its worker died mid-send. A batch starts
     # no send after half of it, so half must be longer than one SMTP conversation can take.
     delivery_lease_s: float = 120.0
-    # An email whose case is not in the read model yet is looked at again this often, and
-    # given up after the second figure.
-    unknown_case_retry_s: float = 1.0
-    unknown_case_give_up_s: float = 3600.0
+    # A send_email command whose case is not in the read model yet waits for it (parked),
+    # then fails after this long: an email an hour late is no longer the email asked for.
+    parked_give_up_s: float = 3600.0

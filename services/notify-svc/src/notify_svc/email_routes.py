@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query
 
 from casestream.http.auth import Staff
-from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
+from casestream.http.listing import read_page, where_given
+from casestream.http.pagination import Cursor, Limit, Page
 from casestream.http.state import DB
 from notify_svc.composing import message_id_for
 from notify_svc.schemas import Email, EmailIn, EmailStatus, template_errors
@@ -85,15 +86,10 @@ async def list_emails(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Any:
-    query = sa.select(emails).where(keyset([emails.c.created_at, emails.c.id], cursor))
-    if case_id is not None:
-        query = query.where(emails.c.case_id == case_id)
-    if status is not None:
-        query = query.where(emails.c.status == status)
-    query = query.order_by(emails.c.created_at, emails.c.id).limit(limit + 1)
+    query = where_given(sa.select(emails), {emails.c.case_id: case_id, emails.c.status: status})
+    order = [emails.c.created_at, emails.c.id]
     async with db.session() as session:
-        rows = (await session.execute(query)).all()
-    items, next_cursor = page_of(rows, limit, lambda r: [r.created_at, r.id])
+        items, next_cursor = await read_page(session, query, order, cursor, limit)
     return {"items": [Email.of(r) for r in items], "next_cursor": next_cursor}
 
 

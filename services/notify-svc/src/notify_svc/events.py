@@ -1,22 +1,20 @@
-"""What notify-svc says: on notify.events, an email's full state once it is sent, failed or
-suppressed (``EmailRecord`` adds to the shared ``EmailState`` the template and each
-recipient; consumers ignore fields they do not know); on notify.templates, each template
-as saved."""
+"""What notify-svc says: on notify.events, an email's full state (the shared ``EmailState``,
+with the template and each recipient) once it is sent, failed or suppressed; on
+notify.templates, each template as saved."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
-
-from pydantic import BaseModel, Field
 
 from casestream.contracts.notify import (
     EMAIL_FAILED,
     EMAIL_SENT,
     EMAIL_SUPPRESSED,
     TEMPLATE_SAVED,
+    EmailEvent,
     EmailState,
+    RecipientState,
     TemplateSaved,
 )
 from casestream.envelope import Envelope, new_envelope
@@ -25,33 +23,12 @@ TEMPLATE_NAMESPACE = uuid.UUID("a4f0c1d2-5b6e-4f7a-9c8d-0e1f2a3b4c5d")
 EVENT_TYPES = {"sent": EMAIL_SENT, "failed": EMAIL_FAILED, "suppressed": EMAIL_SUPPRESSED}
 
 
-class RecipientState(BaseModel):
-    address: str
-    contact_id: str | None = None
-    name: str | None = None
-    suppressed: bool = False
-
-
-class EmailRecord(EmailState):
-    template: str | None = None
-    recipients: list[RecipientState] = Field(default_factory=list)
-    body_html: str | None = None
-    created_at: datetime | None = None
-
-
-class EmailRecordEvent(BaseModel):
-    email: EmailRecord
-
-
-EmailRecordEnvelope = Envelope[EmailRecordEvent]
-
-
-def email_record(row: Any) -> EmailRecord:
+def email_record(row: Any) -> EmailState:
     """``to`` names who it went to (contact ids where known, else addresses): activity-svc
     reads it to link the Email activity to those contacts."""
     recipients = [RecipientState(**r) for r in row.recipients or []]
     reached = [r for r in recipients if not r.suppressed] if row.status == "sent" else recipients
-    return EmailRecord(
+    return EmailState(
         id=row.id,
         notification_id=row.notification_id,
         case_id=row.case_id,
@@ -76,7 +53,7 @@ def email_event(row: Any) -> Envelope[Any]:
         type=EVENT_TYPES[row.status],
         source="notify-svc",
         subject=str(row.case_id or row.notification_id),
-        data=EmailRecordEvent(email=email_record(row)),
+        data=EmailEvent(email=email_record(row)),
         id=uuid.uuid5(row.notification_id, row.status),
     )
 

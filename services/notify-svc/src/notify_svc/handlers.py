@@ -11,38 +11,27 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from casestream import topics
 from casestream.contracts.case import CaseEnvelope, ContactEnvelope, ContactState
 from casestream.contracts.notify import SendEmailEnvelope
-from casestream.messaging.consumption import BatchHandler, Handler
+from casestream.messaging.consumption import Handler
+from casestream.messaging.parking import NotYet, awaited_case
 from casestream.persistence.database import Transaction
 from casestream.persistence.read_models import keep_cases
-from casestream.persistence.upserts import any_of
-from notify_svc.claiming import WAITING_FOR_CASE
+from casestream.settings import ServiceSettings
+from casestream.tracing import traced
 from notify_svc.composing import message_id_for
+from notify_svc.events import email_event
 from notify_svc.tables import cases, contacts, emails
 
 EMAIL_NAMESPACE = uuid.UUID("3c1e4a8e-92f4-4f6b-8d0a-6b2f1c7d9e55")
 
 
-def remember_case(wake_delivery: Callable[[], None]) -> BatchHandler:
-    async def remember_case(envelopes: list[CaseEnvelope], tx: Transaction) -> None:
-        """Keep the newest version of the case, and its clients as contacts, to render
-        emails; emails that were waiting for it go out now."""
-        await remember(envelopes, tx)
-        waiting = await tx.session.execute(
-            emails.update()
-            .where(
-                any_of(emails.c.case_id, sorted({e.data.case.id for e in envelopes}, key=str)),
-                emails.c.status == "queued",
-                emails.c.last_error == WAITING_FOR_CASE,
-            )
-            .values(next_attempt_at=sa.func.now())
-            .returning(emails.c.id)
-        )
-        if waiting.first() is not None:
-            tx.after_commit(wake_delivery)
-
-    return remember_case
+async def remember_case(envelopes: list[CaseEnvelope], tx: Transaction) -> None:
+    """Keep the newest version of the case, and its clients as contacts, to render emails;
+    the send_email commands that came before it go on now."""
+    await remember(envelopes, tx)
+    await tx.release({awaited_case(e.data.case.id) for e in envelopes})
 
 
 async def remember(envelopes: list[CaseEnvelope], tx: Transaction) -> None:
@@ -61,14 +50,45 @@ async def remember_contact(envelopes: list[ContactEnvelope], tx: Transaction) ->
 
 def queue_email(wake_delivery: Callable[[], None]) -> Handler:
     async def queue_email(envelope: SendEmailEnvelope, tx: Transaction) -> None:
-        """One queued email per notification id, however often the command comes."""
+        """One queued email per notification id, however often the command comes; one about
+        a case not heard of yet waits for it."""
+        case_id = envelope.data.case_id
+        if case_id is not None and not await _known(tx, case_id):
+            raise NotYet(awaited_case(case_id))
         await queue(envelope, tx)
         tx.after_commit(wake_delivery)  # send it now, not at the next poll
 
     return queue_email
 
 
-async def queue(envelope: SendEmailEnvelope, tx: Transaction) -> None:
+def never_heard_of_its_case(settings: ServiceSettings) -> Handler:
+    async def never_heard_of_its_case(envelope: SendEmailEnvelope, tx: Transaction) -> None:
+        """A send_email whose case never came (``parked_give_up_s``): its email is failed,
+        and said so on notify.events."""
+        command = envelope.data
+        await queue(
+            envelope, tx, status="failed", error=f"case {command.case_id} never became known"
+        )
+        row = (
+            await tx.session.execute(
+                sa.select(emails).where(emails.c.notification_id == command.notification_id)
+            )
+        ).one()
+        if row.status == "failed":
+            with traced(row.correlation_id, str(row.notification_id)):
+                await tx.publish(settings.topic(topics.NOTIFY_EVENTS), email_event(row))
+
+    return never_heard_of_its_case
+
+
+async def _known(tx: Transaction, case_id: uuid.UUID) -> bool:
+    found = await tx.session.scalar(sa.select(cases.c.id).where(cases.c.id == case_id))
+    return found is not None
+
+
+async def queue(
+    envelope: SendEmailEnvelope, tx: Transaction, status: str = "queued", error: str | None = None
+) -> None:
     command = envelope.data
     await tx.session.execute(
         insert(emails)
@@ -81,9 +101,10 @@ async def queue(envelope: SendEmailEnvelope, tx: Transaction) -> None:
             subject=command.subject,
             body_text=command.body_text,
             activity=command.activity,
-            status="queued",
+            status=status,
+            last_error=error,
             message_id=message_id_for(command.notification_id),
-            next_attempt_at=sa.func.now(),
+            next_attempt_at=sa.func.now() if status == "queued" else None,
             requested_by=command.requested_by,
             correlation_id=envelope.correlation_id,
         )

@@ -7,14 +7,13 @@ from fastapi import FastAPI
 
 from casestream import topics
 from casestream.contracts.case import CaseEnvelope, ContactEnvelope
-from casestream.contracts.notify import SendEmailEnvelope, TemplateEnvelope
+from casestream.contracts.notify import EmailEnvelope, SendEmailEnvelope, TemplateEnvelope
 from casestream.http.app import create_service_app
 from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
 from notify_svc import email_routes, handlers, template_routes
 from notify_svc.config import Settings
 from notify_svc.delivery import DeliveryWorker
-from notify_svc.events import EmailRecordEnvelope
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,7 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.subscribe(
         topics.CASE_EVENTS,
         CaseEnvelope,
-        handlers.remember_case(worker.wake),
+        handlers.remember_case,
         group="remember_case",
         batched=True,
     )
@@ -42,11 +41,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         SendEmailEnvelope,
         handlers.queue_email(worker.wake),
         group="queue_email",
+        parks=True,  # a command about a case not heard of yet waits for it
+        gave_up=handlers.never_heard_of_its_case(settings),
     )
     declare_publisher(
         broker,
         settings.topic(topics.NOTIFY_EVENTS),
-        EmailRecordEnvelope,
+        EmailEnvelope,
         "notify.email_sent / notify.email_failed / notify.email_suppressed: an email's full "
         "state once its fate is known; keyed by case id",
     )

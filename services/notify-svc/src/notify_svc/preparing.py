@@ -15,7 +15,7 @@ from notify_svc.composing import compose, flatten, needs_smtputf8
 from notify_svc.config import Settings
 from notify_svc.drafting import CaseNotKnown, Known, Request, draft, read_known
 from notify_svc.recipients import staff_directory
-from notify_svc.recording import WAIT, Drafted, Outcome
+from notify_svc.recording import RETRY, Drafted, Outcome
 from notify_svc.rendering import CannotRender
 
 log = get_logger(__name__)
@@ -85,8 +85,10 @@ def _prepare(
 ) -> Prepared:
     try:
         drafted = draft(request, known, staff)
-    except CaseNotKnown:
-        return Prepared(row, outcome=Outcome(row, WAIT))
+    except CaseNotKnown as error:
+        # A command waits for its case before it is queued (parked); an email posted over
+        # HTTP may be a moment ahead of its case: an ordinary retry, with backoff.
+        return Prepared(row, outcome=Outcome(row, RETRY, f"case {error} is not known yet"))
     except CannotRender as error:
         return Prepared(row, outcome=Outcome(row, "failed", f"cannot render: {error}"))
     deliverable = [r for r in drafted.recipients if not r.suppressed]

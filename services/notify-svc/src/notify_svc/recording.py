@@ -19,7 +19,6 @@ from casestream import topics
 from casestream.logging import get_logger
 from casestream.persistence.database import Transaction
 from casestream.tracing import traced
-from notify_svc.claiming import WAITING_FOR_CASE
 from notify_svc.config import Settings
 from notify_svc.drafting import Draft
 from notify_svc.events import EVENT_TYPES, email_event
@@ -29,7 +28,6 @@ log = get_logger(__name__)
 
 # Outcome statuses besides the final ones (sent, failed, suppressed).
 RETRY = "retry"  # a temporary failure: again later, after a backoff
-WAIT = "wait"  # the case is not known yet: not an attempt, look again shortly
 
 
 @dataclass
@@ -45,7 +43,7 @@ class Drafted:
 @dataclass
 class Outcome:
     row: Any
-    status: str  # sent, failed, suppressed, RETRY or WAIT
+    status: str  # sent, failed, suppressed or RETRY
     error: str | None = None
 
 
@@ -86,13 +84,7 @@ async def record_drafts(tx: Transaction, drafted: list[Drafted]) -> set[uuid.UUI
 
 async def settle(tx: Transaction, settings: Settings, outcomes: list[Outcome]) -> None:
     """Write the outcomes, and publish an event for each email whose fate is now known."""
-    waiting = [o for o in outcomes if o.status == WAIT]
-    finals = [o for o in outcomes if o.status in EVENT_TYPES]
-    finals += [
-        Outcome(row, "failed", f"case {row.case_id} never became known")
-        for row in await _wait_for_case(tx, settings, [o.row for o in waiting])
-    ]
-    await _finish(tx, settings, finals)
+    await _finish(tx, settings, [o for o in outcomes if o.status in EVENT_TYPES])
     await _retry_later(tx, settings, [o for o in outcomes if o.status == RETRY])
 
 
@@ -141,26 +133,6 @@ async def _retry_later(tx: Transaction, settings: Settings, retries: list[Outcom
     await tx.session.execute(
         _ours(v).values(last_error=v.c.last_error, next_attempt_at=sa.func.now() + v.c.delay)
     )
-
-
-async def _wait_for_case(tx: Transaction, settings: Settings, rows: list[Any]) -> list[Any]:
-    """Not an attempt: look again shortly. Returns those that waited too long already."""
-    if not rows:
-        return []
-    s = settings
-    v = _values((), [(row,) for row in rows])
-    waited = await tx.session.execute(
-        _ours(v)
-        .where(emails.c.created_at > sa.func.now() - timedelta(seconds=s.unknown_case_give_up_s))
-        .values(
-            attempts=emails.c.attempts - 1,
-            next_attempt_at=sa.func.now() + timedelta(seconds=s.unknown_case_retry_s),
-            last_error=WAITING_FOR_CASE,
-        )
-        .returning(emails.c.id)
-    )
-    still = set(waited.scalars())
-    return [row for row in rows if row.id not in still]
 
 
 def _values(names: tuple[str, ...], rows: list[tuple[Any, ...]], **types: Any) -> Any:

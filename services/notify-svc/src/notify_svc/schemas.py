@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from notify_svc.events import RecipientState
+from casestream.contracts.notify import RecipientState
 from notify_svc.rendering import template_problem
 
 EmailStatus = Literal["queued", "sent", "failed", "suppressed"]

@@ -1,3 +1,5 @@
-"""Message contracts: one module per owning service. Each topic's envelope carries one data
-model; the ``type`` field says what happened. Consumers ignore fields they do not know, so
-owners may add fields freely; renaming or removing one needs a new ``version``."""
+"""Message contracts: one module per owning service. Each event topic's envelope carries one
+data model; the ``type`` field says what happened. A command topic's envelope carries one
+model per command type, chosen by ``type`` (``commands.CommandEnvelope``). Consumers ignore
+fields they do not know, so owners may add fields freely (with defaults, so older messages
+still validate); renaming or removing one needs a new ``version``."""

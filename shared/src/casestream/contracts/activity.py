@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from casestream.contracts.case import Change
+from casestream.contracts.commands import Command, CommandEnvelope, registry
 from casestream.envelope import Envelope
 
 ACTIVITY_SCHEDULED = "activity.scheduled"
@@ -17,7 +19,20 @@ ACTIVITY_CANCELLED = "activity.cancelled"
 ACTIVITY_UPDATED = "activity.updated"  # edited, rescheduled or reassigned
 
 
+Priority = Literal["low", "normal", "urgent"]
+
+
+class Attachment(BaseModel):
+    """A document kept elsewhere, by reference."""
+
+    name: str = Field(min_length=1, max_length=300)
+    url: str = Field(min_length=1, max_length=2000)
+
+
 class ActivityState(BaseModel):
+    """The full state of an activity, as every activity event carries it. The fields after
+    ``updated_at`` came later: an older event lacks them and reads as their defaults."""
+
     id: uuid.UUID
     case_id: uuid.UUID | None = None
     type: str
@@ -30,6 +45,14 @@ class ActivityState(BaseModel):
     with_contact_ids: list[uuid.UUID] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+    duration_minutes: int | None = None
+    outcome: str | None = None
+    source: str | None = None  # "command:<envelope id>", a timeline, a web form...
+    priority: Priority = "normal"
+    location: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    created_by: str | None = None
+    version: int = 1
 
 
 class ActivityEvent(BaseModel):
@@ -41,26 +64,95 @@ ActivityEnvelope = Envelope[ActivityEvent]
 
 
 # Commands internal apps and automation-svc send on ``activity.commands``, keyed by the case
-# id. The envelope id makes each one idempotent; one the rules refuse is dead-lettered.
+# id: one model per type (below). The envelope id makes each one idempotent; one the rules
+# refuse, or that does not validate, is dead-lettered.
 SCHEDULE_ACTIVITY = "activity.schedule"
 COMPLETE_ACTIVITY = "activity.complete"
 CANCEL_ACTIVITY = "activity.cancel"
 ACTIVITY_COMMAND_TYPES = (SCHEDULE_ACTIVITY, COMPLETE_ACTIVITY, CANCEL_ACTIVITY)
 
 
-class ActivityCommand(BaseModel):
-    """``actor`` names who asks (the activity's creator). ``activity`` (schedule: the body of
-    POST /activities); ``activity_id`` (complete, cancel); ``outcome``, ``details`` and
-    ``next`` (complete: the body of POST /activities/{id}/complete); ``expected_version``
-    (refuse if the activity changed)."""
+class NewActivity(BaseModel):
+    """An activity to record: the body of activity-svc's ``POST /activities`` and of
+    ``activity.schedule``."""
 
-    actor: str
-    activity: dict[str, Any] | None = None
-    activity_id: uuid.UUID | None = None
+    case_id: uuid.UUID | None = None
+    type: str
+    subject: str | None = None
+    details: str | None = None
+    status: Literal["scheduled", "completed"] = "scheduled"
+    due_at: AwareDatetime | None = None
+    occurred_at: AwareDatetime | None = None
+    duration_minutes: int | None = Field(default=None, ge=0)
+    priority: Priority = "normal"
+    location: str | None = Field(default=None, max_length=500)
+    assignee_ids: list[str] = Field(default_factory=list)
+    with_contact_ids: list[uuid.UUID] = Field(default_factory=list)
+    outcome: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+
+
+class NextActivity(BaseModel):
+    """The next action of a process action. On the same case; assignees default to those of
+    the activity just completed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    subject: str | None = None
+    details: str | None = None
+    due_at: AwareDatetime | None = None
+    priority: Priority = "normal"
+    assignee_ids: list[str] | None = None
+
+
+class ActivityCompletion(BaseModel):
+    """How an activity was completed: the body of ``POST /activities/{id}/complete``."""
+
+    model_config = ConfigDict(extra="forbid")
+
     outcome: str | None = None
     details: str | None = None
-    next: dict[str, Any] | None = None
+    duration_minutes: int | None = Field(default=None, ge=0)
+    occurred_at: AwareDatetime | None = None
+    next: NextActivity | None = None
+
+
+class ActivityCommandBase(Command):
+    """``actor`` names who asks (a scheduled activity's creator)."""
+
+    actor: str
+
+
+class OnActivity(ActivityCommandBase):
+    """A command on an existing activity; ``expected_version``: refuse if it changed."""
+
+    activity_id: uuid.UUID
     expected_version: int | None = None
 
 
-ActivityCommandEnvelope = Envelope[ActivityCommand]
+class ScheduleActivity(ActivityCommandBase):
+    command_type: ClassVar[str] = SCHEDULE_ACTIVITY
+
+    activity: NewActivity
+
+
+class CompleteActivity(OnActivity, ActivityCompletion):
+    """Its parameters are those of ``POST /activities/{id}/complete`` (``ActivityCompletion``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    command_type: ClassVar[str] = COMPLETE_ACTIVITY
+
+
+class CancelActivity(OnActivity):
+    command_type: ClassVar[str] = CANCEL_ACTIVITY
+
+
+ActivityCommandData = ScheduleActivity | CompleteActivity | CancelActivity
+ACTIVITY_COMMAND_MODELS = registry(ScheduleActivity, CompleteActivity, CancelActivity)
+
+
+class ActivityCommandEnvelope(CommandEnvelope[ActivityCommandData]):
+    """``activity.commands``: ``data`` is the model its ``type`` names (``ACTIVITY_COMMAND_MODELS``)."""
+
+    COMMANDS: ClassVar[Mapping[str, type[Command]]] = ACTIVITY_COMMAND_MODELS

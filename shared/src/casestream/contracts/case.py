@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from casestream.contracts.commands import Command, CommandEnvelope, registry
 from casestream.envelope import Envelope
 
 CASE_OPENED = "case.opened"
@@ -191,9 +193,9 @@ ContactEnvelope = Envelope[ContactEvent]
 CaseTypeEnvelope = Envelope[CaseTypeVersion]
 
 
-# Commands internal apps (and automation-svc) send on case.commands, keyed by case id. They go
-# through the same handlers and checks as the HTTP API; one that can never succeed ends in
-# case.commands.dlq with the reason.
+# Commands internal apps (and automation-svc) send on case.commands, keyed by case id: one
+# model per type (below). They go through the same handlers and checks as the HTTP API; one
+# that can never succeed, or that does not validate, ends in case.commands.dlq with the reason.
 OPEN_CASE = "case.open"
 CHANGE_CASE_STATUS = "case.change_status"
 ASSIGN_CASE = "case.assign"
@@ -210,26 +212,113 @@ CASE_COMMAND_TYPES = (
 )
 
 
-class CaseCommand(BaseModel):
-    """``actor`` names who asks (recorded in the case's history). The other fields are the
-    command's parameters: ``case`` (open: the body of POST /cases), ``case_id`` (the rest),
-    ``status``, ``user`` (assign; null = the pool), ``role`` + ``contact_id`` (add_role),
-    ``outcome`` / ``lost_reason`` (close), ``tags`` (add_tags), ``expected_version`` (refuse if the case changed)."""
+class ContactInput(BaseModel):
+    """A contact as given (case-svc's ``POST /contacts`` body, and a new case's client)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contact_type: Literal["individual", "organization"] = "individual"
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    display_name: str | None = Field(default=None, max_length=400)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=50)
+    do_not_email: bool = False
+
+
+class OpportunityInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: str | None = Field(default=None, description='a decimal string, e.g. "1200.00"')
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    probability: int | None = Field(default=None, ge=0, le=100)
+    expected_close_date: date | None = None
+
+
+class NewCase(BaseModel):
+    """A case to open: the body of case-svc's ``POST /cases`` and of ``case.open``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_type: str
+    subject: str = Field(min_length=1, max_length=500)
+    details: str | None = Field(default=None, max_length=50_000)
+    client_ids: list[uuid.UUID] = Field(default_factory=list)
+    client: ContactInput | None = None
+    status: str | None = None
+    start_date: date | None = None
+    custom: dict[str, Any] = Field(default_factory=dict)
+    opportunity: OpportunityInput | None = None
+
+
+class CaseCommandBase(Command):
+    """``actor`` names who asks (recorded in the case's history)."""
 
     actor: str
-    case_id: uuid.UUID | None = None
-    case: dict[str, Any] | None = None
-    status: str | None = None
-    user: str | None = None
-    role: str | None = None
-    contact_id: uuid.UUID | None = None
-    outcome: str | None = None
-    lost_reason: str | None = None
-    tags: list[str] | None = None
+
+
+class OnCase(CaseCommandBase):
+    """A command on an existing case; ``expected_version``: refuse if the case changed."""
+
+    case_id: uuid.UUID
     expected_version: int | None = None
 
 
-CaseCommandEnvelope = Envelope[CaseCommand]
+class OpenCase(CaseCommandBase):
+    command_type: ClassVar[str] = OPEN_CASE
+
+    case: NewCase
+
+
+class ChangeCaseStatus(OnCase):
+    command_type: ClassVar[str] = CHANGE_CASE_STATUS
+
+    status: str
+
+
+class AssignCase(OnCase):
+    """``user`` None puts the case back in the pool."""
+
+    command_type: ClassVar[str] = ASSIGN_CASE
+
+    user: str | None = None
+
+
+class AddCaseRole(OnCase):
+    command_type: ClassVar[str] = ADD_CASE_ROLE
+
+    role: str
+    contact_id: uuid.UUID
+
+
+class CloseCase(OnCase):
+    """``status``: which closed status (None: as for ``POST /cases/{id}/close``)."""
+
+    command_type: ClassVar[str] = CLOSE_CASE
+
+    status: str | None = None
+    outcome: str | None = None
+    lost_reason: str | None = None
+
+
+class AddCaseTags(OnCase):
+    """Only adds: tags the case has already are no error."""
+
+    command_type: ClassVar[str] = ADD_CASE_TAGS
+
+    tags: list[str] = Field(min_length=1)
+
+
+CaseCommandData = OpenCase | ChangeCaseStatus | AssignCase | AddCaseRole | CloseCase | AddCaseTags
+CASE_COMMAND_MODELS = registry(
+    OpenCase, ChangeCaseStatus, AssignCase, AddCaseRole, CloseCase, AddCaseTags
+)
+
+
+class CaseCommandEnvelope(CommandEnvelope[CaseCommandData]):
+    """``case.commands``: ``data`` is the model its ``type`` names (``CASE_COMMAND_MODELS``)."""
+
+    COMMANDS: ClassVar[Mapping[str, type[Command]]] = CASE_COMMAND_MODELS
 
 
 # What became of a web form submission, said by case-svc on ``case.submission_outcomes``

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
+from casestream.contracts.activity import ActivityState
+from casestream.contracts.commands import Command, CommandEnvelope, registry
 from casestream.envelope import Envelope
 
 SEND_EMAIL = "notify.send_email"
@@ -17,9 +20,25 @@ EMAIL_SUPPRESSED = "notify.email_suppressed"
 TEMPLATE_SAVED = "notify.template_saved"  # on notify.templates
 
 
-class SendEmail(BaseModel):
+def _an_activity_state(value: dict[str, Any]) -> dict[str, Any]:
+    ActivityState.model_validate(value)  # raises, naming the field
+    return value
+
+
+# An activity's state as activity.events carries it (``ActivityState``), kept as the JSON
+# object it came as: notify-svc stores it as is and renders ``{{ activity.* }}`` from it.
+ActivitySnapshot = Annotated[
+    dict[str, Any],
+    AfterValidator(_an_activity_state),
+    Field(description="an ActivityState, as activity.events carries it"),
+]
+
+
+class SendEmail(Command):
     """Send one logical email. ``notification_id`` is chosen by the sender and is
     deterministic (a rule firing's action id), so a repeated command sends nothing twice."""
+
+    command_type: ClassVar[str] = SEND_EMAIL
 
     notification_id: uuid.UUID
     case_id: uuid.UUID
@@ -32,10 +51,21 @@ class SendEmail(BaseModel):
     requested_by: str | None = None
     # The activity that triggered the rule, as it stood when the email was asked for: the
     # ``{{ activity.* }}`` tokens.
-    activity: dict[str, Any] | None = None
+    activity: ActivitySnapshot | None = None
+
+
+class RecipientState(BaseModel):
+    address: str
+    contact_id: str | None = None
+    name: str | None = None
+    suppressed: bool = False
 
 
 class EmailState(BaseModel):
+    """An email's full state. ``to`` names who it went to (contact ids where known, else
+    addresses). The fields after ``sent_at`` came later: an older event reads as their
+    defaults."""
+
     id: uuid.UUID
     notification_id: uuid.UUID
     case_id: uuid.UUID | None = None
@@ -47,6 +77,10 @@ class EmailState(BaseModel):
     attempts: int = 0
     last_error: str | None = None
     sent_at: datetime | None = None
+    template: str | None = None
+    recipients: list[RecipientState] = Field(default_factory=list)
+    body_html: str | None = None
+    created_at: datetime | None = None
 
 
 class EmailEvent(BaseModel):
@@ -63,6 +97,14 @@ class TemplateSaved(BaseModel):
     updated_at: datetime
 
 
-SendEmailEnvelope = Envelope[SendEmail]
+NOTIFY_COMMAND_MODELS = registry(SendEmail)
+
+
+class SendEmailEnvelope(CommandEnvelope[SendEmail]):
+    """``notify.commands``: ``notify.send_email`` is its one command (``NOTIFY_COMMAND_MODELS``)."""
+
+    COMMANDS: ClassVar[Mapping[str, type[Command]]] = NOTIFY_COMMAND_MODELS
+
+
 TemplateEnvelope = Envelope[TemplateSaved]
 EmailEnvelope = Envelope[EmailEvent]

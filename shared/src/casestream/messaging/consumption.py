@@ -16,7 +16,8 @@ goes to ``<topic>.dlq`` with its error. A record that cannot be decoded or valid
 that a handler rejects (``Rejected``), goes there at once. Offsets move only after every
 record of the batch was handled or dead-lettered, so nothing is skipped; a crash or a lost
 partition means redelivery, which the inbox absorbs. A rebalance waits for the batch in
-flight to finish and commit before the partitions are given away.
+flight to finish and commit before the partitions are given away. A message that came before
+what it needs is parked (``casestream.messaging.parking``) for subscriptions that may park.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError
 
 from casestream import metrics
 from casestream.logging import get_logger
+from casestream.messaging.parking import BEHIND, NotYet, Parking, keys_with_parked
 from casestream.persistence.database import Database, Transaction
 from casestream.shutdown import cancel_and_wait
 from casestream.topics import dead_letter_topic
@@ -71,13 +73,18 @@ class Subscription:
     """``handler(envelope, tx)`` for each message on ``topic``, as consumer group ``group_id``
     (also the inbox's consumer name, so each group handles a message once). With
     ``batched``, ``handler(envelopes, tx)`` once for all of a batch's new messages, in order
-    (alone, a message is a list of one)."""
+    (alone, a message is a list of one). With ``parks``, a handler may park a message that
+    came too early (``NotYet``, ``tx.park``) and later messages of a key with parked ones wait
+    behind them; ``gave_up(envelope, tx)`` is called for one that waited too long (without
+    it, that message is dead-lettered)."""
 
     topic: str
     group_id: str
     contract: type[pydantic.BaseModel]
     handler: Handler | BatchHandler
     batched: bool = False
+    parks: bool = False
+    gave_up: Handler | None = None
 
     async def run(self, envelopes: list[Any], tx: Transaction) -> None:
         if self.batched:
@@ -190,7 +197,7 @@ class BatchConsumer:
             # In record order, so dead letters keep their partition's order.
             for record, item in decoded:
                 if isinstance(item, BaseException):
-                    await self._dead_letter(record, item, 1, "invalid message")
+                    await self.dead_letter(record, item, 1, "invalid message")
                 elif alone:
                     await self._handle_alone(record, item)
         except asyncio.CancelledError:
@@ -217,13 +224,28 @@ class BatchConsumer:
         async with self.database.transaction() as tx:
             fresh = await tx.claim_messages(sub.group_id, [envelope.id for _, envelope in valid])
             new = []
-            for _, envelope in valid:
+            for record, envelope in valid:
                 if envelope.id in fresh:  # not seen before, nor earlier in this batch
                     fresh.discard(envelope.id)
-                    new.append(envelope)
-            await sub.run(new, tx)
+                    new.append((record, envelope))
+            if sub.parks:
+                new = await self._behind_parked(tx, new)
+            await sub.run([envelope for _, envelope in new], tx)
+            if tx.parking is not None:
+                await tx.parking.write(tx)
         self._count("processed", len(new))
         self._count("duplicate", len(valid) - len(new))
+
+    async def _behind_parked(
+        self, tx: Transaction, new: list[tuple[Any, Any]]
+    ) -> list[tuple[Any, Any]]:
+        """Park the messages whose key has parked ones (they wait behind them); the rest."""
+        tx.parking = Parking(self.subscription.group_id, {e.id: r for r, e in new})
+        waiting = await keys_with_parked(tx, self.subscription.group_id, (_key(r) for r, _ in new))
+        for record, envelope in new:
+            if _key(record) in waiting:
+                tx.parking.park(envelope, BEHIND)
+        return [(r, e) for r, e in new if _key(r) not in waiting]
 
     async def _handle_alone(self, record: Any, envelope: Any) -> None:
         sub = self.subscription
@@ -236,18 +258,30 @@ class BatchConsumer:
                         if not await tx.claim_message(sub.group_id, envelope.id):
                             self._count("duplicate")
                             return
-                        await sub.run([envelope], tx)
+                        if not sub.parks or await self._behind_parked(tx, [(record, envelope)]):
+                            await sub.run([envelope], tx)
+                        if tx.parking is not None:
+                            await tx.parking.write(tx)
                 self._count("processed")
                 return
             except asyncio.CancelledError:
                 raise
+            except NotYet as early:
+                if sub.parks:
+                    await self._park(record, envelope, early.awaiting)
+                    return
+                error = early  # a subscription that does not park cannot wait: a failure
+                if attempt >= self.policy.max_attempts:
+                    await self.dead_letter(record, error, attempt, "handler kept failing")
+                    return
+                await asyncio.sleep(self.policy.backoff(attempt))
             except POISON as error:
                 reason = "rejected" if isinstance(error, Rejected) else "invalid message"
-                await self._dead_letter(record, error, attempt, reason)
+                await self.dead_letter(record, error, attempt, reason)
                 return
             except Exception as error:
                 if attempt >= self.policy.max_attempts:
-                    await self._dead_letter(record, error, attempt, "handler kept failing")
+                    await self.dead_letter(record, error, attempt, "handler kept failing")
                     return
                 metrics.handler_retries.labels(self.policy.service, sub.topic).inc()
                 log.warning(
@@ -260,9 +294,19 @@ class BatchConsumer:
                 )
                 await asyncio.sleep(self.policy.backoff(attempt))
 
-    async def _dead_letter(
+    async def _park(self, record: Any, envelope: Any, awaiting: str) -> None:
+        """Keep it for later, claimed: its partition moves on, a redelivery is a duplicate."""
+        async with self.database.transaction() as tx:
+            if await tx.claim_message(self.subscription.group_id, envelope.id):
+                tx.parking = Parking(self.subscription.group_id, {envelope.id: record})
+                tx.parking.park(envelope, awaiting)
+                await tx.parking.write(tx)
+        self._count("parked")
+
+    async def dead_letter(
         self, record: Any, error: BaseException, attempts: int, reason: str
     ) -> None:
+        """Send ``record`` to its topic's dead-letter topic, with why in its headers."""
         headers = {k: _text(v) for k, v in (record.headers or ())}
         headers.update(
             {
@@ -323,6 +367,10 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         pass
+
+
+def _key(record: Any) -> str:
+    return record.key.decode() if record.key else ""
 
 
 def _text(value: Any) -> str:

@@ -6,7 +6,7 @@ import contextlib
 import functools
 import json
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from casestream.envelope import Envelope
+from casestream.messaging import parking
 from casestream.persistence.tables import inbox, outbox
 
 OUTBOX_CHANNEL = "casestream_outbox"
@@ -83,11 +84,28 @@ class Transaction:
         self._outbox: list[dict[str, Any]] = []
         self.committed_callbacks: list[Callable[[], None]] = []
         self._read_once: dict[Any, Any] = {}
+        # Set by the consumer of a subscription that parks (casestream.messaging.parking).
+        self.parking: parking.Parking | None = None
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once this transaction has committed (e.g. wake a local worker
         that should pick up what it wrote); never if it rolls back."""
         self.committed_callbacks.append(callback)
+
+    def park(self, envelope: Envelope[Any], awaiting: str | None) -> None:
+        """Handle ``envelope``, one of the consumed batch's, later: it came before
+        ``awaiting`` (for batch handlers; a handler of one message raises ``NotYet``). The
+        later messages of its key in the batch must wait too (``tx.parking.holds``); a
+        condition on the key itself (the case a message is about) parks them anyway."""
+        if self.parking is None:
+            raise parking.NotYet(awaiting or "an earlier message of its key")
+        self.parking.park(envelope, awaiting)
+
+    async def release(self, awaiting: Iterable[str]) -> None:
+        """What ``awaiting`` names is here: the messages parked for it are handled again
+        once this transaction commits."""
+        if await parking.release(self, awaiting):
+            self.committed_callbacks.extend(self._database.release_listeners)
 
     async def read_once(self, key: Any, read: Callable[[], Awaitable[Any]]) -> Any:
         """``await read()`` the first time ``key`` is asked for in this transaction, the same
@@ -178,6 +196,7 @@ class Database:
         # The outbox shards this process's relay holds (the relay keeps this set current).
         self.local_shards: set[int] = set()
         self._after_publish: list[Callable[[], None]] = []
+        self.release_listeners: list[Callable[[], None]] = []
 
     def outbox_row(
         self, topic: str, envelope: Envelope[Any], headers: dict[str, str] | None = None
@@ -221,6 +240,10 @@ class Database:
             for callback in self._after_publish:
                 callback()
         return stored
+
+    def on_release(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after a transaction that released parked messages commits."""
+        self.release_listeners.append(callback)
 
     def on_outbox_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after a transaction that wrote outbox rows commits (the relay

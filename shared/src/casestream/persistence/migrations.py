@@ -1,9 +1,12 @@
-"""Alembic plumbing every service's migrations share: the env script's body, and a
-programmatic ``upgrade`` that creates the database first if it does not exist."""
+"""Alembic plumbing every service's migrations share: the env script's body, a programmatic
+``upgrade`` that creates the database first if it does not exist, and the ``messaging``
+branch: the migrations of the shared messaging tables (``messaging_migrations/``), written
+once and applied to every service's database beside the service's own branch."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,10 +14,12 @@ import asyncpg
 import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 MIGRATION_LOCK = 0x0C45E0001
+MESSAGING_MIGRATIONS = Path(__file__).parent / "messaging_migrations"
 
 
 async def create_database_if_missing(database_url: str) -> bool:
@@ -32,14 +37,30 @@ async def create_database_if_missing(database_url: str) -> bool:
         await conn.close()
 
 
-def upgrade(migrations: Path, database_url: str, revision: str = "head") -> None:
-    """Bring the service's database to ``revision``. Blocking (alembic runs its own loop):
-    call it from a thread when inside an event loop."""
-    asyncio.run(create_database_if_missing(database_url))
+def alembic_config(migrations: Path, database_url: str | None = None) -> Config:
+    """The service's migrations (its ``versions/``) and the shared messaging branch."""
     config = Config()
     config.set_main_option("script_location", str(migrations))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
-    command.upgrade(config, revision)
+    config.set_main_option("path_separator", "os")
+    config.set_main_option(
+        "version_locations",
+        os.pathsep.join([str(migrations / "versions"), str(MESSAGING_MIGRATIONS)]),
+    )
+    if database_url is not None:
+        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def scripts(migrations: Path) -> ScriptDirectory:
+    """Every revision the service's database can be at (both branches)."""
+    return ScriptDirectory.from_config(alembic_config(migrations))
+
+
+def upgrade(migrations: Path, database_url: str, revision: str = "heads") -> None:
+    """Bring the service's database to ``revision`` (by default the head of both branches).
+    Blocking (alembic runs its own loop): call it from a thread when inside an event loop."""
+    asyncio.run(create_database_if_missing(database_url))
+    command.upgrade(alembic_config(migrations, database_url), revision)
 
 
 def run_env(target_metadata: sa.MetaData | Sequence[sa.MetaData] | None = None) -> None:

@@ -1,5 +1,7 @@
-"""The outbox and inbox tables every service's database has (created by each service's
-first migration through ``create_messaging_tables``)."""
+"""The messaging tables every service's database has: the outbox and inbox (created by each
+service's first migration through ``create_messaging_tables``) and the parked messages
+(created by the shared ``messaging`` branch of migrations, ``casestream.persistence``'s
+``messaging_migrations``)."""
 
 from __future__ import annotations
 
@@ -64,10 +66,48 @@ inbox = sa.Table(
 )
 sa.Index("inbox_processed_at", inbox.c.processed_at)
 
+# Messages that came before what they need (casestream.messaging.parking): kept as received,
+# handled again when it arrives. The first row of a (consumer, key) is the one that waits; the
+# others of its key wait behind it, so a key's messages are still handled in order.
+parked_messages = sa.Table(
+    "parked_messages",
+    messaging_metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("consumer", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("message_id", UUID(as_uuid=True), nullable=False),
+    # What it waits for ("case-type:general_enquiry:1"); None for a row behind another.
+    sa.Column("awaiting", sa.Text),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("partition", sa.Integer, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+    sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column(
+        "parked_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    # When to try it again: now once what it awaits is released, else a recheck later.
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("rechecks", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.UniqueConstraint("consumer", "message_id", name="parked_messages_consumer_message"),
+)
+sa.Index(
+    "parked_messages_key", parked_messages.c.consumer, parked_messages.c.key, parked_messages.c.id
+)
+sa.Index(
+    "parked_messages_awaiting",
+    parked_messages.c.awaiting,
+    postgresql_where=parked_messages.c.awaiting.is_not(None),
+)
+sa.Index("parked_messages_due", parked_messages.c.due_at)
+
 
 def create_messaging_tables(bind: sa.engine.Connection) -> None:
-    """For a service's first migration."""
-    messaging_metadata.create_all(bind)
+    """For a service's first migration: the outbox and inbox as they were then (later tables
+    come with the ``messaging`` branch)."""
+    messaging_metadata.create_all(bind, tables=[outbox, inbox])
 
 
 def add_parked_index(bind: sa.engine.Connection) -> None:
@@ -85,4 +125,4 @@ def drop_parked_index(bind: sa.engine.Connection) -> None:
 
 
 def drop_messaging_tables(bind: sa.engine.Connection) -> None:
-    messaging_metadata.drop_all(bind)
+    messaging_metadata.drop_all(bind, tables=[outbox, inbox])

@@ -132,13 +132,17 @@ async def records_on(
     timeout_s: float = 20.0,
     keys: set[str] | None = None,
     grace_s: float = 0.0,
+    match: Callable[[Any], bool] | None = None,
 ) -> list[Any]:
     """The records on every partition of ``topic`` from the start (only those whose key is in
-    ``keys``, if given), once ``expected`` have arrived and ``grace_s`` more has passed (so
-    that a surplus shows). Fewer within ``timeout_s`` fail, naming what did arrive: a slow
-    service is not taken for one that sent nothing. To show that nothing (more) was sent,
-    use ``records_until`` with a marker sent after it."""
-    records = await _read(kafka_bootstrap, topic, keys, timeout_s, grace_s, expected=expected)
+    ``keys`` and for which ``match(record)`` holds, if given), once ``expected`` have
+    arrived and ``grace_s`` more has passed (so that a surplus shows). Fewer within
+    ``timeout_s`` fail, naming what did arrive: a slow service is not taken for one that
+    sent nothing. To show that nothing (more) was sent, use ``records_until`` with a
+    marker sent after it."""
+    records = await _read(
+        kafka_bootstrap, topic, keys, timeout_s, grace_s, expected=expected, match=match
+    )
     if len(records) < expected:
         raise AssertionError(
             f"{len(records)} of {expected} records on {topic} within {timeout_s}s: "
@@ -154,21 +158,22 @@ async def records_until(
     *,
     timeout_s: float = 20.0,
     keys: set[str] | None = None,
+    match: Callable[[Any], bool] | None = None,
 ) -> list[Any]:
-    """The records on ``topic`` but the marker (only those whose key is in ``keys``, if
-    given), read until the marker (the record keyed ``marker``, or one that ``marker(record)``
-    holds for) has arrived and half a second more. The marker is sent after what must not
-    have been sent: once it is here, anything sent before it is readable too (on any
-    partition), so an absence means "not sent", not "not yet". Fails if it does not arrive."""
+    """The records on ``topic`` but the marker (only those whose key is in ``keys`` and for
+    which ``match(record)`` holds, if given), read until the marker (the record keyed
+    ``marker``, or one that ``marker(record)`` holds for) has arrived and half a second
+    more. The marker is sent after what must not have been sent: once it is here, anything
+    sent before it is readable too (on any partition), so an absence means "not sent", not
+    "not yet". Fails if it does not arrive."""
     is_marker = marker if callable(marker) else (lambda r: r.key.decode() == marker)
     wanted = keys if keys is None or callable(marker) else keys | {marker}
     records = await _read(kafka_bootstrap, topic, wanted, timeout_s, 0.5, marker=is_marker)
-    others = [r for r in records if not is_marker(r)]
-    if len(others) == len(records):
+    if not any(is_marker(r) for r in records):
         raise AssertionError(
             f"the marker did not arrive on {topic} within {timeout_s}s: {_described(records)}"
         )
-    return others
+    return [r for r in records if not is_marker(r) and (match is None or match(r))]
 
 
 async def _read(
@@ -180,6 +185,7 @@ async def _read(
     *,
     expected: int | None = None,
     marker: Callable[[Any], bool] | None = None,
+    match: Callable[[Any], bool] | None = None,
 ) -> list[Any]:
     # Partitions are assigned by hand: no consumer group to join, so reading starts at once.
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
@@ -193,12 +199,49 @@ async def _read(
         deadline, enough_at = loop.time() + timeout_s, None
         while loop.time() < min(deadline, enough_at or deadline):
             for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records += [r for r in batch if keys is None or r.key.decode() in keys]
+                records += [
+                    r
+                    for r in batch
+                    if (keys is None or r.key.decode() in keys) and (match is None or match(r))
+                ]
             done = (expected is not None and len(records) >= expected) or (
                 marker is not None and any(marker(r) for r in records)
             )
             if done and enough_at is None:
                 enough_at = loop.time() + grace_s
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def records_to_end(
+    kafka_bootstrap: str,
+    topic: str,
+    *,
+    keys: set[str] | None = None,
+    match: Callable[[Any], bool] | None = None,
+    timeout_s: float = 20.0,
+) -> list[Any]:
+    """Every record on ``topic`` from the start of each partition to the end it has now (only
+    those whose key is in ``keys`` and for which ``match(record)`` holds, if given). For a
+    sender whose sends are known to be done (its outbox is empty): then an absence here means
+    "not sent". Fails if the end is not reached within ``timeout_s``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        async with asyncio.timeout(timeout_s):
+            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+                for batch in (await consumer.getmany(timeout_ms=200)).values():
+                    records += [
+                        r
+                        for r in batch
+                        if (keys is None or r.key.decode() in keys) and (match is None or match(r))
+                    ]
     finally:
         await consumer.stop()
     return records

@@ -22,6 +22,8 @@ S = TypeVar("S", bound=ServiceSettings)
 
 STAFF_TOKEN = "test-admin"
 STAFF_HEADERS = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+# Who STAFF_TOKEN is: a settings override of staff_tokens keeps it with {STAFF_TOKEN: ADMIN}.
+ADMIN = StaffToken(user="tester", rights=["admin"])
 
 
 async def create_system_topics(kafka_bootstrap: str, partitions: int = 3) -> str:
@@ -58,7 +60,7 @@ def settings_for_tests(
         outbox_poll_interval_s=0.2,
         consume_backoff_initial_s=0.05,
         consume_backoff_max_s=0.2,
-        staff_tokens={STAFF_TOKEN: StaffToken(user="tester", rights=["admin"])},
+        staff_tokens={STAFF_TOKEN: ADMIN},
         log_json=False,
     )
     values.update(overrides)
@@ -75,7 +77,9 @@ async def running(app: FastAPI, base_url: str = "http://svc") -> AsyncIterator[h
 
 
 __all__ = [
+    "ADMIN",
     "STAFF_HEADERS",
+    "STAFF_TOKEN",
     "create_system_topics",
     "dead_letter_topic",
     "migrated_database",

@@ -3,10 +3,11 @@ or 409 with the reason when the action is not allowed now. Send ``If-Match: <ver
 version you saw) to be refused with 409 instead of acting on a case that changed meanwhile."""
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from case_svc import editing, lifecycle, relations
@@ -80,147 +81,97 @@ class MergeIn(Body):
     other_case_id: uuid.UUID
 
 
-async def _apply(
-    runtime: Runtime, staff: StaffUser, if_match: str | None, action, *args, **kwargs
-) -> Any:
-    """Run one case action in its own transaction, as the calling staff user."""
-    async with runtime.database.transaction() as tx:
-        return await action(
-            tx,
-            runtime.settings,
-            Caller(actor=staff.user, staff=staff),
-            *args,
-            version=expected_version(if_match),
-            **kwargs,
-        )
-
-
 IfMatch = Annotated[str | None, Header(description="the case version you saw")]
 
 
+class CaseAction:
+    """Runs one case action in its own transaction, as the calling staff user, refused if
+    the case is no longer at the version ``If-Match`` names."""
+
+    def __init__(self, runtime: Runtime, staff: StaffUser, if_match: str | None) -> None:
+        self.runtime, self.staff, self.if_match = runtime, staff, if_match
+
+    async def __call__(self, action: Callable[..., Awaitable[Any]], *args, **kwargs) -> Any:
+        async with self.runtime.database.transaction() as tx:
+            return await action(
+                tx,
+                self.runtime.settings,
+                Caller(actor=self.staff.user, staff=self.staff),
+                *args,
+                version=expected_version(self.if_match),
+                **kwargs,
+            )
+
+
+def case_action(staff: Staff, runtime: Service, if_match: IfMatch = None) -> CaseAction:
+    return CaseAction(runtime, staff, if_match)
+
+
+Act = Annotated[CaseAction, Depends(case_action)]
+
+
 @router.patch("/cases/{case_id}", response_model=Case)
-async def edit_case(
-    case_id: uuid.UUID, body: CasePatch, staff: Staff, runtime: Service, if_match: IfMatch = None
-):
-    return await _apply(runtime, staff, if_match, editing.edit, case_id, body)
+async def edit_case(case_id: uuid.UUID, body: CasePatch, act: Act):
+    return await act(editing.edit, case_id, body)
 
 
 @router.post("/cases/{case_id}/take", response_model=Case)
-async def take_case(case_id: uuid.UUID, staff: Staff, runtime: Service, if_match: IfMatch = None):
-    return await _apply(runtime, staff, if_match, lifecycle.take, case_id)
+async def take_case(case_id: uuid.UUID, act: Act):
+    return await act(lifecycle.take, case_id)
 
 
 @router.post("/cases/{case_id}/requeue", response_model=Case)
-async def requeue_case(
-    case_id: uuid.UUID, staff: Staff, runtime: Service, if_match: IfMatch = None
-):
-    return await _apply(runtime, staff, if_match, lifecycle.requeue, case_id)
+async def requeue_case(case_id: uuid.UUID, act: Act):
+    return await act(lifecycle.requeue, case_id)
 
 
 @router.post("/cases/{case_id}/assign", response_model=Case)
-async def assign_case(
-    case_id: uuid.UUID, body: AssignIn, staff: Staff, runtime: Service, if_match: IfMatch = None
-):
-    return await _apply(runtime, staff, if_match, lifecycle.assign, case_id, body.user)
+async def assign_case(case_id: uuid.UUID, body: AssignIn, act: Act):
+    return await act(lifecycle.assign, case_id, body.user)
 
 
 @router.post("/cases/{case_id}/status", response_model=Case)
-async def change_case_status(
-    case_id: uuid.UUID, body: StatusIn, staff: Staff, runtime: Service, if_match: IfMatch = None
-):
-    return await _apply(
-        runtime, staff, if_match, lifecycle.change_status, case_id, body.status, note=body.note
-    )
+async def change_case_status(case_id: uuid.UUID, body: StatusIn, act: Act):
+    return await act(lifecycle.change_status, case_id, body.status, note=body.note)
 
 
 @router.post("/cases/{case_id}/transfer", response_model=Case)
-async def transfer_case(
-    case_id: uuid.UUID, body: TransferIn, staff: Staff, runtime: Service, if_match: IfMatch = None
-):
-    return await _apply(runtime, staff, if_match, lifecycle.transfer, case_id, body.case_type)
+async def transfer_case(case_id: uuid.UUID, body: TransferIn, act: Act):
+    return await act(lifecycle.transfer, case_id, body.case_type)
 
 
 @router.post("/cases/{case_id}/close", response_model=Case)
-async def close_case(
-    case_id: uuid.UUID, body: CloseIn, staff: Staff, runtime: Service, if_match: IfMatch = None
-):
-    return await _apply(
-        runtime,
-        staff,
-        if_match,
-        lifecycle.close,
-        case_id,
-        body.status,
-        body.outcome,
-        body.lost_reason,
-    )
+async def close_case(case_id: uuid.UUID, body: CloseIn, act: Act):
+    return await act(lifecycle.close, case_id, body.status, body.outcome, body.lost_reason)
 
 
 @router.post("/cases/{case_id}/reopen", response_model=Case)
-async def reopen_case(
-    case_id: uuid.UUID,
-    staff: Staff,
-    runtime: Service,
-    body: ReopenIn | None = None,
-    if_match: IfMatch = None,
-):
-    return await _apply(
-        runtime, staff, if_match, lifecycle.reopen, case_id, body.status if body else None
-    )
+async def reopen_case(case_id: uuid.UUID, act: Act, body: ReopenIn | None = None):
+    return await act(lifecycle.reopen, case_id, body.status if body else None)
 
 
 @router.post("/cases/{case_id}/roles", response_model=Case)
-async def add_case_role(
-    case_id: uuid.UUID, body: RoleIn, staff: Staff, runtime: Service, if_match: IfMatch = None
-):
-    return await _apply(
-        runtime,
-        staff,
-        if_match,
-        relations.add_role,
-        case_id,
-        body.role,
-        body.contact_id,
-        body.start_date,
-    )
+async def add_case_role(case_id: uuid.UUID, body: RoleIn, act: Act):
+    return await act(relations.add_role, case_id, body.role, body.contact_id, body.start_date)
 
 
 @router.post("/cases/{case_id}/roles/{role_id}/end", response_model=Case)
 async def end_case_role(
-    case_id: uuid.UUID,
-    role_id: uuid.UUID,
-    staff: Staff,
-    runtime: Service,
-    body: EndRoleIn | None = None,
-    if_match: IfMatch = None,
+    case_id: uuid.UUID, role_id: uuid.UUID, act: Act, body: EndRoleIn | None = None
 ):
-    return await _apply(
-        runtime,
-        staff,
-        if_match,
-        relations.end_role,
-        case_id,
-        role_id,
-        body.end_date if body else None,
-    )
+    return await act(relations.end_role, case_id, role_id, body.end_date if body else None)
 
 
 @router.post("/cases/{case_id}/tags", response_model=Case)
-async def tag_case(
-    case_id: uuid.UUID, body: TagsIn, staff: Staff, runtime: Service, if_match: IfMatch = None
-):
-    return await _apply(runtime, staff, if_match, relations.tag, case_id, body.add, body.remove)
+async def tag_case(case_id: uuid.UUID, body: TagsIn, act: Act):
+    return await act(relations.tag, case_id, body.add, body.remove)
 
 
 @router.post("/cases/{case_id}/links", response_model=Case)
-async def link_case(
-    case_id: uuid.UUID, body: LinkIn, staff: Staff, runtime: Service, if_match: IfMatch = None
-):
-    return await _apply(runtime, staff, if_match, relations.link, case_id, body.case_id)
+async def link_case(case_id: uuid.UUID, body: LinkIn, act: Act):
+    return await act(relations.link, case_id, body.case_id)
 
 
 @router.post("/cases/{case_id}/merge", response_model=Case)
-async def merge_case(
-    case_id: uuid.UUID, body: MergeIn, staff: Staff, runtime: Service, if_match: IfMatch = None
-):
-    return await _apply(runtime, staff, if_match, relations.merge, case_id, body.other_case_id)
+async def merge_case(case_id: uuid.UUID, body: MergeIn, act: Act):
+    return await act(relations.merge, case_id, body.other_case_id)

@@ -1,7 +1,6 @@
 """activity types, the case-type read model, activities; outbox and inbox
 
 Revision ID: 0001
-Revises:
 """
 
 import sqlalchemy as sa
@@ -12,8 +11,6 @@ from casestream.persistence.tables import create_messaging_tables
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 # Types the walking skeleton relies on: the demo timeline's two and the one logged emails get.
 SYSTEM_TYPES = [

@@ -2,7 +2,6 @@
 the case read model for permissions; the system types of case actions; "what is due" indexes
 
 Revision ID: 0002
-Revises: 0001
 """
 
 import sqlalchemy as sa
@@ -11,8 +10,6 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 # What case-svc does, logged on the case as completed activities of these types.
 CASE_ACTION_TYPES = [

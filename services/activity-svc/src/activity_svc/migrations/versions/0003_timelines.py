@@ -1,7 +1,6 @@
 """timelines: cases as activity-svc knows them, applied activity sets, their steps
 
 Revision ID: 0003
-Revises: 0002
 """
 
 import sqlalchemy as sa
@@ -10,8 +9,6 @@ from sqlalchemy.dialects.postgresql import UUID
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,15 +1,12 @@
 """the system type of web form submissions logged on their case
 
 Revision ID: 0004
-Revises: 0003
 """
 
 from alembic import op
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

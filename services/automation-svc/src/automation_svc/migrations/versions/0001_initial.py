@@ -1,7 +1,6 @@
 """Rules, firings and firing actions, plus the outbox and inbox.
 
 Revision ID: 0001
-Revises:
 """
 
 import sqlalchemy as sa
@@ -12,12 +11,9 @@ from casestream.persistence.tables import create_messaging_tables
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
-def _now() -> sa.Column:
-    return sa.func.now()
+now = sa.func.now()
 
 
 def upgrade() -> None:
@@ -32,8 +28,8 @@ def upgrade() -> None:
         sa.Column("conditions", JSONB, nullable=False),
         sa.Column("actions", JSONB, nullable=False),
         sa.Column("cancel_if", JSONB, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
     )
     # Every consumed event looks up the enabled rules for its type.
     op.create_index(
@@ -50,7 +46,7 @@ def upgrade() -> None:
         sa.Column("event_id", UUID(as_uuid=True), nullable=False),
         sa.Column("event_type", sa.Text, nullable=False),
         sa.Column("case_id", UUID(as_uuid=True)),
-        sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+        sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
         sa.UniqueConstraint("rule_id", "event_id", name="firings_rule_event"),
     )
     op.create_index("firings_case", "firings", ["case_id", "fired_at"])
@@ -66,7 +62,7 @@ def upgrade() -> None:
         sa.Column("due_at", sa.DateTime(timezone=True)),
         sa.Column("error", sa.Text),
         sa.Column("command_id", UUID(as_uuid=True)),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
         sa.UniqueConstraint("firing_id", "index", name="firing_actions_firing_index"),
         sa.CheckConstraint(
             "state IN ('pending', 'done', 'cancelled', 'failed')", name="firing_actions_state"

@@ -2,7 +2,6 @@
 and re-read against: cases, activities, case types and template names.
 
 Revision ID: 0002
-Revises: 0001
 """
 
 import sqlalchemy as sa
@@ -11,8 +10,6 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

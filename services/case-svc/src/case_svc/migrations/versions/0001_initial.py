@@ -11,8 +11,6 @@ from casestream.persistence.tables import create_messaging_tables, drop_messagin
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 now = sa.func.now()
 

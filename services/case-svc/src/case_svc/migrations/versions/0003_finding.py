@@ -10,8 +10,6 @@ from sqlalchemy.dialects.postgresql import UUID
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 # The same expressions as case_svc.finding's search: the planner matches them to these indexes.
 CASE_TEXT = "(subject || ' ' || coalesce(details, ''))"

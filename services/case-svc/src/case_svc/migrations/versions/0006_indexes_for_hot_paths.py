@@ -12,8 +12,6 @@ from casestream.persistence.tables import add_parked_index, drop_parked_index
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

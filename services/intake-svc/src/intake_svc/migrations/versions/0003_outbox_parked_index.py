@@ -4,19 +4,9 @@ the published rows it keeps for days.
 Revision ID: 0003
 """
 
-from alembic import op
-
-from casestream.persistence.tables import add_parked_index, drop_parked_index
+# The same step in every service (the outbox is the same table in each): alembic calls these.
+from casestream.persistence.outbox_revisions import parked_index_downgrade as downgrade  # noqa: F401
+from casestream.persistence.outbox_revisions import parked_index_upgrade as upgrade  # noqa: F401
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    add_parked_index(op.get_bind())
-
-
-def downgrade() -> None:
-    drop_parked_index(op.get_bind())

@@ -1,7 +1,6 @@
 """Templates, emails, the case/contact read model, plus the outbox and inbox.
 
 Revision ID: 0001
-Revises:
 """
 
 import sqlalchemy as sa
@@ -12,12 +11,9 @@ from casestream.persistence.tables import create_messaging_tables
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
-def _now() -> sa.Column:
-    return sa.func.now()
+now = sa.func.now()
 
 
 def upgrade() -> None:
@@ -28,7 +24,7 @@ def upgrade() -> None:
         sa.Column("subject", sa.Text, nullable=False),
         sa.Column("body_text", sa.Text, nullable=False),
         sa.Column("body_html", sa.Text),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
     )
     op.create_table(
         "cases",
@@ -60,7 +56,7 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
         sa.Column("requested_by", sa.Text),
         sa.Column("correlation_id", sa.Text),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
         sa.Column("sent_at", sa.DateTime(timezone=True)),
         sa.CheckConstraint(
             "status IN ('queued', 'sent', 'failed', 'suppressed')", name="emails_status"

@@ -2,7 +2,6 @@
 first sent plus the notes on unresolved recipients, so that retries send the same bytes.
 
 Revision ID: 0002
-Revises: 0001
 """
 
 import sqlalchemy as sa
@@ -11,8 +10,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

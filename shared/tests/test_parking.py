@@ -1,0 +1,165 @@
+"""Late arrivals: a message that came before what it needs is parked and handled once it
+comes, in order with the later messages of its key, on the real broker and database."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from casestream.messaging.consumption import Subscription
+from casestream.messaging.parking import NotYet
+from casestream.persistence.tables import parked_messages
+from casestream.service import Runtime
+from casestream.testing.plugin import eventually
+
+from .conftest import effect_rows
+from .notes import NoteEnvelope, effects, note, produce
+
+
+async def record_when_known(envelope: NoteEnvelope, tx) -> None:
+    """Store the note; one that says "needs:X" only once the thing X is known."""
+    text = envelope.data.text
+    if text.startswith("needs:"):
+        thing = text.removeprefix("needs:")
+        known = await tx.session.scalar(
+            sa.select(sa.func.count()).where(effects.c.key == "thing", effects.c.value == thing)
+        )
+        if not known:
+            raise NotYet(f"thing:{thing}")
+    await tx.session.execute(effects.insert().values(key=envelope.subject, value=text))
+
+
+async def learn_thing(envelope: NoteEnvelope, tx) -> None:
+    """The thing arrives: kept, and what waited for it is released."""
+    await tx.session.execute(effects.insert().values(key="thing", value=envelope.data.text))
+    await tx.release([f"thing:{envelope.data.text}"])
+
+
+async def park_unknown_in_batch(envelopes: list[NoteEnvelope], tx) -> None:
+    """A batch handler: parks each note that needs a thing not known yet, stores the rest."""
+    known = set(
+        (await tx.session.execute(sa.select(effects.c.value).where(effects.c.key == "thing")))
+        .scalars()
+        .all()
+    )
+    for envelope in envelopes:
+        text = envelope.data.text
+        thing = text.removeprefix("needs:") if text.startswith("needs:") else None
+        if thing is not None and thing not in known:
+            tx.park(envelope, f"thing:{thing}")
+            continue
+        if tx.parking.holds(envelope):  # behind an earlier note of its key
+            tx.park(envelope, None)
+            continue
+        await tx.session.execute(effects.insert().values(key=envelope.subject, value=text))
+
+
+async def start(settings, notes_topic, things_topic, handler, batched=False) -> Runtime:
+    runtime = Runtime(settings)
+    runtime.subscribe_as(
+        Subscription(notes_topic, "notes", NoteEnvelope, handler, batched=batched, parks=True)
+    )
+    runtime.subscribe_as(Subscription(things_topic, "things", NoteEnvelope, learn_thing))
+    await runtime.start()
+    return runtime
+
+
+async def parked(database) -> list[tuple[str, str | None]]:
+    async with database.session() as s:
+        rows = await s.execute(
+            sa.select(parked_messages.c.key, parked_messages.c.awaiting).order_by(
+                parked_messages.c.id
+            )
+        )
+    return [tuple(r) for r in rows]
+
+
+async def values_of(database, key: str) -> list[str]:
+    return [v for k, v in await effect_rows(database) if k == key]
+
+
+async def test_a_message_that_came_early_waits_with_those_behind_it_and_goes_once_released(
+    settings, new_topic, kafka_bootstrap, database
+):
+    notes, things = await new_topic("notes", partitions=1), await new_topic("things")
+    early = note("needs:X", subject="a")
+    await produce(
+        kafka_bootstrap,
+        notes,
+        [early, note("a after", subject="a"), note("b plain", subject="b")],
+        key=None,
+    )
+    runtime = await start(settings, notes, things, record_when_known)
+    try:
+        # b is not held up by a; a's second note waits behind its first, with the default
+        # retry settings: waiting is not failing.
+        assert await eventually(lambda: values_of(database, "b")) == ["b plain"]
+        assert await eventually(lambda: parked(database)) == [("a", "thing:X"), ("a", None)]
+        await produce(kafka_bootstrap, notes, [early], key=None)  # a redelivery changes nothing
+        await produce(kafka_bootstrap, notes, [note("b again", subject="b")], key=None)
+        await eventually(lambda: _has(database, "b", "b again"))
+        assert await values_of(database, "a") == []
+
+        await produce(kafka_bootstrap, things, [note("X", subject="X")], key=None)
+        assert await eventually(lambda: _count(database, "a", 2), timeout_s=15)
+    finally:
+        await runtime.stop()
+    assert await values_of(database, "a") == ["needs:X", "a after"]  # in order, once each
+    assert await parked(database) == []
+
+
+async def test_a_batch_handler_parks_one_message_and_handles_the_rest_of_its_batch(
+    settings, new_topic, kafka_bootstrap, database
+):
+    notes, things = await new_topic("notes", partitions=1), await new_topic("things")
+    runtime = await start(settings, notes, things, park_unknown_in_batch, batched=True)
+    try:
+        await produce(
+            kafka_bootstrap,
+            notes,
+            [note("needs:Y", subject="a"), note("c plain", subject="c"), note("a2", subject="a")],
+            key=None,
+        )
+        assert await eventually(lambda: values_of(database, "c")) == ["c plain"]
+        # a2 came after the parked one of its key: it waits behind it, not handled ahead.
+        assert await eventually(lambda: _parked_count(database, 2)) and (
+            await values_of(database, "a") == []
+        )
+        await produce(kafka_bootstrap, things, [note("Y", subject="Y")], key=None)
+        assert await eventually(lambda: _count(database, "a", 2), timeout_s=15)
+    finally:
+        await runtime.stop()
+    assert await values_of(database, "a") == ["needs:Y", "a2"]
+
+
+async def test_a_message_that_waits_too_long_goes_to_the_dead_letters_with_what_it_awaited(
+    settings, new_topic, kafka_bootstrap, database, read_topic
+):
+    notes, things = await new_topic("notes", partitions=1), await new_topic("things")
+    settings.parked_give_up_s = 1.0  # looked at again after 5 s: by then it is too old
+    runtime = await start(settings, notes, things, record_when_known)
+    try:
+        await produce(kafka_bootstrap, notes, [note("needs:never", subject="z")], key=None)
+        [dead] = await read_topic(f"{notes}.dlq", expected=1, timeout_s=30)
+        await eventually(lambda: _no_parked(database))
+    finally:
+        await runtime.stop()
+    headers = {k: v.decode() for k, v in dead.headers}
+    assert headers["dlq-reason"] == "waited too long"
+    assert "thing:never" in headers["dlq-error"]
+    assert await values_of(database, "z") == []
+
+
+async def _has(database, key, value):
+    return value in await values_of(database, key)
+
+
+async def _count(database, key, n):
+    return len(await values_of(database, key)) >= n
+
+
+async def _parked_count(database, n):
+    return len(await parked(database)) >= n
+
+
+async def _no_parked(database):
+    return await parked(database) == []
