@@ -18,11 +18,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from harness import (
     add_database_arguments,
-    figures,
+    bench_parser,
     in_process,
+    measure_app,
+    print_timings,
     run_script,
-    scratch_database,
-    timed,
     vacuum_and_count,
 )
 
@@ -30,22 +30,16 @@ import activity_svc
 from activity_svc.config import Settings
 from activity_svc.main import create_app
 from casestream.persistence.database import Database
-from casestream.settings import StaffToken
 
 MIGRATIONS = Path(activity_svc.__file__).parent / "migrations"
 USERS = 50
-TOKENS = {
-    "bench-admin": StaffToken(user="user_5", rights=["admin"]),
-    "bench-own": StaffToken(user="user_6", rights=["cases:*:own"]),
-    "bench-instance": StaffToken(user="user_7", rights=["cases:applicants:all"]),
-}
 
 # Cases: 3 instances; 60% assigned to one of 50 users; opened by one of them. Activities:
 # 10 per case, 20% scheduled (due from 40 days ago to 100 days ahead: about 30% overdue),
 # 70% completed, 10% cancelled, over two years of history; one assignee, two for 1 in 7.
 LOAD = """
-INSERT INTO case_view (id, instance, case_type, assignee, created_by, active, status,
-                       status_class, client_ids, version)
+INSERT INTO cases (id, instance, case_type, assignee, created_by, active, status,
+                   status_class, client_ids, version)
   SELECT gen_random_uuid(), (ARRAY['cases', 'applicants', 'sales'])[1 + n % 3],
          'type_' || n % 10, CASE WHEN n % 10 < 4 THEN NULL ELSE 'user_' || n % :users END,
          'user_' || (n * 7) % :users, n % 8 < 6,
@@ -53,7 +47,7 @@ INSERT INTO case_view (id, instance, case_type, assignee, created_by, active, st
          CASE WHEN n % 8 < 6 THEN 'opened' ELSE 'closed' END, '[]'::jsonb, 1
   FROM generate_series(1, :cases) n;
 CREATE TEMP TABLE n_cases AS
-  SELECT id, row_number() OVER (ORDER BY id) AS n FROM case_view;
+  SELECT id, row_number() OVER (ORDER BY id) AS n FROM cases;
 INSERT INTO activities (id, case_id, type, subject, status, due_at, occurred_at,
                         assignee_ids, with_contact_ids, priority, created_by, created_at,
                         updated_at)
@@ -86,7 +80,7 @@ async def load(url: str, activities: int) -> None:
     await run_script(database, LOAD, params)
     c, a, aa, overdue = await vacuum_and_count(
         database,
-        "SELECT (SELECT count(*) FROM case_view), (SELECT count(*) FROM activities), "
+        "SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM activities), "
         "(SELECT count(*) FROM activity_assignees), "
         "(SELECT count(*) FROM activities WHERE status = 'scheduled' AND due_at < now())",
     )
@@ -101,14 +95,13 @@ async def column(database, query: str) -> list:
 
 async def measure(app, database, args: argparse.Namespace) -> None:
     cases = [
-        str(c)
-        for c in await column(database, "SELECT id FROM case_view ORDER BY random() LIMIT 200")
+        str(c) for c in await column(database, "SELECT id FROM cases ORDER BY random() LIMIT 200")
     ]
     own_cases = [
         str(c)
         for c in await column(
             database,
-            "SELECT id FROM case_view WHERE assignee = 'user_6' OR created_by = 'user_6' "
+            "SELECT id FROM cases WHERE assignee = 'user_6' OR created_by = 'user_6' "
             "ORDER BY random() LIMIT 200",
         )
     ]
@@ -143,7 +136,6 @@ async def measure(app, database, args: argparse.Namespace) -> None:
         ),
     ]
     print(f"\n{args.runs} runs each (ms)")
-    print(f"{'query':44} {'p50':>8} {'p95':>8} {'mean':>8} {'items':>6}")
     async with in_process(app) as client:
         first = await client.get(
             "/activities", params=overdue, headers={"Authorization": f"Bearer {admin}"}
@@ -159,28 +151,18 @@ async def measure(app, database, args: argparse.Namespace) -> None:
                     admin,
                 ),
             )
-        for label, paths, params, token in queries:
-            times, size = await timed(client, args.runs, paths, params, token)
-            print(f"{label:44} {figures(times)} {size:6}")
+        await print_timings(client, args.runs, queries, width=44)
 
 
 async def run(args: argparse.Namespace) -> None:
     async def loaded(url: str) -> None:
         await load(url, args.activities)
 
-    async with scratch_database(args, "bench_activity", MIGRATIONS, loaded) as url:
-        settings = Settings(
-            database_url=url, staff_tokens=TOKENS, log_json=False, log_level="WARNING"
-        )
-        app = create_app(settings)
-        await measure(app, app.state.runtime.database, args)
-        await app.state.runtime.database.dispose()
+    await measure_app(args, "bench_activity", MIGRATIONS, loaded, Settings, create_app, measure)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--activities", type=int, default=1_000_000)
     add_database_arguments(parser)
     asyncio.run(run(parser.parse_args()))

@@ -20,11 +20,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from harness import (
     add_database_arguments,
+    bench_parser,
     figures,
     in_process,
+    measure_app,
+    print_timings,
     run_script,
-    scratch_database,
-    timed,
     vacuum_and_count,
 )
 
@@ -34,14 +35,8 @@ from case_svc.config import Settings
 from case_svc.main import create_app
 from case_svc.tables import cases
 from casestream.persistence.database import Database
-from casestream.settings import StaffToken
 
 MIGRATIONS = Path(case_svc.__file__).parent / "migrations"
-TOKENS = {
-    "bench-admin": StaffToken(user="user_5", rights=["admin"]),
-    "bench-own": StaffToken(user="user_6", rights=["cases:*:own"]),
-    "bench-instance": StaffToken(user="user_7", rights=["cases:applicants:all"]),
-}
 WORDS = [
     "water",
     "leak",
@@ -288,13 +283,7 @@ async def run(args: argparse.Namespace) -> None:
     async def loaded(url: str) -> None:
         await load(url, args.cases)
 
-    async with scratch_database(args, "bench_case", MIGRATIONS, loaded) as url:
-        settings = Settings(
-            database_url=url, staff_tokens=TOKENS, log_json=False, log_level="WARNING"
-        )
-        app = create_app(settings)
-        await measure(app, app.state.runtime.database, args)
-        await app.state.runtime.database.dispose()
+    await measure_app(args, "bench_case", MIGRATIONS, loaded, Settings, create_app, measure)
 
 
 async def measure(app, database, args: argparse.Namespace) -> None:
@@ -336,7 +325,6 @@ async def measure(app, database, args: argparse.Namespace) -> None:
         ("dashboard one-instance token", "/dashboard/summary", {}, one),
     ]
     print(f"\n{args.runs} runs each (ms), {total} cases")
-    print(f"{'query':48} {'p50':>8} {'p95':>8} {'mean':>8} {'items':>6}")
     async with in_process(app) as client:
         first = (await client.get("/cases", headers={"Authorization": f"Bearer {admin}"})).json()
         page_2 = (
@@ -346,18 +334,14 @@ async def measure(app, database, args: argparse.Namespace) -> None:
             admin,
         )
         queries.insert(1, page_2)
-        for label, path, params, token in queries:
-            times, size = await timed(client, args.runs, path, params, token)
-            print(f"{label:48} {figures(times)} {size:6}")
+        await print_timings(client, args.runs, queries, width=48)
     print()
     for label, times in await state_building(database, args.runs):
         print(f"{label:48} {figures(times)}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--cases", type=int, default=200_000)
     add_database_arguments(parser)
     asyncio.run(run(parser.parse_args()))

@@ -19,7 +19,7 @@ import uuid
 from datetime import datetime
 
 import httpx
-from harness import pct, post_forms, wait_for_emails
+from harness import add_stack_arguments, bench_parser, int_list, pct, post_forms, wait_for_emails
 
 
 async def count_cases(case_api: str, token: str, run: str) -> int:
@@ -104,18 +104,15 @@ async def one_run(args: argparse.Namespace, c: int) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("-n", type=int, default=200, help="forms to post")
-    parser.add_argument("-c", default="1,5,20", help="concurrent posters, rising: 1,5,20")
-    parser.add_argument("--intake", default="http://127.0.0.1:8050")
-    parser.add_argument("--case-api", default="http://127.0.0.1:8010")
-    parser.add_argument("--sink", default="http://127.0.0.1:8025")
-    parser.add_argument("--token", default="dev-admin")
+    parser.add_argument(
+        "-c", type=int_list, default=[1, 5, 20], help="concurrent posters, rising: 1,5,20"
+    )
+    add_stack_arguments(parser)
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for outcomes")
     args = parser.parse_args()
-    for c in [int(x) for x in args.c.split(",")]:
+    for c in args.c:
         await one_run(args, c)
 
 

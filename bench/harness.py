@@ -1,6 +1,7 @@
-"""What the benchmarks share: a scratch database for one service (created, migrated, loaded,
-then dropped unless kept), timing HTTP queries through an app in-process, percentiles, and
-for a running stack: posting web forms and finding their emails in the SMTP sink."""
+"""What the benchmarks share: their command lines, a scratch database for one service
+(created, migrated, loaded, then dropped unless kept), timing HTTP queries through an app
+in-process, percentiles, and for a running stack: posting web forms and finding their
+emails in the SMTP sink."""
 
 from __future__ import annotations
 
@@ -21,7 +22,16 @@ import asyncpg
 import httpx
 import sqlalchemy as sa
 
+from casestream.logging import configure_logging
 from casestream.persistence.migrations import upgrade
+from casestream.settings import StaffToken
+
+# The query benchmarks' tokens: the loads name their users user_0, user_1...
+STAFF_TOKENS = {
+    "bench-admin": StaffToken(user="user_5", rights=["admin"]),
+    "bench-own": StaffToken(user="user_6", rights=["cases:*:own"]),
+    "bench-instance": StaffToken(user="user_7", rights=["cases:applicants:all"]),
+}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -32,6 +42,48 @@ def pct(values: list[float], p: float) -> float:
 def figures(times: list[float]) -> str:
     """p50, p95 and mean, in ms, as a table row's columns."""
     return f"{pct(times, 50):8.1f} {pct(times, 95):8.1f} {statistics.mean(times):8.1f}"
+
+
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line, its module docstring (``doc``) as its help."""
+    return argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def int_list(text: str) -> list[int]:
+    """An argument such as ``1,4,16``: each value runs in turn."""
+    return [int(n) for n in text.split(",")]
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the running stack (``make up``) serves, and the staff token to ask it with."""
+    parser.add_argument("--intake", default="http://127.0.0.1:8050")
+    parser.add_argument("--case-api", default="http://127.0.0.1:8010")
+    parser.add_argument("--sink", default="http://127.0.0.1:8025")
+    parser.add_argument("--token", default="dev-admin")
+
+
+def run_and_check(
+    parser: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace], Awaitable[bool]],
+    service: str,
+) -> None:
+    """``run`` the benchmark on the parsed command line, logging only warnings (as
+    ``service``); exit failing if it returns False (a check failed)."""
+    args = parser.parse_args()
+    configure_logging(service, "WARNING", json=False)
+    if not asyncio.run(run(args)):
+        raise SystemExit("a check failed")
+
+
+def report(row: str, checks: Iterable[tuple[str, bool]]) -> bool:
+    """Print a table's ``row`` and, under it, each check (what, whether it held); whether all
+    held."""
+    checks = list(checks)
+    print(row)
+    print("  checks: " + "; ".join(f"{what}: {'ok' if ok else 'FAILED'}" for what, ok in checks))
+    return all(ok for _, ok in checks)
 
 
 def add_database_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +153,28 @@ async def vacuum_and_count(database: Any, counting_query: str) -> tuple[Any, ...
         return tuple((await conn.execute(sa.text(counting_query))).one())
 
 
+async def measure_app(
+    args: argparse.Namespace,
+    prefix: str,
+    migrations: Path,
+    load: Callable[[str], Awaitable[None]],
+    settings_cls: Callable[..., Any],
+    create_app: Callable[[Any], Any],
+    measure: Callable[[Any, Any, argparse.Namespace], Awaitable[None]],
+) -> None:
+    """``measure(app, database, args)``: the app ``create_app`` makes (its lifespan not run:
+    no broker) on a scratch database loaded by ``load(url)``, knowing STAFF_TOKENS."""
+    async with scratch_database(args, prefix, migrations, load) as url:
+        settings = settings_cls(
+            database_url=url, staff_tokens=STAFF_TOKENS, log_json=False, log_level="WARNING"
+        )
+        app = create_app(settings)
+        try:
+            await measure(app, app.state.runtime.database, args)
+        finally:
+            await app.state.runtime.database.dispose()
+
+
 def in_process(app: Any) -> httpx.AsyncClient:
     """An HTTP client talking to ``app`` over ASGI, without its lifespan (no broker)."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
@@ -129,6 +203,20 @@ async def timed(
         body = response.json()
         size = len(body["items"]) if "items" in body else len(body.get("counts", ()))
     return times, size
+
+
+Query = tuple[str, str | Callable[[int], str], dict[str, Any], str]
+
+
+async def print_timings(
+    client: httpx.AsyncClient, runs: int, queries: Iterable[Query], width: int
+) -> None:
+    """Time each query (label, path, params, token: see ``timed``) and print a table of
+    them: label (``width`` wide), p50, p95, mean (ms) and the items of the last answer."""
+    print(f"{'query':{width}} {'p50':>8} {'p95':>8} {'mean':>8} {'items':>6}")
+    for label, path, params, token in queries:
+        times, size = await timed(client, runs, path, params, token)
+        print(f"{label:{width}} {figures(times)} {size:6}")
 
 
 # -- a running stack (``make up``): web forms in, acknowledgement emails out ---------------

@@ -30,7 +30,14 @@ from typing import Any
 
 import asyncpg
 import httpx
-from harness import emails_by_subject, pct, post_forms, wait_for_emails
+from harness import (
+    add_stack_arguments,
+    bench_parser,
+    emails_by_subject,
+    pct,
+    post_forms,
+    wait_for_emails,
+)
 
 from casestream_local.config import SERVICES, StackConfig
 from casestream_local.processes import StackState, is_running
@@ -302,9 +309,7 @@ def print_idle(r: dict[str, Any]) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("-n", type=int, default=1000, help="forms to post")
     parser.add_argument("-c", type=int, default=20, help="concurrent posters")
     parser.add_argument("--idle", type=float, metavar="SECONDS", help="measure the idle stack")
@@ -312,10 +317,7 @@ async def main() -> None:
         "--latency", type=int, metavar="FORMS", help="post to email, one form at a time"
     )
     parser.add_argument("--json", action="store_true", help="end with a JSON summary line")
-    parser.add_argument("--intake", default="http://127.0.0.1:8050")
-    parser.add_argument("--case-api", default="http://127.0.0.1:8010")
-    parser.add_argument("--sink", default="http://127.0.0.1:8025")
-    parser.add_argument("--token", default="dev-admin")
+    add_stack_arguments(parser)
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait to drain")
     parser.add_argument(
         "--settle", type=float, default=20, help="seconds after draining before the commits"

@@ -25,7 +25,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import add_database_arguments, pct, run_script, scratch_database, vacuum_and_count
+from harness import (
+    add_database_arguments,
+    bench_parser,
+    int_list,
+    pct,
+    report,
+    run_and_check,
+    run_script,
+    scratch_database,
+    vacuum_and_count,
+)
 from sqlalchemy.dialects.postgresql import insert
 
 import automation_svc
@@ -44,7 +54,6 @@ from casestream.contracts.case import (
     CaseState,
     Change,
 )
-from casestream.logging import configure_logging
 from casestream.persistence.database import Database
 from casestream.service import Runtime
 from casestream.testing.factories import case_state
@@ -224,9 +233,9 @@ COUNTS = (
 
 def checks(
     before: tuple[int, ...], after: tuple[int, ...], events: int, expected: dict[str, int]
-) -> tuple[int, str, bool]:
+) -> tuple[int, list[tuple[str, bool]]]:
     """What the run added (firings, outbox commands, pending timers, inbox claims) against
-    what the buckets predict."""
+    what the buckets predict: the firings, and each check with whether it held."""
     firings, commands, timers, claims = (a - b for a, b in zip(after, before, strict=True))
     results = [
         (f"firings {firings} == expected {expected['firings']}", firings == expected["firings"]),
@@ -234,8 +243,7 @@ def checks(
         (f"timers {timers} == expected {expected['later']}", timers == expected["later"]),
         (f"inbox claims {claims} == events {events}", claims == events),
     ]
-    text = "; ".join(f"{what}: {'ok' if ok else 'FAILED'}" for what, ok in results)
-    return firings, text, all(ok for _, ok in results)
+    return firings, results
 
 
 def expectations(rule_count: int, events: list[CaseEnvelope]) -> tuple[int, dict[str, int]]:
@@ -280,35 +288,30 @@ async def run(args: argparse.Namespace) -> bool:
             before = await vacuum_and_count(database, COUNTS)
             seconds, times = await feed(database, settings, streams)
             after = await vacuum_and_count(database, COUNTS)
-            firings, text, ok = checks(before, after, len(events), expected)
+            firings, results = checks(before, after, len(events), expected)
             await database.dispose()
-            print(
+            all_ok &= report(
                 f"{len(events):7} {args.rules:6} {concurrency:7} {seconds:8.1f} "
                 f"{len(events) / seconds:9.0f} {considered / seconds:9.0f} "
-                f"{firings:8} {pct(times, 50):7.1f} {pct(times, 99):7.1f}"
+                f"{firings:8} {pct(times, 50):7.1f} {pct(times, 99):7.1f}",
+                results,
             )
-            print(f"  checks: {text}")
-            all_ok &= ok
     return all_ok
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--rules", type=int, default=200)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--history", type=int, default=100_000, help="past firings to start from")
     parser.add_argument(
         "--concurrency",
-        type=lambda s: [int(c) for c in s.split(",")],
+        type=int_list,
         default=[1, 4],
         help="parallel feeders, each on its own cases; a list runs each in turn",
     )
     add_database_arguments(parser)
-    configure_logging("automation-svc", "WARNING", json=False)
-    if not asyncio.run(run(parser.parse_args())):
-        raise SystemExit("a check failed")
+    run_and_check(parser, run, "automation-svc")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from harness import add_database_arguments, pct, run_script, scratch_database, vacuum_and_count
+from harness import (
+    add_database_arguments,
+    bench_parser,
+    int_list,
+    pct,
+    report,
+    run_and_check,
+    run_script,
+    scratch_database,
+    vacuum_and_count,
+)
 
 import automation_svc
 from automation_svc.clock import ManualClock
@@ -31,7 +41,6 @@ from automation_svc.config import Settings
 from automation_svc.schemas import RuleIn
 from automation_svc.timers import TimerWorker
 from casestream.contracts.case import RoleState
-from casestream.logging import configure_logging
 from casestream.persistence.database import Database
 from casestream.service import Runtime
 from casestream.testing.factories import activity_state, case_state, contact_state
@@ -176,7 +185,7 @@ async def fire_all(database: Database, settings: Settings, workers: int) -> tupl
     return time.perf_counter() - started, batches
 
 
-async def checks(database: Database, expected_cancelled: int) -> tuple[str, bool]:
+async def checks(database: Database, expected_cancelled: int) -> list[tuple[str, bool]]:
     rows, ids, done, cancelled, pending, failed = await vacuum_and_count(
         database,
         "SELECT (SELECT count(*) FROM outbox), (SELECT count(DISTINCT message_id) FROM outbox), "
@@ -195,8 +204,7 @@ async def checks(database: Database, expected_cancelled: int) -> tuple[str, bool
         (f"pending {pending} == 0", pending == 0),
         (f"failed {failed} == 0", failed == 0),
     ]
-    text = "; ".join(f"{what}: {'ok' if ok else 'FAILED'}" for what, ok in results)
-    return text, all(ok for _, ok in results)
+    return results
 
 
 async def run(args: argparse.Namespace) -> bool:
@@ -222,25 +230,22 @@ async def run(args: argparse.Namespace) -> bool:
             [(fired, to_cancel)] = loaded
             database = Runtime(settings).database  # the pool and outbox settings it runs with
             seconds, batches = await fire_all(database, settings, workers)
-            text, ok = await checks(database, to_cancel)
+            results = await checks(database, to_cancel)
             await database.dispose()
-            print(
+            all_ok &= report(
                 f"{fired:7} {workers:7} {args.batch_size:6} {seconds:8.1f} "
-                f"{fired / seconds:9.0f} {pct(batches, 50):11.3f} {pct(batches, 99):11.3f}"
+                f"{fired / seconds:9.0f} {pct(batches, 50):11.3f} {pct(batches, 99):11.3f}",
+                results,
             )
-            print(f"  checks: {text}")
-            all_ok &= ok
     return all_ok
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("-n", type=int, default=100_000, help="pending timers")
     parser.add_argument(
         "--workers",
-        type=lambda s: [int(w) for w in s.split(",")],
+        type=int_list,
         default=[1],
         help="concurrent workers; a list (1,2,4) runs each on freshly loaded data",
     )
@@ -248,9 +253,7 @@ def main() -> None:
         "--batch-size", type=int, default=Settings.model_fields["timer_batch_size"].default
     )
     add_database_arguments(parser)
-    configure_logging("automation-svc", "WARNING", json=False)
-    if not asyncio.run(run(parser.parse_args())):
-        raise SystemExit("a check failed")
+    run_and_check(parser, run, "automation-svc")
 
 
 if __name__ == "__main__":

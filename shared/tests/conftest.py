@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from casestream.persistence.database import Database
 from casestream.persistence.tables import messaging_metadata
 from casestream.settings import ServiceSettings
+from casestream.testing.services import settings_for_tests
 
 from .notes import effects
 
@@ -32,12 +33,12 @@ async def database_url(create_database: Callable[[str], Awaitable[str]]) -> str:
 
 @pytest.fixture
 def settings(database_url: str, kafka_bootstrap: str) -> ServiceSettings:
-    return ServiceSettings(
-        service_name=f"test-{uuid.uuid4().hex[:6]}",
+    return settings_for_tests(
+        ServiceSettings,
         database_url=database_url,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_acks=1,
-        outbox_poll_interval_s=0.2,
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix="",  # each test names its own topics (new_topic)
+        service_name=f"test-{uuid.uuid4().hex[:6]}",
         consume_backoff_initial_s=0.01,
         consume_backoff_max_s=0.05,
     )

@@ -83,28 +83,38 @@ async def test_a_relay_stopped_between_publishing_and_marking_republishes(
     assert unpublished == 0
 
 
+KEYS = [f"case-{n}" for n in range(10)]
+
+
+async def publish_to_every_key(database: Database, topic: str, seq: int) -> None:
+    """One transaction publishing ``{"seq": seq}`` to ``topic`` once per key of KEYS."""
+    async with database.transaction() as tx:
+        for key in KEYS:
+            await tx.publish(
+                topic, new_envelope(type="t.x", source="test", subject=key, data={"seq": seq})
+            )
+
+
+def seqs_by_key(records: list) -> dict[str, list[int]]:
+    """Each record key's ``seq`` values, in the order they were read."""
+    seen: dict[str, list[int]] = defaultdict(list)
+    for r in records:
+        seen[r.key.decode()].append(body(r)["data"]["seq"])
+    return dict(seen)
+
+
 async def test_order_holds_per_key(settings, new_topic, read_topic):
     topic = await new_topic("order", partitions=3)
     runtime = Runtime(settings)
     await runtime.start()
     try:
-        for batch in range(20):  # many transactions, interleaving 10 keys
-            async with runtime.database.transaction() as tx:
-                for key in range(10):
-                    await tx.publish(
-                        topic,
-                        new_envelope(
-                            type="t.x", source="test", subject=f"case-{key}", data={"seq": batch}
-                        ),
-                    )
+        for batch in range(20):  # many transactions, interleaving the keys
+            await publish_to_every_key(runtime.database, topic, batch)
         records = await read_topic(topic, expected=200)
     finally:
         await runtime.stop()
-    seen = defaultdict(list)
-    for r in records:
-        seen[r.key.decode()].append(body(r)["data"]["seq"])
     assert len(records) == 200
-    assert all(seqs == list(range(20)) for seqs in seen.values()), seen
+    assert seqs_by_key(records) == {key: list(range(20)) for key in KEYS}
 
 
 async def test_a_row_that_keeps_failing_is_parked_and_does_not_block_others(
@@ -215,14 +225,7 @@ async def test_two_relays_split_the_keys_and_keep_their_order(settings, new_topi
     try:
         for batch in range(10):
             writer = first if batch % 2 else second
-            async with writer.database.transaction() as tx:
-                for key in range(10):
-                    await tx.publish(
-                        topic,
-                        new_envelope(
-                            type="t.x", source="test", subject=f"case-{key}", data={"seq": batch}
-                        ),
-                    )
+            await publish_to_every_key(writer.database, topic, batch)
         records = await read_topic(topic, expected=100)
         shards = (set(first.relay.shards), set(second.relay.shards))
     finally:
@@ -230,11 +233,8 @@ async def test_two_relays_split_the_keys_and_keep_their_order(settings, new_topi
         await second.stop()
     assert not shards[0] & shards[1]
     assert shards[0] | shards[1] == set(range(settings.outbox_shards))
-    seen = defaultdict(list)
-    for r in records:
-        seen[r.key.decode()].append(body(r)["data"]["seq"])
     assert len(records) == 100
-    assert all(seqs == list(range(10)) for seqs in seen.values()), seen
+    assert seqs_by_key(records) == {key: list(range(10)) for key in KEYS}
 
 
 async def test_a_commit_in_another_process_wakes_the_relay_at_once(settings, new_topic, read_topic):

@@ -15,7 +15,7 @@ from casestream.contracts.case import (
     CaseTypeDefinition,
 )
 from casestream.envelope import Envelope
-from casestream.persistence.tables import parked_messages
+from casestream.persistence.tables import held_messages
 from casestream.testing import factories
 from casestream.testing.factories import case_event, case_state, case_type_version
 from casestream.testing.plugin import eventually
@@ -148,7 +148,7 @@ async def test_a_case_type_announced_a_minute_after_its_case_still_gives_it_its_
     assert service.settings.consume_max_attempts == 5  # the default: nothing raised for this
     await service.deliver(topics.CASE_EVENTS, opened)
     await service.deliver(topics.CASE_EVENTS, renamed)  # waits behind the opening, in order
-    assert await eventually(lambda: parked_for(service, opened.subject)) == [
+    assert await eventually(lambda: held_for(service, opened.subject)) == [
         f"case-type:{case_type}:1",
         None,
     ]
@@ -157,11 +157,11 @@ async def test_a_case_type_announced_a_minute_after_its_case_still_gives_it_its_
 
     timeline = await timeline_of(service, opened.subject)
     assert [a["type"] for a in timeline] == ["open_case", "follow_up_call", "follow_up_call"]
-    assert await eventually(lambda: not_parked(service, opened.subject))
+    assert await eventually(lambda: not_held(service, opened.subject))
     # The update waited behind the opening, and then went: the case is known at version 2.
     async with service.database.session() as session:
         stored = await session.scalar(
-            sa.text("SELECT version FROM timeline_cases WHERE case_id = :id"),
+            sa.text("SELECT version FROM cases WHERE id = :id"),
             {"id": opened.subject},
         )
     assert stored == 2
@@ -170,18 +170,18 @@ async def test_a_case_type_announced_a_minute_after_its_case_still_gives_it_its_
     assert await service.said_so_far("case.events.dlq", {opened.subject}) == []
 
 
-async def parked_for(service, key: str) -> list[str | None]:
+async def held_for(service, key: str) -> list[str | None]:
     async with service.database.session() as session:
         rows = await session.execute(
-            sa.select(parked_messages.c.awaiting)
-            .where(parked_messages.c.key == key)
-            .order_by(parked_messages.c.id)
+            sa.select(held_messages.c.awaiting)
+            .where(held_messages.c.key == key)
+            .order_by(held_messages.c.id)
         )
     return list(rows.scalars())
 
 
-async def not_parked(service, key: str) -> bool:
-    return await parked_for(service, key) == []
+async def not_held(service, key: str) -> bool:
+    return await held_for(service, key) == []
 
 
 async def test_timeline_pages_follow_one_another(service):

@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from activity_svc.activities import lock_activity, save_activity
+from activity_svc.cases import cases
+from activity_svc.permissions import may_see_case
 from activity_svc.timeline import continue_sequence
-from activity_svc.timeline_cases import may_apply
-from activity_svc.timeline_tables import timeline_cases
 from casestream import topics
 from casestream.contracts.case import (
     CASE_CLOSED,
@@ -100,7 +100,7 @@ async def open_case(service, database, case_type: str, **state: Any) -> uuid.UUI
 
 async def case_row(database: Database, case_id: uuid.UUID) -> Any:
     async with database.session() as session:
-        query = sa.select(timeline_cases).where(timeline_cases.c.case_id == case_id)
+        query = sa.select(cases).where(cases.c.id == case_id)
         return (await session.execute(query)).first()
 
 
@@ -371,7 +371,7 @@ async def _closed(database: Database, case_id: uuid.UUID) -> bool:
 def test_a_set_is_applied_only_by_those_who_may_see_the_case():
     case = SimpleNamespace(instance="cases", assignee="ann", created_by="bob")
     own = frozenset({"cases:cases:own"})
-    assert may_apply(StaffUser("zed", frozenset({"cases:*:all"})), case)
-    assert may_apply(StaffUser("ann", own), case) and may_apply(StaffUser("bob", own), case)
-    assert not may_apply(StaffUser("zed", own), case)
-    assert not may_apply(StaffUser("ann", frozenset({"cases:sales:all"})), case)
+    assert may_see_case(StaffUser("zed", frozenset({"cases:*:all"})), case)
+    assert may_see_case(StaffUser("ann", own), case) and may_see_case(StaffUser("bob", own), case)
+    assert not may_see_case(StaffUser("zed", own), case)
+    assert not may_see_case(StaffUser("ann", frozenset({"cases:sales:all"})), case)

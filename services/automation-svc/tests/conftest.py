@@ -5,14 +5,12 @@ conditions name its test's case subject)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 
 from automation_svc.clock import ManualClock
 from automation_svc.config import Settings
@@ -26,7 +24,6 @@ from casestream.contracts.case import (
     CaseRole,
     CaseState,
     CaseTypeDefinition,
-    CaseTypeVersion,
     Change,
     CustomField,
     TimelineActivity,
@@ -39,9 +36,10 @@ from casestream.testing.factories import (
     case_event,
     case_state,
     case_type_published,
+    case_type_version,
     template_saved,
 )
-from casestream.testing.harness import ServiceHarness, start_service
+from casestream.testing.harness import ServiceHarness, service_fixture
 from casestream.testing.plugin import eventually
 from casestream.testing.services import STAFF_HEADERS
 
@@ -49,12 +47,9 @@ __all__ = ["activity_state", "case_state"]  # the factories, as the tests import
 
 MIGRATIONS = Path(__file__).parents[1] / "src" / "automation_svc" / "migrations"
 
-CASE_TYPE = CaseTypeVersion(
-    name="general_enquiry",
-    title="General enquiry",
-    instance="cases",
-    version=1,
-    definition=CaseTypeDefinition(
+CASE_TYPE = case_type_version(
+    "general_enquiry",
+    CaseTypeDefinition(
         statuses=["open", "in_progress", "resolved"],
         activity_types=["initial_call", "follow_up_call", "meeting"],
         activity_sets=[
@@ -77,7 +72,11 @@ TEMPLATES = ("acknowledgement", "follow_up", "reminder")
 class AutomationService(ServiceHarness[Settings]):
     """The harness, plus the manual clock and ways to put and read rules and firings."""
 
-    clock: ManualClock
+    @property
+    def clock(self) -> ManualClock:
+        """The clock the app runs on (``manual_clock_app`` gave it one)."""
+        clock: ManualClock = self.app.state.clock
+        return clock
 
     def case_event(
         self,
@@ -145,28 +144,17 @@ def topic_of(envelope: Envelope[Any]) -> str:
     }[envelope.type.split(".")[0]]
 
 
-@asynccontextmanager
-async def automation_service(
-    create_database: Any, kafka_bootstrap: str, **overrides: Any
-) -> AsyncIterator[AutomationService]:
-    """automation-svc on a manual clock, taught the case type and templates."""
-    clock = ManualClock(datetime.now(UTC))
-    async with start_service(
-        lambda settings: create_app(settings, clock=clock),
-        Settings,
-        MIGRATIONS,
-        create_database,
-        kafka_bootstrap,
-        harness=AutomationService,
-        name="automation",
-        **overrides,
-    ) as service:
-        service.clock = clock
-        await service.teach()
-        yield service
+def manual_clock_app(settings: Settings) -> FastAPI:
+    """The app on a manual clock of its own, set to now."""
+    return create_app(settings, clock=ManualClock(datetime.now(UTC)))
 
 
-@pytest.fixture(scope="session")
-async def service(create_database: Any, kafka_bootstrap: str) -> AsyncIterator[AutomationService]:
-    async with automation_service(create_database, kafka_bootstrap) as service:
-        yield service
+# Taught the case type and templates the tests' rules name.
+service = service_fixture(
+    manual_clock_app,
+    Settings,
+    MIGRATIONS,
+    harness=AutomationService,
+    name="automation",
+    ready=AutomationService.teach,
+)

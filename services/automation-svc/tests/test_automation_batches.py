@@ -36,8 +36,8 @@ from casestream.contracts.case import (
     Change,
 )
 from casestream.contracts.notify import SEND_EMAIL
-from casestream.messaging.parking import Parking
-from casestream.persistence.tables import outbox, parked_messages
+from casestream.messaging.holding import Holding
+from casestream.persistence.tables import held_messages, outbox
 from casestream.testing.factories import activity_state, case_state
 from casestream.testing.plugin import eventually
 
@@ -64,33 +64,33 @@ class Consumers:
         await self._run(self.handlers.fire_rules_on_case_events, CaseEnvelope, envelopes)
 
     async def activities(self, envelopes: list[Any]) -> None:
-        """As their consumer does, parking included: what it parks, the running service's
-        parked-message worker hands on when the case comes (as for a consumed batch)."""
+        """As their consumer does, holding included: what it holds, the running service's
+        held-message worker hands on when the case comes (as for a consumed batch)."""
         await self._run(
             self.handlers.fire_rules_on_activity_events,
             ActivityEnvelope,
             envelopes,
-            parking=(self.settings.group("activity_rules"), topics.ACTIVITY_EVENTS),
+            holding=(self.settings.group("activity_rules"), topics.ACTIVITY_EVENTS),
         )
 
     async def _run(
-        self, handler: Any, contract: Any, envelopes: list[Any], parking: Any = None
+        self, handler: Any, contract: Any, envelopes: list[Any], holding: Any = None
     ) -> None:
         raw = [json.dumps(e.model_dump(mode="json")).encode() for e in envelopes]
         typed = [contract.model_validate_json(r) for r in raw]
         async with self.database.transaction() as tx:
-            if parking is not None:
-                group, topic = parking
+            if holding is not None:
+                group, topic = holding
                 records = [
                     _Record(self.settings.topic(topic), e.subject, r)
                     for e, r in zip(envelopes, raw, strict=True)
                 ]
-                tx.parking = Parking(
+                tx.holding = Holding(
                     group, {e.id: rec for e, rec in zip(typed, records, strict=True)}
                 )
             await handler(typed, tx)
-            if tx.parking is not None:
-                await tx.parking.write(tx)
+            if tx.holding is not None:
+                await tx.holding.write(tx)
 
     async def fired(self, *cases: Any) -> list[tuple[str, str]]:
         """(rule id, event id) of every firing of these cases, repeats included."""
@@ -120,16 +120,16 @@ class Consumers:
             return [r.payload for r in rows]
 
     async def waiting(self, case: Any) -> list[str]:
-        """The ids of the messages parked for the case."""
+        """The ids of the messages held for the case."""
         async with self.database.session() as session:
             rows = await session.execute(
-                sa.select(parked_messages.c.message_id).where(parked_messages.c.key == str(case.id))
+                sa.select(held_messages.c.message_id).where(held_messages.c.key == str(case.id))
             )
             return [str(i) for i in rows.scalars()]
 
 
 class _Record:
-    """What a consumed record gives parking: where it came from and its bytes."""
+    """What a consumed record gives holding: where it came from and its bytes."""
 
     def __init__(self, topic: str, key: str, value: bytes) -> None:
         self.topic, self.partition, self.offset = topic, 0, 0

@@ -18,6 +18,7 @@ from casestream.contracts.case import (
     CASE_STATUS_CHANGED,
     CASE_UPDATED,
     CHANGE_CASE_STATUS,
+    CaseState,
     Change,
 )
 from casestream.contracts.notify import (
@@ -33,20 +34,32 @@ from casestream.testing.factories import activity_state, case_state
 from casestream.testing.plugin import eventually
 
 
-def _rule(marker: str, actions, trigger=None, conditions=()):
-    """A rule only the case whose subject is ``marker`` can fire (tests share one service)."""
-    return {
-        "name": marker,
-        "trigger": trigger or {"event": "case.opened", "case_type": "general_enquiry"},
-        "conditions": [{"field": "case.subject", "op": "eq", "value": marker}, *conditions],
-        "actions": actions,
-    }
+async def put_marked_rule(service, marker: str, actions, trigger=None, conditions=()) -> str:
+    """Put a rule only the case whose subject is ``marker`` can fire (tests share one
+    service); its id."""
+    return await service.put_rule(
+        {
+            "name": marker,
+            "trigger": trigger or {"event": "case.opened", "case_type": "general_enquiry"},
+            "conditions": [{"field": "case.subject", "op": "eq", "value": marker}, *conditions],
+            "actions": actions,
+        }
+    )
+
+
+async def opened_under_rule(service, actions) -> CaseState:
+    """A new case, its opening delivered, under a rule of ``actions`` that only it fires."""
+    marker = f"rule-{uuid.uuid4()}"
+    await put_marked_rule(service, marker, actions)
+    case = case_state(subject=marker)
+    await service.deliver_event(service.case_event(case))
+    return case
 
 
 async def test_a_case_opening_fires_once_however_often_it_is_delivered(service):
     marker = f"ack-{uuid.uuid4()}"
-    ack = await service.put_rule(
-        _rule(marker, [{"type": "send_email", "template": "acknowledgement"}])
+    ack = await put_marked_rule(
+        service, marker, [{"type": "send_email", "template": "acknowledgement"}]
     )
     event = service.case_event(case_state(subject=marker))
     case_id = event.data["case"]["id"]
@@ -91,23 +104,17 @@ async def test_a_case_opening_fires_once_however_often_it_is_delivered(service):
 
 
 async def test_each_action_type_sends_its_command_to_the_owning_service(service):
-    marker = f"all-actions-{uuid.uuid4()}"
-    await service.put_rule(
-        _rule(
-            marker,
-            [
-                {"type": "change_status", "status": "in_progress"},
-                {"type": "assign", "user": "casey"},
-                {"type": "add_role", "role": "advocate"},
-                {"type": "add_tag", "tags": ["urgent"]},
-                {"type": "schedule_activity", "activity_type": "follow_up_call", "due_in": "P2D"},
-                {"type": "send_email", "template": "acknowledgement", "to": ["assignee"]},
-            ],
-        )
+    case = await opened_under_rule(
+        service,
+        [
+            {"type": "change_status", "status": "in_progress"},
+            {"type": "assign", "user": "casey"},
+            {"type": "add_role", "role": "advocate"},
+            {"type": "add_tag", "tags": ["urgent"]},
+            {"type": "schedule_activity", "activity_type": "follow_up_call", "due_in": "P2D"},
+            {"type": "send_email", "template": "acknowledgement", "to": ["assignee"]},
+        ],
     )
-    case = case_state(subject=marker)
-    event = service.case_event(case)
-    await service.deliver_event(event)
 
     case_commands = await service.said(topics.CASE_COMMANDS, case.id, expected=4)
     by_type = {c["type"]: c["data"] for c in case_commands}
@@ -138,34 +145,31 @@ async def test_each_action_type_sends_its_command_to_the_owning_service(service)
 
 async def test_groups_changes_and_derived_triggers_choose_the_events(service):
     marker = f"conditions-{uuid.uuid4()}"
-    grouped = await service.put_rule(
-        _rule(
-            marker,
-            [{"type": "add_tag", "tags": ["resolved-or-high"]}],
-            trigger={"event": "case.status_changed"},
-            conditions=[
-                {
-                    "any": [
-                        {"field": "case.status", "op": "changed_to", "value": "resolved"},
-                        {"field": "case.custom.priority", "op": "eq", "value": "high"},
-                    ]
-                }
-            ],
-        )
+    grouped = await put_marked_rule(
+        service,
+        marker,
+        [{"type": "add_tag", "tags": ["resolved-or-high"]}],
+        trigger={"event": "case.status_changed"},
+        conditions=[
+            {
+                "any": [
+                    {"field": "case.status", "op": "changed_to", "value": "resolved"},
+                    {"field": "case.custom.priority", "op": "eq", "value": "high"},
+                ]
+            }
+        ],
     )
-    ward = await service.put_rule(
-        _rule(
-            marker,
-            [{"type": "add_tag", "tags": ["ward-changed"]}],
-            trigger={"event": "case.custom_field_changed", "field": "ward"},
-        )
+    ward = await put_marked_rule(
+        service,
+        marker,
+        [{"type": "add_tag", "tags": ["ward-changed"]}],
+        trigger={"event": "case.custom_field_changed", "field": "ward"},
     )
-    called = await service.put_rule(
-        _rule(
-            marker,
-            [{"type": "add_tag", "tags": ["called"]}],
-            trigger={"event": ACTIVITY_COMPLETED, "activity_type": "initial_call"},
-        )
+    called = await put_marked_rule(
+        service,
+        marker,
+        [{"type": "add_tag", "tags": ["called"]}],
+        trigger={"event": ACTIVITY_COMPLETED, "activity_type": "initial_call"},
     )
     case = case_state(subject=marker)
     await service.deliver_event(service.case_event(case))
@@ -196,18 +200,13 @@ async def test_groups_changes_and_derived_triggers_choose_the_events(service):
 
 
 async def test_an_email_that_fails_or_is_suppressed_marks_its_action(service):
-    marker = f"outcome-{uuid.uuid4()}"
-    await service.put_rule(
-        _rule(
-            marker,
-            [
-                {"type": "send_email", "template": "acknowledgement"},
-                {"type": "send_email", "template": "follow_up"},
-            ],
-        )
+    case = await opened_under_rule(
+        service,
+        [
+            {"type": "send_email", "template": "acknowledgement"},
+            {"type": "send_email", "template": "follow_up"},
+        ],
     )
-    case = case_state(subject=marker)
-    await service.deliver_event(service.case_event(case))
     first, second = await service.said(topics.NOTIFY_COMMANDS, case.id, expected=2)
 
     def outcome(command, event_type, status, error):

@@ -1,11 +1,12 @@
 """case-svc running for real (see casestream.testing.harness), set up as the demo is: its
 statuses, the ``cases`` instance and the general_enquiry case type.
 
-``service`` is the session's app: tests on it keep apart by their own cases, contacts and
-names, and read only the events about those. Modules whose tests still assume a database
-of their own (exact lists and counts, versions of the shared case type) get one per test
-through ``fresh`` (``case_api``/``settings``), or start one with ``case_service``."""
+``service`` is the session's app (it knows OTHER_TOKENS too): tests on it keep apart by
+their own cases, contacts, case types and instances (``unique`` names), and read only the
+events about those. A module whose tests need a data set of their own (exact lists and
+counts of everything) starts one database for the module with ``case_service``."""
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -66,6 +67,12 @@ AS = {t.user: {"Authorization": f"Bearer {token}"} for token, t in OTHER_TOKENS.
 CaseService = ServiceHarness[Settings]
 
 
+def unique(word: str) -> str:
+    """``word`` with a random suffix: a name (case type, instance, email part) of the test's
+    own on the session's app."""
+    return f"{word}_{uuid.uuid4().hex[:8]}"
+
+
 @asynccontextmanager
 async def case_service(
     create_database: Any,
@@ -102,20 +109,3 @@ async def case_service(
 async def service(create_database: Any, kafka_bootstrap: str) -> AsyncIterator[CaseService]:
     async with case_service(create_database, kafka_bootstrap) as service:
         yield service
-
-
-@pytest.fixture
-async def fresh(create_database: Any, kafka_bootstrap: str) -> AsyncIterator[CaseService]:
-    """A service of the test's own (an empty database, fresh topics)."""
-    async with case_service(create_database, kafka_bootstrap) as service:
-        yield service
-
-
-@pytest.fixture
-def case_api(fresh: CaseService) -> Any:
-    return fresh.client
-
-
-@pytest.fixture
-def settings(fresh: CaseService) -> Settings:
-    return fresh.settings

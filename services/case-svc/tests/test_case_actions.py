@@ -1,62 +1,91 @@
 """Every action on a case, every refusal, optimistic concurrency, permissions, the history and
-the events each change publishes, and commands arriving on case.commands."""
+the events each change publishes, and commands arriving on case.commands.
+
+On the session's service: each test has case types of its own (a general one in the
+``cases`` instance, where the clerk's and colleague's rights lie, and a deal one in a sales
+instance of its own), clients with emails of its own, and reads only its cases' events."""
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from casestream import topics
 from casestream.contracts.case import CASE_COMMAND_MODELS
 from casestream.envelope import new_envelope
+from casestream.testing.harness import dead_letter_headers
 from casestream.testing.plugin import eventually
 
-from .conftest import AS, DEMO_CASE_TYPE
+from .conftest import AS, DEMO_CASE_TYPE, unique
 
 
-def events(records):
-    return [json.loads(r.value) for r in records]
+class Api:
+    """The session's client, with the names of this test's own case types: ``general``
+    (the demo's general enquiry, plus ``in_progress`` and the ``advocate`` role, at version
+    2 as the demo's would be) and ``deal`` (in the instance ``sales``, of its own too)."""
+
+    def __init__(self, client: Any, general: str, deal: str, sales: str, tag: str) -> None:
+        self.client, self.general, self.deal, self.sales = client, general, deal, sales
+        self.tag = tag  # in the emails of its clients
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)  # get, post, put, patch
+
+
+async def add_status(client, status) -> None:
+    """Statuses are global: the first test to need one adds it."""
+    response = await client.post("/case-statuses", json=status)
+    assert response.status_code == 201 or (
+        response.status_code == 409 and "already exists" in response.text
+    ), response.text
 
 
 @pytest.fixture
-async def api(case_api):
-    """The demo set-up plus an opened status, a second case type in a second instance, and
-    two contacts."""
-    await case_api.post(
-        "/case-statuses",
-        json={"name": "in_progress", "label": "In progress", "grouping": "opened", "weight": 2},
+async def api(service):
+    """The demo set-up plus an opened status, under case types of the test's own: a general
+    one (version 2) and a second one in a second instance."""
+    client = service.client
+    await add_status(
+        client, {"name": "in_progress", "label": "In progress", "grouping": "opened", "weight": 2}
     )
-    await case_api.post(
-        "/case-statuses", json={"name": "won", "label": "Won", "grouping": "closed", "weight": 4}
-    )
+    await add_status(client, {"name": "won", "label": "Won", "grouping": "closed", "weight": 4})
+    api = Api(client, unique("general"), unique("deal"), unique("sales"), unique("t"))
+    created = await client.put(f"/case-types/{api.general}", json=DEMO_CASE_TYPE)
+    assert created.status_code == 201, created.text
     general = json.loads(json.dumps(DEMO_CASE_TYPE))
     general["definition"]["statuses"] = ["open", "in_progress", "resolved"]
     general["definition"]["roles"].append({"name": "advocate"})
-    assert (await case_api.put("/case-types/general_enquiry", json=general)).status_code == 200
-    await case_api.post(
+    response = await client.put(f"/case-types/{api.general}", json=general)
+    assert response.status_code == 200 and response.json()["version"] == 2, response.text
+    instance = await client.post(
         "/instances",
         json={
-            "name": "sales",
+            "name": api.sales,
             "label": "Prospects",
             "singular_label": "Prospect",
             "instance_type": "sales_opportunity",
         },
     )
+    assert instance.status_code == 201, instance.text
     deal = {
         "title": "Deal",
-        "instance": "sales",
+        "instance": api.sales,
         "definition": {"statuses": ["in_progress", "won"], "custom_fields": []},
     }
-    assert (await case_api.put("/case-types/deal", json=deal)).status_code == 201
-    return case_api
+    assert (await client.put(f"/case-types/{api.deal}", json=deal)).status_code == 201
+    return api
+
+
+def email(api, subject: str) -> str:
+    return f"{subject.replace(' ', '.')}.{api.tag}@example.org"
 
 
 async def open_case(api, subject="Broken streetlight", headers=None, **extra):
     body = {
-        "case_type": "general_enquiry",
+        "case_type": api.general,
         "subject": subject,
-        "client": {"first_name": "Ada", "email": f"{subject.replace(' ', '.')}@example.org"},
+        "client": {"first_name": "Ada", "email": email(api, subject)},
         **extra,
     }
     response = await api.post("/cases", json=body, headers=headers or {})
@@ -109,7 +138,7 @@ async def test_status_close_reopen_and_their_refusals(api):
     for action, body in (
         ("take", None),
         ("assign", {"user": "x"}),
-        ("transfer", {"case_type": "deal"}),
+        ("transfer", {"case_type": api.deal}),
     ):
         assert "closed case" in (await act(api, case, action, body, expect=409))["detail"]
     reopened = await act(api, case, "reopen")
@@ -136,13 +165,13 @@ async def test_status_close_reopen_and_their_refusals(api):
 async def test_transfer_to_another_type_and_instance(api):
     case = await open_case(api, custom={"ward": "North"})
     await act(api, case, "status", {"status": "in_progress"})
-    moved = await act(api, case, "transfer", {"case_type": "deal"})
-    assert moved["case_type"] == "deal" and moved["instance"] == "sales"
+    moved = await act(api, case, "transfer", {"case_type": api.deal})
+    assert moved["case_type"] == api.deal and moved["instance"] == api.sales
     assert moved["status"] == "in_progress"  # allowed there too: kept
     assert moved["custom"] == {}  # the deal type has no "ward" field
     assert (
-        "already a 'deal'"
-        in (await act(api, moved, "transfer", {"case_type": "deal"}, expect=409))["detail"]
+        f"already a '{api.deal}'"
+        in (await act(api, moved, "transfer", {"case_type": api.deal}, expect=409))["detail"]
     )
     await act(api, moved, "transfer", {"case_type": "nope"}, expect=404)
 
@@ -150,7 +179,7 @@ async def test_transfer_to_another_type_and_instance(api):
 async def test_roles_tags_links_and_merge(api):
     case, other = await open_case(api, "first"), await open_case(api, "second")
     contact = (
-        await api.post("/contacts", json={"first_name": "Grace", "email": "grace@example.org"})
+        await api.post("/contacts", json={"first_name": "Grace", "email": email(api, "grace")})
     ).json()
     with_role = await act(api, case, "roles", {"role": "advocate", "contact_id": contact["id"]})
     role = with_role["roles"][0]
@@ -179,7 +208,7 @@ async def test_roles_tags_links_and_merge(api):
         api, case, "merge", {"other_case_id": other["id"]}, expect=403, headers=AS["manager"]
     )  # merging needs the delete right
     merged = await act(api, case, "merge", {"other_case_id": other["id"]})
-    assert {c["email"] for c in merged["clients"]} == {"first@example.org", "second@example.org"}
+    assert {c["email"] for c in merged["clients"]} == {email(api, "first"), email(api, "second")}
     gone = (await api.get(f"/cases/{other['id']}")).json()
     assert gone["merged_into"] == case["id"] and gone["active"] is False
     assert (
@@ -225,7 +254,7 @@ async def test_permissions_follow_the_token(api):
     assert (await api.get(f"/cases/{theirs['id']}", headers=AS["manager"])).status_code == 200
     nobody = await api.post(
         "/cases",
-        json={"case_type": "general_enquiry", "subject": "x", "client": {"first_name": "A"}},
+        json={"case_type": api.general, "subject": "x", "client": {"first_name": "A"}},
         headers=AS["nobody"],
     )
     assert nobody.status_code == 403
@@ -237,7 +266,7 @@ async def test_permissions_follow_the_token(api):
     assert config.status_code == 403
 
 
-async def test_every_change_is_announced_with_the_full_state(api, settings, read_topic):
+async def test_every_change_is_announced_with_the_full_state(api, service):
     case = await open_case(api)
     await act(api, case, "take")
     await act(api, case, "status", {"status": "in_progress"})
@@ -245,11 +274,7 @@ async def test_every_change_is_announced_with_the_full_state(api, settings, read
     await act(api, case, "tags", {"add": ["a"]})
     await act(api, case, "close", {})
     await act(api, case, "reopen")
-    said = [
-        e
-        for e in events(await read_topic(settings.topic(topics.CASE_EVENTS), expected=7))
-        if e["subject"] == case["id"]
-    ]
+    said = await service.said(topics.CASE_EVENTS, case["id"], expected=7)
     assert [e["type"] for e in said] == [
         "case.opened",
         "case.assigned",
@@ -265,42 +290,34 @@ async def test_every_change_is_announced_with_the_full_state(api, settings, read
     assert said[5]["data"]["case"]["active"] is False
 
 
-async def test_commands_go_through_the_same_checks(api, settings, kafka_bootstrap, read_topic):
+async def test_commands_go_through_the_same_checks(api, service):
     case = await open_case(api)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    try:
-        for kind, data in (
-            ("case.assign", {"case_id": case["id"], "user": "colleague"}),
-            ("case.change_status", {"case_id": case["id"], "status": "won"}),  # not allowed
-            ("case.close", {"case_id": case["id"], "outcome": "done"}),
-            (
-                "case.open",
-                {
-                    "case": {
-                        "case_type": "general_enquiry",
-                        "subject": "by command",
-                        "client": {"first_name": "Bo"},
-                    }
-                },
-            ),
-        ):
-            envelope = new_envelope(
-                type=kind,
-                source="test-app",
-                subject=case["id"],
-                data=CASE_COMMAND_MODELS[kind](actor="crm-sync", **data),
-            )
-            await producer.send_and_wait(
-                settings.topic(topics.CASE_COMMANDS),
-                json.dumps(envelope.model_dump(mode="json")).encode(),
-                key=case["id"].encode(),
-            )
-    finally:
-        await producer.stop()
-    dead = await read_topic(settings.topic(topics.CASE_COMMANDS) + ".dlq", expected=1)
+    by_command = unique("by command")
+    for kind, data in (
+        ("case.assign", {"case_id": case["id"], "user": "colleague"}),
+        ("case.change_status", {"case_id": case["id"], "status": "won"}),  # not allowed
+        ("case.close", {"case_id": case["id"], "outcome": "done"}),
+        (
+            "case.open",
+            {
+                "case": {
+                    "case_type": api.general,
+                    "subject": by_command,
+                    "client": {"first_name": "Bo"},
+                }
+            },
+        ),
+    ):
+        envelope = new_envelope(
+            type=kind,
+            source="test-app",
+            subject=case["id"],
+            data=CASE_COMMAND_MODELS[kind](actor="crm-sync", **data),
+        )
+        await service.deliver(topics.CASE_COMMANDS, envelope)  # keyed by the case
+    dead = await service.dead_letters(topics.CASE_COMMANDS, case["id"], expected=1, grace_s=1.0)
     assert len(dead) == 1
-    headers = {k: v.decode() for k, v in dead[0].headers}
+    headers = dead_letter_headers(dead[0])
     assert (
         headers["dlq-reason"] == "rejected"
         and "does not allow the status 'won'" in headers["dlq-error"]
@@ -310,7 +327,8 @@ async def test_commands_go_through_the_same_checks(api, settings, kafka_bootstra
     # them yet): wait for the last ones to land.
     async def closed_and_opened():
         final = (await api.get(f"/cases/{case['id']}")).json()
-        opened = (await api.get("/cases", params={"q": "by command"})).json()["items"]
+        params = {"q": by_command, "case_type": api.general}
+        opened = (await api.get("/cases", params=params)).json()["items"]
         return (final, opened) if final["active"] is False and opened else None
 
     final, opened = await eventually(closed_and_opened)
@@ -318,6 +336,7 @@ async def test_commands_go_through_the_same_checks(api, settings, kafka_bootstra
     history = (await api.get(f"/cases/{case['id']}/history")).json()
     assert [h["actor"] for h in history][-2:] == ["crm-sync", "crm-sync"]
     assert len(opened) == 1 and opened[0]["created_by"] == "crm-sync"
+    assert opened[0]["subject"] == by_command
 
 
 async def test_custom_values_are_checked_on_every_write(api):
@@ -332,10 +351,10 @@ async def test_custom_values_are_checked_on_every_write(api):
         },
         {"name": "budget", "label": "Budget", "type": "money"},
     ]
-    assert (await api.put("/case-types/general_enquiry", json=typed)).json()["version"] == 3
+    assert (await api.put(f"/case-types/{api.general}", json=typed)).json()["version"] == 3
     missing = await api.post(
         "/cases",
-        json={"case_type": "general_enquiry", "subject": "x", "client": {"first_name": "A"}},
+        json={"case_type": api.general, "subject": "x", "client": {"first_name": "A"}},
     )
     assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == [
         "body",
@@ -350,7 +369,7 @@ async def test_custom_values_are_checked_on_every_write(api):
     assert cleared.json()["custom"] == {"ward": "North"}
     bad_definition = json.loads(json.dumps(typed))
     bad_definition["definition"]["custom_fields"][1]["type"] = "colour"
-    refused = await api.put("/case-types/general_enquiry", json=bad_definition)
+    refused = await api.put(f"/case-types/{api.general}", json=bad_definition)
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"][:4] == ["body", "definition", "custom_fields", "1"]
 
@@ -359,7 +378,7 @@ async def test_sales_opportunities_carry_amounts(api):
     deal = await api.post(
         "/cases",
         json={
-            "case_type": "deal",
+            "case_type": api.deal,
             "subject": "Big order",
             "client": {"first_name": "Co"},
             "opportunity": {
@@ -392,7 +411,7 @@ async def test_open_cases_keep_the_definition_they_were_opened_with(api):
     old = await open_case(api, "opened under version 2")
     narrowed = json.loads(json.dumps(DEMO_CASE_TYPE))  # without "in_progress"
     narrowed["definition"]["roles"].append({"name": "advocate"})
-    assert (await api.put("/case-types/general_enquiry", json=narrowed)).json()["version"] == 3
+    assert (await api.put(f"/case-types/{api.general}", json=narrowed)).json()["version"] == 3
     new = await open_case(api, "opened under version 3")
     assert (old["case_type_version"], new["case_type_version"]) == (2, 3)
     assert (await act(api, old, "status", {"status": "in_progress"}))["status"] == "in_progress"

@@ -1,9 +1,15 @@
-"""The dashboard's numbers, and next_activity_at kept from activity events."""
+"""The dashboard's numbers, and next_activity_at kept from activity events.
+
+The counts are of everything there is: the test of them has the known case load in a
+database of its own; the others share one for the module, each on cases no other of them
+touches (and reading only its own activities). Activity events from the broker go to the
+session's service."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 import sqlalchemy as sa
 
 from case_svc.activity_view import case_activities, track_activities
@@ -15,16 +21,23 @@ from casestream.envelope import new_envelope
 from casestream.persistence.tables import outbox
 from casestream.testing.plugin import eventually
 
+from .conftest import unique
 from .test_case_finding import (
     as_user,
     caseload,
-    configure,
-    finding_service,
-    open_case,
+    known_caseload,
     set_values,
 )
 
-__all__ = ["caseload"]  # the fixture, shared with test_case_finding
+__all__ = ["caseload"]  # the fixture (module-scoped: this module's own), as test_case_finding's
+
+
+@pytest.fixture
+async def own_caseload(create_database, kafka_bootstrap):
+    """The known data set in a database of the test's own."""
+    async with known_caseload(create_database, kafka_bootstrap) as load:
+        yield load
+
 
 NOW = datetime.now(UTC)
 
@@ -65,7 +78,8 @@ async def summary(load, token=None, **params):
     return body
 
 
-async def test_dashboard_counts_what_each_token_may_see(caseload):
+async def test_dashboard_counts_what_each_token_may_see(own_caseload):
+    caseload = own_caseload
     ids = caseload.ids
     await track(
         caseload.database,
@@ -242,10 +256,14 @@ async def test_next_activity_at_follows_the_scheduled_activities(caseload):
     assert (after.version, after.updated_at) == (before.version, before.updated_at)
     assert await case_events(database) == events
     async with database.session() as s:
-        rows = (await s.execute(sa.select(case_activities))).all()
-    assert {(r.activity_id, r.status) for r in rows} == {
-        (first, "cancelled"),
-        (second, "completed"),
+        mine = sa.or_(
+            case_activities.c.case_id == case_id,
+            case_activities.c.activity_id.in_([first, second]),
+        )
+        rows = (await s.execute(sa.select(case_activities).where(mine))).all()
+    assert {(r.activity_id, r.case_id, r.status) for r in rows} == {
+        (first, case_id, "cancelled"),
+        (second, case_id, "completed"),
     }
 
     # Activities with no case, and for a case we do not know, are harmless.
@@ -257,8 +275,8 @@ async def test_next_activity_at_follows_the_scheduled_activities(caseload):
 async def test_a_batch_of_activity_events_ends_as_they_would_one_by_one(caseload):
     """A consumed batch goes to the handler at once: several states of one activity (the
     newest wins, whatever the order), an activity moved to another case, a stale repeat."""
-    database = caseload.database
-    here, there = uuid.UUID(caseload.ids["neighbours"]), uuid.UUID(caseload.ids["streetlight"])
+    database = caseload.database  # not on neighbours: the test above has those
+    here, there = uuid.UUID(caseload.ids["bins"]), uuid.UUID(caseload.ids["streetlight"])
     first, second, moving = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     t0 = datetime.now(UTC)
     await track(database, activity(there, due_in_days=1, activity_id=moving, at=t0))
@@ -277,33 +295,45 @@ async def test_a_batch_of_activity_events_ends_as_they_would_one_by_one(caseload
     assert (await case_row(database, here)).next_activity_at == NOW + timedelta(days=4)
     assert (await case_row(database, there)).next_activity_at is None  # the moved one left
     async with database.session() as s:
-        rows = {r.activity_id: r for r in (await s.execute(sa.select(case_activities))).all()}
+        query = sa.select(case_activities).where(
+            case_activities.c.activity_id.in_([first, second, moving])
+        )
+        rows = {r.activity_id: r for r in (await s.execute(query)).all()}
+    assert set(rows) == {first, second, moving}
     assert (rows[second].status, rows[moving].case_id) == ("completed", here)
 
 
-async def test_activity_events_from_the_broker_set_next_activity_at(
-    create_database, kafka_bootstrap
-):
-    async with finding_service(create_database, kafka_bootstrap, lifespan=True) as service:
-        api, runtime = service.client, service.app.state.runtime
-        await configure(api)
-        case_id = await open_case(api, "general_enquiry", "Call me back")
-        later, sooner = activity(case_id, due_in_days=4), activity(case_id, due_in_days=1)
-        for envelope in (later, later, sooner):  # the first one twice
-            await service.deliver(topics.ACTIVITY_EVENTS, envelope, key=case_id)
+async def test_activity_events_from_the_broker_set_next_activity_at(service):
+    api, subject = service.client, unique("Call me back")
+    body = {
+        "case_type": "general_enquiry",
+        "subject": subject,
+        "client": {"first_name": "Bo", "email": f"{unique('bo')}@example.org"},
+    }
+    opened = await api.post("/cases", json=body)
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["id"]
+    later, sooner = activity(case_id, due_in_days=4), activity(case_id, due_in_days=1)
+    for envelope in (later, later, sooner):  # the first one twice
+        await service.deliver(topics.ACTIVITY_EVENTS, envelope, key=case_id)
 
-        sooner_due = NOW + timedelta(days=1)
+    sooner_due = NOW + timedelta(days=1)
 
-        async def sooner_landed():
-            case = (await api.get(f"/cases/{case_id}")).json()
-            at = case["next_activity_at"]
-            return case if at and datetime.fromisoformat(at) == sooner_due else None
+    async def sooner_landed():
+        case = (await api.get(f"/cases/{case_id}")).json()
+        at = case["next_activity_at"]
+        return case if at and datetime.fromisoformat(at) == sooner_due else None
 
-        # One key, one partition, in order: when the last has landed, so has the duplicate.
-        case = await eventually(sooner_landed, timeout_s=30)
-        assert case["version"] == 1
-        listed = (await api.get("/cases")).json()["items"]
-        assert listed[0]["next_activity_at"] == case["next_activity_at"]
-        async with runtime.database.session() as s:
-            count = await s.execute(sa.select(sa.func.count()).select_from(case_activities))
-            assert count.scalar_one() == 2
+    # One key, one partition, in order: when the last has landed, so has the duplicate.
+    case = await eventually(sooner_landed, timeout_s=30)
+    assert case["version"] == 1
+    listed = (await api.get("/cases", params={"q": subject})).json()["items"]
+    assert [c["id"] for c in listed] == [case_id]
+    assert listed[0]["next_activity_at"] == case["next_activity_at"]
+    async with service.database.session() as s:
+        count = await s.execute(
+            sa.select(sa.func.count())
+            .select_from(case_activities)
+            .where(case_activities.c.case_id == uuid.UUID(case_id))
+        )
+        assert count.scalar_one() == 2

@@ -1,6 +1,12 @@
-"""GET /cases: every filter, combinations, sorts, keyset pages and who sees what."""
+"""GET /cases: every filter, combinations, sorts, keyset pages and who sees what.
+
+The lists here are of everything there is, so the module has databases of its own (HTTP
+only): one with the known case load, which its tests leave as they found it, and one for
+the pages tests, each of which lists only the cases of a case type of its own."""
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
@@ -10,7 +16,7 @@ from case_svc import finding as finding_queries
 from case_svc.tables import case_links, case_roles, cases, instances
 from casestream.settings import StaffToken
 
-from .conftest import case_service
+from .conftest import case_service, unique
 
 STATUSES = [
     {"name": "open", "label": "Open", "grouping": "opened", "weight": 1},
@@ -98,12 +104,16 @@ async def configure(api) -> None:
         body = {"name": name, "label": name.title(), "singular_label": name, "instance_type": kind}
         assert (await api.post("/instances", json=body)).status_code == 201
     for name, instance in CASE_TYPES.items():
-        body = {
-            "title": name.replace("_", " ").title(),
-            "instance": instance,
-            "definition": {"statuses": [s["name"] for s in STATUSES]},
-        }
-        assert (await api.put(f"/case-types/{name}", json=body)).status_code == 201, body
+        await configure_case_type(api, name, instance)
+
+
+async def configure_case_type(api, name: str, instance: str = "cases") -> None:
+    body = {
+        "title": name.replace("_", " ").title(),
+        "instance": instance,
+        "definition": {"statuses": [s["name"] for s in STATUSES]},
+    }
+    assert (await api.put(f"/case-types/{name}", json=body)).status_code == 201, body
 
 
 async def open_case(api, case_type: str, subject: str, details=None, client=None) -> str:
@@ -119,8 +129,8 @@ async def set_values(database, case_id, **values) -> None:
         await tx.session.execute(cases.update().where(cases.c.id == case_id).values(**values))
 
 
-@pytest.fixture
-async def caseload(create_database, kafka_bootstrap):
+@asynccontextmanager
+async def known_caseload(create_database, kafka_bootstrap) -> AsyncIterator[SimpleNamespace]:
     """The known data set: seven cases over three instances (``old`` disabled), in a
     database of its own (the lists and counts here are of everything there is)."""
     async with finding_service(create_database, kafka_bootstrap) as service:
@@ -142,6 +152,13 @@ async def caseload(create_database, kafka_bootstrap):
         yield SimpleNamespace(
             api=api, ids=ids, contacts=contacts, app=service.app, database=database
         )
+
+
+@pytest.fixture(scope="module")
+async def caseload(create_database, kafka_bootstrap):
+    """The known data set, for the module: a test that changes it puts it back."""
+    async with known_caseload(create_database, kafka_bootstrap) as load:
+        yield load
 
 
 async def listed(load, token: str | None = None, **params) -> list[str]:
@@ -203,16 +220,19 @@ async def test_each_filter_finds_exactly_its_cases(caseload, monkeypatch, dense)
 async def test_sorts(caseload):
     newest_first = ["order", "pothole", "bins", "neighbours", "streetlight"]
     assert await listed(caseload, sort="created_at") == newest_first[::-1]
-    await set_values(
-        caseload.database, caseload.ids["pothole"], updated_at=BASE_TIME + timedelta(days=1)
-    )
-    assert await listed(caseload, sort="-updated_at") == [
-        "pothole",
-        "order",
-        "bins",
-        "neighbours",
-        "streetlight",
-    ]
+    assert await listed(caseload, sort="-updated_at") == newest_first
+    pothole, was = caseload.ids["pothole"], BASE_TIME + timedelta(hours=4)
+    await set_values(caseload.database, pothole, updated_at=BASE_TIME + timedelta(days=1))
+    try:
+        assert await listed(caseload, sort="-updated_at") == [
+            "pothole",
+            "order",
+            "bins",
+            "neighbours",
+            "streetlight",
+        ]
+    finally:
+        await set_values(caseload.database, pothole, updated_at=was)
     assert await listed(caseload, sort="subject") == [
         "order",
         "streetlight",
@@ -263,10 +283,11 @@ async def test_lists_hold_only_what_the_token_may_see(caseload):
 
 async def test_items_are_whole_cases_as_get_answers_them(caseload):
     ids, database = caseload.ids, caseload.database
+    role_id = uuid.uuid4()
     async with database.transaction() as tx:
         await tx.session.execute(
             case_roles.insert().values(
-                id=uuid.uuid4(),
+                id=role_id,
                 case_id=ids["bins"],
                 role="case_coordinator",
                 contact_id=caseload.contacts["grace"],
@@ -280,36 +301,46 @@ async def test_items_are_whole_cases_as_get_answers_them(caseload):
                 {"case_id": ids["pothole"], "linked_case_id": ids["bins"]},
             ],
         )
-    page = (await caseload.api.get("/cases", params={"active": "all"})).json()["items"]
-    for item in page:
-        assert item == (await caseload.api.get(f"/cases/{item['id']}")).json()
-    bins = next(c for c in page if c["id"] == ids["bins"])
-    assert bins["roles"][0]["role"] == "case_coordinator"
-    assert bins["linked_case_ids"] == [ids["pothole"]]
-    assert bins["clients"][0]["last_name"] == "Lovelace"
+    try:
+        page = (await caseload.api.get("/cases", params={"active": "all"})).json()["items"]
+        assert len(page) == 6
+        for item in page:
+            assert item == (await caseload.api.get(f"/cases/{item['id']}")).json()
+        bins = next(c for c in page if c["id"] == ids["bins"])
+        assert bins["roles"][0]["role"] == "case_coordinator"
+        assert bins["linked_case_ids"] == [ids["pothole"]]
+        assert bins["clients"][0]["last_name"] == "Lovelace"
+    finally:
+        async with database.transaction() as tx:
+            await tx.session.execute(case_roles.delete().where(case_roles.c.id == role_id))
+            await tx.session.execute(
+                case_links.delete().where(case_links.c.case_id.in_([ids["bins"], ids["pothole"]]))
+            )
+
+
+@pytest.fixture(scope="module")
+async def bulk(create_database, kafka_bootstrap):
+    """A database for the pages tests: each lists the cases of a case type of its own."""
+    async with finding_service(create_database, kafka_bootstrap) as service:
+        await configure(service.client)
+        yield service
 
 
 @pytest.mark.parametrize("sort", ["-created_at", "created_at", "-updated_at", "subject"])
-async def test_pages_have_no_duplicates_nor_gaps_even_among_ties(
-    create_database, kafka_bootstrap, sort
-):
-    async with finding_service(create_database, kafka_bootstrap) as service:
-        api, app = service.client, service.app
-        await configure(api)
-        ids = [await open_case(api, "general_enquiry", f"Bulk {i % 3}") for i in range(23)]
-        for i, case_id in enumerate(ids):  # groups of five opened at the same instant
-            at = BASE_TIME + timedelta(hours=i // 5)
-            await set_values(
-                app.state.runtime.database, case_id, created_at=at, updated_at=BASE_TIME
-            )
-        load = SimpleNamespace(api=api, ids={})
-        everything = await listed(load, sort=sort, limit=500)
-        paged = await listed(load, sort=sort, limit=4)
-        assert paged == everything
-        assert sorted(paged) == sorted(ids)
-        states = {
-            c["id"]: c for c in (await api.get("/cases", params={"limit": 500})).json()["items"]
-        }
-        column = sort.lstrip("-")
-        keys = [(states[i][column], i) for i in paged]
-        assert keys == sorted(keys, reverse=sort.startswith("-"))
+async def test_pages_have_no_duplicates_nor_gaps_even_among_ties(bulk, sort):
+    api, database, case_type = bulk.client, bulk.database, unique("bulk")
+    await configure_case_type(api, case_type)
+    ids = [await open_case(api, case_type, f"Bulk {i % 3}") for i in range(23)]
+    for i, case_id in enumerate(ids):  # groups of five opened at the same instant
+        at = BASE_TIME + timedelta(hours=i // 5)
+        await set_values(database, case_id, created_at=at, updated_at=BASE_TIME)
+    load = SimpleNamespace(api=api, ids={})
+    everything = await listed(load, sort=sort, limit=500, case_type=case_type)
+    paged = await listed(load, sort=sort, limit=4, case_type=case_type)
+    assert paged == everything
+    assert sorted(paged) == sorted(ids)
+    params = {"limit": 500, "case_type": case_type}
+    states = {c["id"]: c for c in (await api.get("/cases", params=params)).json()["items"]}
+    column = sort.lstrip("-")
+    keys = [(states[i][column], i) for i in paged]
+    assert keys == sorted(keys, reverse=sort.startswith("-"))

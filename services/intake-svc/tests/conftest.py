@@ -9,26 +9,21 @@ import copy
 import html
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 import intake_svc
 from casestream import topics
-from casestream.contracts.case import (
-    CaseTypeDefinition,
-    CaseTypeVersion,
-    CustomField,
-)
+from casestream.contracts.case import CaseTypeDefinition, CustomField
 from casestream.envelope import Envelope
 from casestream.persistence.database import Database
 from casestream.persistence.tables import outbox
-from casestream.testing.factories import case_type_published
-from casestream.testing.harness import ServiceHarness, body, start_service
+from casestream.testing.factories import case_type_published, case_type_version
+from casestream.testing.harness import ServiceHarness, body, service_fixture
 from casestream.testing.plugin import eventually
 from casestream.testing.services import STAFF_HEADERS
 from intake_svc.config import Settings
@@ -38,14 +33,11 @@ from intake_svc.tables import case_types
 MIGRATIONS = Path(intake_svc.__file__).parent / "migrations"
 FORM_SECRET = "test-form-secret"
 
-# What case-svc would announce on casetype.events; the module fixture publishes them and
+# What case-svc would announce on casetype.events; the intake fixture publishes them and
 # waits until intake-svc knows them (forms are checked against them).
-GENERAL_ENQUIRY = CaseTypeVersion(
-    name="general_enquiry",
-    title="General enquiry",
-    instance="cases",
-    version=1,
-    definition=CaseTypeDefinition(
+GENERAL_ENQUIRY = case_type_version(
+    "general_enquiry",
+    CaseTypeDefinition(
         custom_fields=[
             CustomField(name="topic", label="Topic", type="select", options=["billing", "other"]),
             CustomField(name="visit_date", label="Visit date", type="date"),
@@ -59,12 +51,9 @@ GENERAL_ENQUIRY = CaseTypeVersion(
         ]
     ),
 )
-STRICT_ENQUIRY = CaseTypeVersion(
-    name="strict_enquiry",
-    title="Strict enquiry",
-    instance="cases",
-    version=1,
-    definition=CaseTypeDefinition(
+STRICT_ENQUIRY = case_type_version(
+    "strict_enquiry",
+    CaseTypeDefinition(
         custom_fields=[CustomField(name="ward", label="Ward", type="text", required=True)]
     ),
 )
@@ -166,6 +155,18 @@ class Intake(ServiceHarness[Settings]):
         for envelope in envelopes:
             await self.deliver(topic, envelope, key=key or None)
 
+    async def learn_case_types(self) -> None:
+        """Announce GENERAL_ENQUIRY and STRICT_ENQUIRY as case-svc would, and wait until
+        intake-svc knows them."""
+        await self.publish(
+            topics.CASETYPE_EVENTS,
+            [case_type_published(GENERAL_ENQUIRY), case_type_published(STRICT_ENQUIRY)],
+        )
+        await eventually(
+            lambda: knows_case_types(self.database, {"general_enquiry": 1, "strict_enquiry": 1}),
+            timeout_s=30,
+        )
+
     async def all_published(self) -> None:
         async def nothing_pending() -> bool:
             async with self.database.session() as session:
@@ -217,28 +218,16 @@ async def knows_case_types(database: Database, expected: dict[str, int]) -> bool
     return all(known.get(name, 0) >= version for name, version in expected.items())
 
 
-@pytest.fixture(scope="session")
-async def intake(create_database: Any, kafka_bootstrap: str) -> AsyncIterator[Intake]:
-    async with start_service(
-        create_app,
-        Settings,
-        MIGRATIONS,
-        create_database,
-        kafka_bootstrap,
-        harness=Intake,
-        name="intake",
-        form_secret=FORM_SECRET,
-        # Tests post at machine speed from one address; the defence tests tighten these.
-        form_min_seconds=0,
-        rate_per_client_per_minute=100_000,
-        rate_per_form_per_minute=100_000,
-    ) as intake:
-        await intake.publish(
-            topics.CASETYPE_EVENTS,
-            [case_type_published(GENERAL_ENQUIRY), case_type_published(STRICT_ENQUIRY)],
-        )
-        await eventually(
-            lambda: knows_case_types(intake.database, {"general_enquiry": 1, "strict_enquiry": 1}),
-            timeout_s=30,
-        )
-        yield intake
+intake = service_fixture(
+    create_app,
+    Settings,
+    MIGRATIONS,
+    harness=Intake,
+    name="intake",
+    ready=Intake.learn_case_types,
+    form_secret=FORM_SECRET,
+    # Tests post at machine speed from one address; the defence tests tighten these.
+    form_min_seconds=0,
+    rate_per_client_per_minute=100_000,
+    rate_per_form_per_minute=100_000,
+)

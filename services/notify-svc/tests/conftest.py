@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import functools
 import ssl
 import subprocess
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
@@ -33,7 +33,7 @@ from casestream.contracts.notify import SEND_EMAIL, SendEmail
 from casestream.envelope import Envelope, new_envelope
 from casestream.settings import StaffToken
 from casestream.testing.factories import activity_state, case_event, case_state, contact_state
-from casestream.testing.harness import ServiceHarness, start_service
+from casestream.testing.harness import ServiceHarness, service_fixture
 from casestream.testing.services import ADMIN, STAFF_HEADERS, STAFF_TOKEN
 from notify_svc.config import Settings
 from notify_svc.main import create_app
@@ -196,8 +196,11 @@ def activity(case_id: Any, **fields: Any) -> dict[str, Any]:
 class NotifyService(ServiceHarness[Settings]):
     """The harness, plus the SMTP server it sends through and its mailbox."""
 
-    mailbox: Mailbox
-    smtp_server: SmtpServer
+    def __init__(self, *, smtp_server: SmtpServer, **harness: Any) -> None:
+        super().__init__(**harness)
+        self.smtp_server = smtp_server
+        self.mailbox = smtp_server.mailbox
+
     case_opened = staticmethod(case_opened)
     case_updated = staticmethod(case_updated)
     send_email = staticmethod(send_email)
@@ -224,46 +227,36 @@ def smtp_server(mailbox: Mailbox) -> Iterator[SmtpServer]:
         server.stop()
 
 
-@asynccontextmanager
-async def notify_service(
-    create_database: Any, kafka_bootstrap: str, smtp_server: SmtpServer, **overrides: Any
-) -> AsyncIterator[NotifyService]:
-    """notify-svc sending through ``smtp_server`` (quick delivery retries)."""
-    values: dict[str, Any] = dict(
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_server.mailbox.port,
-        delivery_poll_interval_s=0.1,
-        send_backoff_initial_s=0.2,
-    )
-    async with start_service(
-        create_app,
-        Settings,
-        MIGRATIONS,
-        create_database,
-        kafka_bootstrap,
-        harness=NotifyService,
-        name="notify",
-        **{**values, **overrides},
-    ) as service:
-        service.mailbox, service.smtp_server = smtp_server.mailbox, smtp_server
-        yield service
+def sending_through(server_fixture: str) -> Callable[[pytest.FixtureRequest], dict[str, Any]]:
+    """``service_fixture``'s ``arguments_from``: notify-svc sending through the SmtpServer
+    the fixture ``server_fixture`` serves (quick delivery retries), a NotifyService holding
+    it."""
+
+    def arguments(request: pytest.FixtureRequest) -> dict[str, Any]:
+        server: SmtpServer = request.getfixturevalue(server_fixture)
+        return dict(
+            harness=functools.partial(NotifyService, smtp_server=server),
+            smtp_host="127.0.0.1",
+            smtp_port=server.mailbox.port,
+            delivery_poll_interval_s=0.1,
+            send_backoff_initial_s=0.2,
+        )
+
+    return arguments
 
 
-@pytest.fixture(scope="session")
-async def service(
-    create_database: Any, kafka_bootstrap: str, smtp_server: SmtpServer
-) -> AsyncIterator[NotifyService]:
-    async with notify_service(
-        create_database,
-        kafka_bootstrap,
-        smtp_server,
-        smtp_timeout_s=SMTP_TIMEOUT_S,
-        # Retries 0.2, 0.4, 0.8, 1.6 s apart (+-50%): long enough to restart a stopped server.
-        send_max_attempts=5,
-        unknown_case_retry_s=0.2,
-        staff_tokens={STAFF_TOKEN: ADMIN, "ann-token": ASSIGNEE},
-    ) as service:
-        yield service
+service = service_fixture(
+    create_app,
+    Settings,
+    MIGRATIONS,
+    name="notify",
+    arguments_from=sending_through("smtp_server"),
+    smtp_timeout_s=SMTP_TIMEOUT_S,
+    # Retries 0.2, 0.4, 0.8, 1.6 s apart (+-50%): long enough to restart a stopped server.
+    send_max_attempts=5,
+    unknown_case_retry_s=0.2,
+    staff_tokens={STAFF_TOKEN: ADMIN, "ann-token": ASSIGNEE},
+)
 
 
 # STARTTLS (test_notify_starttls.py): a second app, its own server settings.
@@ -315,19 +308,17 @@ def tls_server(certificate: tuple[Path, Path]) -> Iterator[StartTlsServer]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-async def tls_service(
-    create_database: Any, kafka_bootstrap: str, tls_server: StartTlsServer
-) -> AsyncIterator[NotifyService]:
-    """notify-svc sending through the STARTTLS server, accepting its self-signed
-    certificate (production keeps smtp_tls_verify=True)."""
-    async with notify_service(
-        create_database,
-        kafka_bootstrap,
-        tls_server,
-        smtp_tls="starttls",
-        smtp_tls_verify=False,
-        smtp_timeout_s=5,
-        send_max_attempts=2,
-    ) as service:
-        yield service
+# notify-svc sending through the STARTTLS server, accepting its self-signed certificate
+# (production keeps smtp_tls_verify=True).
+tls_service = service_fixture(
+    create_app,
+    Settings,
+    MIGRATIONS,
+    scope="module",
+    name="notify",
+    arguments_from=sending_through("tls_server"),
+    smtp_tls="starttls",
+    smtp_tls_verify=False,
+    smtp_timeout_s=5,
+    send_max_attempts=2,
+)

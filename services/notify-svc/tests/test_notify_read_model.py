@@ -25,8 +25,12 @@ from casestream.contracts.case import (
 from casestream.envelope import Envelope, new_envelope
 from casestream.persistence.database import Database
 from casestream.testing.plugin import eventually
-from notify_svc import handlers
+from notify_svc.config import Settings
+from notify_svc.handlers import Handlers
 from notify_svc.tables import cases, contacts
+
+# The read-model handlers use neither the settings nor the wake-up.
+HANDLERS = Handlers(Settings(), wake_delivery=lambda: None)
 
 
 @pytest.fixture
@@ -57,13 +61,13 @@ async def remember_cases(database: Database, *envelopes: Envelope[Any]) -> None:
     """One batch of case events, as its consumer handles it."""
     batch = [CaseEnvelope.model_validate(e.model_dump(mode="json")) for e in envelopes]
     async with database.transaction() as tx:
-        await handlers.remember_case(batch, tx)
+        await HANDLERS.remember_case(batch, tx)
 
 
 async def remember_contacts(database: Database, *envelopes: Envelope[Any]) -> None:
     batch = [ContactEnvelope.model_validate(e.model_dump(mode="json")) for e in envelopes]
     async with database.transaction() as tx:
-        await handlers.remember_contact(batch, tx)
+        await HANDLERS.remember_contact(batch, tx)
 
 
 async def contact_row(database: Database, contact_id: Any) -> Any:

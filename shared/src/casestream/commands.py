@@ -1,13 +1,13 @@
 """What a service's actions share, whether asked over HTTP or by a command message: who asks
 (``Caller``), how the rules say no (``Refused``, with the HTTP contract's shapes: 422 naming
 the field, 403, 404, 409 with the reason), the optimistic version check, and how a refusal
-reaches a command's sender (``rejecting_refusals``: the dead-letter topic, with the reason).
+reaches a command's sender (``refusals_rejected``: the dead-letter topic, with the reason).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from casestream.messaging.consumption import Rejected
 
 class Refused(HTTPException):
     """A request or command the rules do not allow. An HTTPException, so a route just lets it
-    through; a command handler wrapped in ``rejecting_refusals`` dead-letters it instead."""
+    through; a command handled within ``refusals_rejected`` is dead-lettered instead."""
 
     def __init__(self, status: int, message: str, field: tuple[str, ...] | None = None):
         detail: object = message
@@ -71,21 +71,14 @@ def ensure_version(what: str, version: int, expected_version: int | None) -> Non
         )
 
 
-CommandHandler = Callable[[Any, Any], Awaitable[None]]
-
-
-def rejecting_refusals(handler: CommandHandler) -> CommandHandler:
-    """``handler(envelope, tx)`` for a command topic: a refusal or an invalid body (pydantic
-    names the field) can never succeed, so it goes to the dead-letter topic at once, with
-    the reason."""
-
-    @functools.wraps(handler)  # its name and docstring describe the subscription
-    async def handle(envelope: Any, tx: Any) -> None:
-        try:
-            await handler(envelope, tx)
-        except Refused as refused:
-            raise Rejected(f"{envelope.type} refused: {refused.reason()}") from None
-        except ValidationError as error:
-            raise Rejected(f"{envelope.type}: invalid command: {error}") from None
-
-    return handle
+@contextlib.contextmanager
+def refusals_rejected(envelope: Any) -> Iterator[None]:
+    """Around a command's handling: a refusal or an invalid body (pydantic names the field)
+    can never succeed, so the command goes to the dead-letter topic at once, with the
+    reason (``Rejected``)."""
+    try:
+        yield
+    except Refused as refused:
+        raise Rejected(f"{envelope.type} refused: {refused.reason()}") from None
+    except ValidationError as error:
+        raise Rejected(f"{envelope.type}: invalid command: {error}") from None

@@ -19,9 +19,9 @@ messages_dead_lettered = Counter(
     "Messages sent to a dead-letter topic",
     ["service", "topic"],
 )
-messages_parked = Counter(
-    "casestream_messages_parked_total",
-    "Messages parked because they came before what they need",
+messages_held = Counter(
+    "casestream_messages_held_total",
+    "Messages held because they came before what they need",
     ["consumer"],
 )
 handler_retries = Counter(

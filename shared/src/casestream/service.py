@@ -26,7 +26,7 @@ from casestream.messaging.consumption import (
     Handler,
     Subscription,
 )
-from casestream.messaging.parking import ParkedMessages
+from casestream.messaging.holding import HeldMessages
 from casestream.messaging.relay import OutboxRelay
 from casestream.persistence.database import Database
 from casestream.settings import ServiceSettings
@@ -57,7 +57,7 @@ class Runtime:
             publish_timeout_s=settings.kafka_request_timeout_s,
         )
         self.consumers: list[BatchConsumer] = []
-        self.parked: ParkedMessages | None = None
+        self.held: HeldMessages | None = None
         self.relay = OutboxRelay(
             self.database,
             self.broker,
@@ -80,12 +80,12 @@ class Runtime:
         group: str,
         workers: int | None = None,
         batched: bool = False,
-        parks: bool = False,
+        holds: bool = False,
         gave_up: Handler | None = None,
     ) -> None:
         """Run ``handler(envelope, tx)`` for each message on ``topic`` (a name from
         ``casestream.topics``), as this service's consumer group ``group``; with ``batched``,
-        ``handler(envelopes, tx)`` once per batch; with ``parks``, messages that came too
+        ``handler(envelopes, tx)`` once per batch; with ``holds``, messages that came too
         early wait (see ``Subscription``)."""
         self.subscribe_as(
             Subscription(
@@ -94,7 +94,7 @@ class Runtime:
                 contract,
                 handler,
                 batched=batched,
-                parks=parks,
+                holds=holds,
                 gave_up=gave_up,
             ),
             workers=workers,
@@ -122,21 +122,21 @@ class Runtime:
             # Together: each start waits for its group join (seconds on Tansu).
             await asyncio.gather(*(consumer.start() for consumer in self.consumers))
         await self.relay.start()
-        if parking := [c for c in self.consumers if c.subscription.parks]:
-            self.parked = ParkedMessages(
+        if holding := [c for c in self.consumers if c.subscription.holds]:
+            self.held = HeldMessages(
                 self.database,
-                parking,
+                holding,
                 self.policy,
-                poll_interval_s=self.settings.parked_poll_interval_s,
-                give_up_s=self.settings.parked_give_up_s,
+                poll_interval_s=self.settings.held_poll_interval_s,
+                give_up_s=self.settings.held_give_up_s,
             )
-            await self.parked.start()
+            await self.held.start()
         log.info("service started", service=self.settings.service_name)
 
     async def stop(self) -> None:
         await asyncio.gather(*(consumer.stop() for consumer in self.consumers))
-        if self.parked is not None:
-            await self.parked.stop()
+        if self.held is not None:
+            await self.held.stop()
         await self.relay.stop()
         await finish_within(self.broker.stop(), 20, "broker")
         await finish_within(self.database.dispose(), 10, "database pool")

@@ -1,13 +1,16 @@
-"""Settings every service shares; each service subclasses with its own env prefix.
+"""Settings every service shares; each service subclasses, naming itself once
+(``class Settings(ServiceSettings, service="case-svc")``), which gives it its env prefix
+(``CASE_SVC_``), its ``service_name`` and its database (``casestream_case``).
 
 Built by ``Settings()`` inside a factory, never at import.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,11 +24,15 @@ class StaffToken(BaseModel):
     name: str | None = None
 
 
+def _database_url(database: str) -> str:
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
+
+
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CASESTREAM_", extra="ignore")
 
     service_name: str = "casestream"
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/casestream"
+    database_url: str = _database_url("casestream")
     database_pool_size: int = 10
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -52,10 +59,10 @@ class ServiceSettings(BaseSettings):
     consume_max_attempts: int = 5
     consume_backoff_initial_s: float = 0.2
     consume_backoff_max_s: float = 5.0
-    # A message that came before what it needs is parked (casestream.messaging.parking):
+    # A message that came before what it needs is held (casestream.messaging.holding):
     # replicas look for released ones this often, and give up on one after this long.
-    parked_poll_interval_s: float = 2.0
-    parked_give_up_s: float = 7 * 24 * 3600.0
+    held_poll_interval_s: float = 2.0
+    held_give_up_s: float = 7 * 24 * 3600.0
 
     outbox_batch_size: int = 200
     outbox_poll_interval_s: float = 1.0
@@ -75,6 +82,29 @@ class ServiceSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    def __init_subclass__(cls, *, service: str | None = None, **kwargs: Any) -> None:
+        # ``service=`` is for __pydantic_init_subclass__ (below), which runs once the fields
+        # are built; any other keyword is refused here as usual.
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, *, service: str | None = None, **kwargs: Any) -> None:
+        """``service="case-svc"``: env vars ``CASE_SVC_*``, ``service_name`` "case-svc",
+        database ``casestream_case``; a subclass without it keeps its parent's."""
+        super().__pydantic_init_subclass__(**kwargs)
+        if service is None:
+            return
+        cls.model_config["env_prefix"] = service.upper().replace("-", "_") + "_"
+        defaults = {
+            "service_name": service,
+            "database_url": _database_url("casestream_" + service.removesuffix("-svc")),
+        }
+        for name, default in defaults.items():
+            cls.model_fields[name] = FieldInfo.merge_field_infos(
+                cls.model_fields[name], default=default
+            )
+        cls.model_rebuild(force=True)  # validation takes up the new defaults
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -15,7 +15,7 @@ from activity_svc.activities import (
     record_activity,
     save_activity,
 )
-from activity_svc.case_view import case_named
+from activity_svc.cases import case_named
 from activity_svc.permissions import ensure_can_see_activity, ensure_can_see_case
 from activity_svc.schemas import ActivityIn, ActivityPatch, CompleteIn
 from activity_svc.timeline import continue_sequence

@@ -9,13 +9,13 @@ from sqlalchemy.dialects.postgresql import insert
 
 from activity_svc.tables import case_type_versions
 from casestream.contracts.case import CaseTypeDefinition, CaseTypeVersion
-from casestream.messaging.parking import NotYet, awaited_case_type
+from casestream.messaging.holding import NotYet, awaited_case_type
 from casestream.persistence.database import Transaction
 
 
 class DefinitionNotYetKnown(NotYet):
     """The case type version has not arrived from casetype.events yet: a message that needs
-    it waits for it (parked); an HTTP request gets a 503."""
+    it waits for it (held); an HTTP request gets a 503."""
 
     def __init__(self, name: str, version: int | None) -> None:
         super().__init__(awaited_case_type(name, version or 0))

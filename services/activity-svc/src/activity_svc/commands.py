@@ -6,7 +6,7 @@ command the rules refuse can never succeed: it is dead-lettered at once with the
 from __future__ import annotations
 
 from activity_svc import activity_actions
-from casestream.commands import Caller, rejecting_refusals
+from casestream.commands import Caller
 from casestream.contracts.activity import (
     ActivityCommandEnvelope,
     CancelActivity,
@@ -17,16 +17,7 @@ from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
 
 
-def command_handler(settings: ServiceSettings):
-    @rejecting_refusals
-    async def handle_activity_command(envelope: ActivityCommandEnvelope, tx: Transaction) -> None:
-        """Run the command; a refusal or an invalid body dead-letters it with the reason."""
-        await _run(tx, settings, envelope)
-
-    return handle_activity_command
-
-
-async def _run(
+async def run_command(
     tx: Transaction, settings: ServiceSettings, envelope: ActivityCommandEnvelope
 ) -> None:
     """``envelope.data`` is already the model its type names: a missing field or an unknown

@@ -1,14 +1,18 @@
-"""What activity-svc does with the messages it hears: one small function per message."""
+"""What activity-svc does with the messages it hears: one method per subscription."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from activity_svc.activities import record_activity
-from activity_svc.case_types import definition_of, store_version
+from activity_svc.case_action_log import log_case_action
+from activity_svc.case_types import DefinitionNotYetKnown, definition_of, store_version
+from activity_svc.cases import keep_cases, timeline_work_done
+from activity_svc.commands import run_command
 from activity_svc.timeline import OPENED_TRIGGER, apply_activity_set, settle_closed_case
-from activity_svc.timeline_cases import keep_case
+from activity_svc.web_form_log import log_web_form_submission
+from casestream.commands import refusals_rejected
+from casestream.contracts.activity import ActivityCommandEnvelope
 from casestream.contracts.case import (
     CASE_CLOSED,
     CASE_MERGED,
@@ -22,6 +26,7 @@ from casestream.contracts.notify import EMAIL_SENT, EmailEnvelope
 from casestream.logging import get_logger
 from casestream.persistence.database import Transaction
 from casestream.settings import ServiceSettings
+from casestream.tracing import traced
 
 log = get_logger(__name__)
 
@@ -38,24 +43,41 @@ class Handlers:
         if envelope.type == CASETYPE_VERSION_PUBLISHED:
             await store_version(tx, envelope.data)
 
-    async def follow_case_for_timelines(self, envelope: CaseEnvelope, tx: Transaction) -> None:
-        """Keep what timelines need of the case. When it opens, schedule its case type's
-        standard timeline (at the version it was opened with; until that version has arrived
-        the case's events wait for it); when it closes or is merged away, settle its scheduled
-        activities as its case type says."""
+    async def follow_cases(self, envelopes: list[CaseEnvelope], tx: Transaction) -> None:
+        """Keep each case as it now stands (a batch in one upsert) and log what case-svc did
+        (and the web form submissions it took in) on its timeline. When a case opens,
+        schedule its case type's standard timeline (at the version it was opened with);
+        when it closes or is merged away, settle its scheduled activities as its case type
+        says. Until that version of the case type has arrived, the case's event waits."""
+        done = await keep_cases(tx.session, [envelope.data.case for envelope in envelopes])
+        progressed: dict[uuid.UUID, int] = {}
+        for envelope in envelopes:
+            case = envelope.data.case
+            with traced(envelope.correlation_id, str(envelope.id)):
+                await log_case_action(tx, self.settings, envelope)
+                await log_web_form_submission(tx, self.settings, envelope)
+                if case.version <= done[case.id]:
+                    continue  # a repeat, or older than what is known: done already
+                if tx.holding is not None and tx.holding.is_behind(envelope):
+                    tx.hold(envelope, None)  # behind an earlier event of its case
+                    continue
+                try:
+                    await self._timeline_work(envelope, tx)
+                except DefinitionNotYetKnown as late:  # raised before anything is written
+                    tx.hold(envelope, late.awaiting)
+                    continue
+                done[case.id] = progressed[case.id] = case.version
+        await timeline_work_done(tx.session, progressed)
+
+    async def _timeline_work(self, envelope: CaseEnvelope, tx: Transaction) -> None:
         case = envelope.data.case
-        stored = await keep_case(tx.session, case)
-        if stored is None:
-            return  # a repeat, or older than what is known: done already
         if envelope.type == CASE_OPENED:
-            await self._schedule_standard_timeline(case, stored, tx)
+            await self._schedule_standard_timeline(case, tx)
         elif envelope.type in (CASE_CLOSED, CASE_MERGED):
-            cancelled = await settle_closed_case(tx, self.settings, stored)
+            cancelled = await settle_closed_case(tx, self.settings, case)
             log.info("closed case settled", case_id=str(case.id), cancelled=cancelled)
 
-    async def _schedule_standard_timeline(
-        self, case: CaseState, stored: Any, tx: Transaction
-    ) -> None:
+    async def _schedule_standard_timeline(self, case: CaseState, tx: Transaction) -> None:
         key = ("definition", case.case_type, case.case_type_version)
         definition = await tx.read_once(
             key, lambda: definition_of(tx.session, case.case_type, case.case_type_version)
@@ -66,7 +88,7 @@ class Handlers:
         application = await apply_activity_set(
             tx,
             self.settings,
-            stored,
+            case,
             timeline,
             trigger=OPENED_TRIGGER,
             happened_at=case.created_at,
@@ -78,6 +100,15 @@ class Handlers:
             set=timeline.name,
             created=len(application.activity_ids) if application.new else 0,
         )
+
+    async def run_activity_command(
+        self, envelope: ActivityCommandEnvelope, tx: Transaction
+    ) -> None:
+        """Internal apps and automation-svc schedule, complete and cancel activities with the
+        HTTP API's functions and rules; a refusal or an invalid body dead-letters the command
+        with the reason."""
+        with refusals_rejected(envelope):
+            await run_command(tx, self.settings, envelope)
 
     async def log_sent_email(self, envelope: EmailEnvelope, tx: Transaction) -> None:
         """Every email sent on a case becomes a completed Email activity on it."""

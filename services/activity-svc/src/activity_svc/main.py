@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from activity_svc.case_view import case_follower
-from activity_svc.commands import command_handler
 from activity_svc.config import Settings
 from activity_svc.handlers import Handlers
 from activity_svc.routes import router
@@ -33,22 +31,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.subscribe(
         topics.CASE_EVENTS,
         CaseEnvelope,
-        handlers.follow_case_for_timelines,
-        group="timelines",
-        parks=True,  # a case whose case type has not arrived yet waits for it
+        handlers.follow_cases,
+        # One group since 0006 (it was "timelines" and "case_view"): a new name, so it reads
+        # case.events again from the start; what is done already is skipped by version.
+        group="cases",
+        batched=True,
+        holds=True,  # a case whose case type has not arrived yet waits for it
     )
     runtime.subscribe(
         topics.NOTIFY_EVENTS, EmailEnvelope, handlers.log_sent_email, group="sent_emails"
     )
     runtime.subscribe(
-        topics.CASE_EVENTS, CaseEnvelope, case_follower(settings), group="case_view", batched=True
-    )
-    runtime.subscribe(
         topics.ACTIVITY_COMMANDS,
         ActivityCommandEnvelope,
-        command_handler(settings),
+        handlers.run_activity_command,
         group="activity_commands",
-        parks=True,  # so may a command that schedules from the case type
+        holds=True,  # so may a command that schedules from the case type
     )
     declare_publisher(
         broker,

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from activity_svc.case_view import case_view
+from activity_svc.cases import cases
 from activity_svc.tables import activities, activity_assignees
 from casestream import visibility
 from casestream.commands import forbidden
@@ -48,7 +48,7 @@ def visible_activities(staff: StaffUser) -> sa.ColumnElement[bool]:
     if is_admin(staff):
         return sa.true()
     on_visible_case = sa.exists().where(
-        case_view.c.id == activities.c.case_id, visibility.visible_cases(staff, case_view)
+        cases.c.id == activities.c.case_id, visibility.visible_cases(staff, cases)
     )
     # An alias: the list may already scan activity_assignees (assignee=...).
     assigned = activity_assignees.alias("assigned")

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime
 from sqlalchemy.dialects.postgresql import insert
 
 from activity_svc import activity_actions
-from activity_svc.case_view import case_named
+from activity_svc.cases import case_named
 from activity_svc.due import ACTIVITY_COLUMNS, ACTIVITY_FROM, DueFilters, cursor_of, due_query
 from activity_svc.permissions import ensure_can_see_activity, ensure_can_see_case
 from activity_svc.schemas import (
@@ -27,8 +27,9 @@ from activity_svc.schemas import (
     ProcessActionOut,
 )
 from activity_svc.tables import activities, activity_types, timeline_at
-from casestream.commands import Caller, invalid
+from casestream.commands import Caller
 from casestream.http.auth import Staff, StaffUser
+from casestream.http.if_match import expected_version
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 from casestream.http.state import Service
 from casestream.service import Runtime
@@ -182,12 +183,7 @@ def _caller(staff: StaffUser) -> Caller:
 
 
 def _version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    try:
-        return int(if_match.removeprefix("W/").strip('"'))
-    except ValueError:
-        raise invalid(("header", "if-match"), 'an activity version number, e.g. "3"') from None
+    return expected_version(if_match, "an activity")
 
 
 def _out(row: Any) -> ActivityOut:

@@ -20,8 +20,8 @@ from sqlalchemy.dialects.postgresql import insert
 
 from activity_svc.activities import record_activities, save_activity
 from activity_svc.case_types import definition_of, on_close_of
+from activity_svc.cases import case_named
 from activity_svc.tables import activities
-from activity_svc.timeline_cases import case_of
 from activity_svc.timeline_plan import Dated, PlannedActivity, plan_steps
 from activity_svc.timeline_tables import applied_timelines, timeline_steps
 from casestream.contracts.activity import ACTIVITY_CANCELLED, ActivityState
@@ -55,14 +55,14 @@ async def apply_activity_set(
     applied_by: str | None = None,
 ) -> Application:
     """Apply ``activity_set`` of the case's type (at the case's version) to ``case`` (a
-    ``timeline_cases`` row), once per ``trigger``."""
+    ``cases`` row), once per ``trigger``."""
     now = datetime.now(UTC)
-    app_id = application_id(case.case_id, activity_set.name, trigger)
+    app_id = application_id(case.id, activity_set.name, trigger)
     inserted = await tx.session.execute(
         _APPLY,
         dict(
             id=app_id,
-            case_id=case.case_id,
+            case_id=case.id,
             activity_set=activity_set.name,
             case_type=case.case_type,
             case_type_version=case.case_type_version,
@@ -79,9 +79,9 @@ async def apply_activity_set(
         application_id=app_id,
         start_date=case.start_date,
         happened_at=happened_at or now,
-        known=await _dated_activities(tx.session, case.case_id),
+        known=await _dated_activities(tx.session, case.id),
     )
-    recorded = await _record(tx, settings, case.case_id, app_id, planned)
+    recorded = await _record(tx, settings, case.id, app_id, planned)
     return Application(app_id, True, [a.id for a in recorded])
 
 
@@ -111,7 +111,7 @@ async def continue_sequence(
     ).first()
     if step is None or not step.sequence:
         return []
-    case = await case_of(tx.session, step.case_id)
+    case = await case_named(tx.session, step.case_id)
     if case is None or not case.active:
         return []
     definition = await definition_of(tx.session, step.case_type, step.case_type_version)
@@ -127,11 +127,11 @@ async def continue_sequence(
         application_id=step.id,
         start_date=case.start_date,
         happened_at=datetime.now(UTC),
-        known=await _dated_activities(tx.session, case.case_id),
+        known=await _dated_activities(tx.session, case.id),
         first=following,
         previous=Dated(activity_set.activities[step.step_index].type, completed_at),
     )
-    return await _record(tx, settings, case.case_id, step.id, planned)
+    return await _record(tx, settings, case.id, step.id, planned)
 
 
 async def settle_closed_case(tx: Transaction, settings: ServiceSettings, case: Any) -> int:
@@ -142,7 +142,7 @@ async def settle_closed_case(tx: Transaction, settings: ServiceSettings, case: A
     scheduled = (
         await tx.session.execute(
             sa.select(activities)
-            .where(activities.c.case_id == case.case_id, activities.c.status == "scheduled")
+            .where(activities.c.case_id == case.id, activities.c.status == "scheduled")
             .order_by(activities.c.created_at, activities.c.id)
             .with_for_update()
         )

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from activity_svc.case_types import DefinitionNotYetKnown, definition_of
+from activity_svc.cases import case_named
+from activity_svc.permissions import may_see_case
 from activity_svc.schemas import ActivityOut
 from activity_svc.tables import activities, activity_types
 from activity_svc.timeline import apply_activity_set
-from activity_svc.timeline_cases import case_of, may_apply
 from casestream.http.auth import Staff
 from casestream.http.state import Service
 
@@ -47,8 +48,8 @@ async def apply_timeline(
     scheduled); without one, every request applies it again."""
     async with runtime.database.transaction() as tx:
         # Locked: a case closing at the same moment waits, then settles what this scheduled.
-        case = await case_of(tx.session, case_id, lock=True)
-        if case is None or not may_apply(staff, case):
+        case = await case_named(tx.session, case_id, lock=True)
+        if case is None or not may_see_case(staff, case):
             raise HTTPException(404, "case not found")
         if not case.active:
             raise HTTPException(409, "the case is closed")

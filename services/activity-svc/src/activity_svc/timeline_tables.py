@@ -1,26 +1,11 @@
-"""The tables timelines need (migration 0003): what activity-svc knows of each case, each
-application of an activity set, and which step of which application each activity is."""
+"""The tables timelines need (migration 0003): each application of an activity set, and
+which step of which application each activity is (what they know of the case is in
+``activity_svc.cases``)."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
 
 from activity_svc.tables import metadata
-
-# From every case.events message: enough to apply a case's sets and to check who may.
-timeline_cases = sa.Table(
-    "timeline_cases",
-    metadata,
-    sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("instance", sa.Text, nullable=False),
-    sa.Column("case_type", sa.Text, nullable=False),
-    sa.Column("case_type_version", sa.Integer, nullable=False),
-    sa.Column("start_date", sa.Date, nullable=False),
-    sa.Column("active", sa.Boolean, nullable=False),
-    sa.Column("assignee", sa.Text),
-    sa.Column("created_by", sa.Text),
-    # The case's own version: an older event announced again changes nothing.
-    sa.Column("version", sa.Integer, nullable=False),
-)
 
 # One application of an activity set to a case. The id is derived from (case, set, trigger),
 # so the same trigger applies a set once.

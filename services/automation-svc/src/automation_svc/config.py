@@ -1,13 +1,7 @@
-from pydantic_settings import SettingsConfigDict
-
 from casestream.settings import ServiceSettings
 
 
-class Settings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="AUTOMATION_SVC_", extra="ignore")
-
-    service_name: str = "automation-svc"
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/casestream_automation"
+class Settings(ServiceSettings, service="automation-svc"):
     http_port: int = 8030
 
     # Due actions finished per transaction, and the longest the timer worker sleeps: a

@@ -20,7 +20,7 @@ from casestream.contracts.notify import (
     EmailEnvelope,
     TemplateEnvelope,
 )
-from casestream.messaging.parking import awaited_case
+from casestream.messaging.holding import awaited_case
 from casestream.persistence.database import Transaction
 from casestream.persistence.upserts import any_of
 from casestream.settings import ServiceSettings
@@ -81,7 +81,7 @@ class Handlers:
                         # Its case's events (another topic) have not arrived yet: judging the
                         # rules without the case would be judging them on nothing. Fire when
                         # it comes.
-                        tx.park(envelope, awaited_case(activity.case_id))
+                        tx.hold(envelope, awaited_case(activity.case_id))
                         continue
                     event.facts["case"] = known[activity.case_id]
                 await batch.add(tx, event)

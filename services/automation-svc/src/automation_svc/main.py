@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         handlers.fire_rules_on_activity_events,
         group="activity_rules",
         batched=True,
-        parks=True,  # an activity event that came before its case waits for it
+        holds=True,  # an activity event that came before its case waits for it
     )
     runtime.subscribe(
         topics.CASETYPE_EVENTS, CaseTypeEnvelope, handlers.remember_case_type, group="case_types"

@@ -75,23 +75,24 @@ async def remember_template(tx: Transaction, template: TemplateSaved) -> None:
 async def case_states(
     session: AsyncConnection, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, dict[str, Any]]:
-    wanted = list({i for i in ids if i is not None})
-    if not wanted:
-        return {}
-    rows = await session.execute(
-        sa.select(cases.c.id, cases.c.state).where(any_of(cases.c.id, wanted))
-    )
-    return {r.id: r.state for r in rows}
+    return await _states(session, cases, ids)
 
 
 async def activity_states(
     session: AsyncConnection, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, dict[str, Any]]:
+    return await _states(session, activities, ids)
+
+
+async def _states(
+    session: AsyncConnection, table: sa.Table, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The ``state`` of each of ``ids`` the read model ``table`` has, by id."""
     wanted = list({i for i in ids if i is not None})
     if not wanted:
         return {}
     rows = await session.execute(
-        sa.select(activities.c.id, activities.c.state).where(activities.c.id.in_(wanted))
+        sa.select(table.c.id, table.c.state).where(any_of(table.c.id, wanted))
     )
     return {r.id: r.state for r in rows}
 

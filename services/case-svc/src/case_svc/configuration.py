@@ -3,6 +3,7 @@
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import insert
 
 from case_svc.config import Settings
@@ -22,31 +23,23 @@ from casestream.persistence.database import Transaction
 
 
 async def add_instance(tx: Transaction, instance: InstanceIn) -> Any:
-    row = (
-        await tx.session.execute(
-            insert(instances)
-            .values(**instance.model_dump())
-            .on_conflict_do_nothing()
-            .returning(instances)
-        )
-    ).first()
-    if row is None:
-        raise conflict(f"instance {instance.name!r} already exists")
-    return row
+    return await _add_new(tx, instances, instance, f"instance {instance.name!r}")
 
 
 async def add_status(tx: Transaction, status: CaseStatusIn) -> Any:
     tx.forget("case_statuses")
+    return await _add_new(tx, case_statuses, status, f"case status {status.name!r}")
+
+
+async def _add_new(tx: Transaction, table: sa.Table, body: BaseModel, what: str) -> Any:
+    """The new row, or 409 if ``table`` has one by that name already."""
     row = (
         await tx.session.execute(
-            insert(case_statuses)
-            .values(**status.model_dump())
-            .on_conflict_do_nothing()
-            .returning(case_statuses)
+            insert(table).values(**body.model_dump()).on_conflict_do_nothing().returning(table)
         )
     ).first()
     if row is None:
-        raise conflict(f"case status {status.name!r} already exists")
+        raise conflict(f"{what} already exists")
     return row
 
 

@@ -1,10 +1,12 @@
 """What case-svc does with the messages it hears."""
 
 from case_svc import lifecycle, relations
+from case_svc.activity_view import track_activities
 from case_svc.cases import open_case
 from case_svc.config import Settings
 from case_svc.submissions import take_in_submission
-from casestream.commands import Caller, rejecting_refusals
+from casestream.commands import Caller, refusals_rejected
+from casestream.contracts.activity import ActivityEnvelope
 from casestream.contracts.case import (
     AddCaseRole,
     AddCaseTags,
@@ -19,24 +21,27 @@ from casestream.contracts.intake import SubmissionEnvelope
 from casestream.persistence.database import Transaction
 
 
-def handle_submission(settings: Settings):
-    async def handle_submission(envelope: SubmissionEnvelope, tx: Transaction) -> None:
+class Handlers:
+    """One method per subscription."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def take_in_submission(self, envelope: SubmissionEnvelope, tx: Transaction) -> None:
         """A web form submission becomes a case, or joins its contact's open one, or is
         rejected with the reason; which of them goes out on case.submission_outcomes."""
-        await take_in_submission(tx, settings, envelope.data)
+        await take_in_submission(tx, self.settings, envelope.data)
 
-    return handle_submission
+    async def track_activities(self, envelopes: list[ActivityEnvelope], tx: Transaction) -> None:
+        """Remember each activity's status and due time, and refresh the next activity of
+        the cases they are on (or left): the dashboard's overdue and next-activity figures."""
+        await track_activities(envelopes, tx)
 
-
-def handle_case_command(settings: Settings):
-    @rejecting_refusals
-    async def handle_case_command(envelope: CaseCommandEnvelope, tx: Transaction) -> None:
+    async def run_case_command(self, envelope: CaseCommandEnvelope, tx: Transaction) -> None:
         """Commands from internal apps: the same actions and checks as the HTTP API. A command
         the rules refuse is dead-lettered at once with the reason."""
-        caller = Caller(actor=envelope.data.actor)
-        await _run_command(tx, settings, envelope.data, caller)
-
-    return handle_case_command
+        with refusals_rejected(envelope):
+            await _run_command(tx, self.settings, envelope.data, Caller(actor=envelope.data.actor))
 
 
 async def _run_command(

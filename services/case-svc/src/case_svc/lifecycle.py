@@ -41,14 +41,7 @@ async def take(
 ) -> CaseState:
     case = await lock_case(tx, case_id, staff=caller.staff, expected_version=version)
     rules.check_take(case, caller.actor)
-    return await save_case(
-        tx,
-        settings,
-        case,
-        values={"assignee": caller.actor},
-        event_type=CASE_ASSIGNED,
-        actor=caller.actor,
-    )
+    return await _save_assignee(tx, settings, caller, case, caller.actor)
 
 
 async def requeue(
@@ -62,9 +55,7 @@ async def requeue(
     # A system actor (a command's sender) is trusted like an admin.
     admin = caller.staff is None or "admin" in caller.staff.rights
     rules.check_requeue(case, caller.actor, admin=admin)
-    return await save_case(
-        tx, settings, case, values={"assignee": None}, event_type=CASE_ASSIGNED, actor=caller.actor
-    )
+    return await _save_assignee(tx, settings, caller, case, None)
 
 
 async def assign(
@@ -77,8 +68,20 @@ async def assign(
 ) -> CaseState:
     case = await lock_case(tx, case_id, staff=caller.staff, expected_version=version)
     rules.check_assign(case, user)
+    return await _save_assignee(tx, settings, caller, case, user)
+
+
+async def _save_assignee(
+    tx: Transaction, settings: Settings, caller: Caller, case: Any, assignee: str | None
+) -> CaseState:
+    """Take, requeue and assign all end here: ``None`` puts the case back in the pool."""
     return await save_case(
-        tx, settings, case, values={"assignee": user}, event_type=CASE_ASSIGNED, actor=caller.actor
+        tx,
+        settings,
+        case,
+        values={"assignee": assignee},
+        event_type=CASE_ASSIGNED,
+        actor=caller.actor,
     )
 
 

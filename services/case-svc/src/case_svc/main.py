@@ -2,9 +2,8 @@
 
 from fastapi import FastAPI
 
-from case_svc.activity_view import track_activities
 from case_svc.config import Settings
-from case_svc.handlers import handle_case_command, handle_submission
+from case_svc.handlers import Handlers
 from case_svc.routes import case_actions, cases, configuration, contacts, finding
 from casestream import topics
 from casestream.contracts.activity import ActivityEnvelope
@@ -25,11 +24,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = Runtime(settings)
     broker = runtime.broker
+    handlers = Handlers(settings)
 
     runtime.subscribe(
         topics.INTAKE_SUBMISSIONS,
         SubmissionEnvelope,
-        handle_submission(settings),
+        handlers.take_in_submission,
         # The group keeps its first name: a new one would read every submission again.
         group="open_case_for_submission",
         workers=settings.submission_workers,
@@ -37,14 +37,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.subscribe(
         topics.ACTIVITY_EVENTS,
         ActivityEnvelope,
-        track_activities,
+        handlers.track_activities,
         group="track_activities",
         batched=True,
     )
     runtime.subscribe(
         topics.CASE_COMMANDS,
         CaseCommandEnvelope,
-        handle_case_command(settings),
+        handlers.run_case_command,
         group="handle_case_command",
     )
     declare_publisher(

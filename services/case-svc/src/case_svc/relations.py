@@ -69,7 +69,7 @@ async def add_role(
         )
     )
     change = Change(after={"id": str(role_id), "role": role, "contact_id": str(contact_id)})
-    return await _save_role_change(tx, settings, caller, case, CASE_ROLE_ADDED, change)
+    return await _save_related(tx, settings, caller, case, CASE_ROLE_ADDED, {"roles": change})
 
 
 async def end_role(
@@ -101,14 +101,19 @@ async def end_role(
         before={"id": str(role_id), "end_date": None},
         after={"id": str(role_id), "end_date": end.isoformat()},
     )
-    return await _save_role_change(tx, settings, caller, case, CASE_ROLE_ENDED, change)
+    return await _save_related(tx, settings, caller, case, CASE_ROLE_ENDED, {"roles": change})
 
 
-async def _save_role_change(
-    tx: Transaction, settings: Settings, caller: Caller, case: Any, event_type: str, change: Change
+async def _save_related(
+    tx: Transaction,
+    settings: Settings,
+    caller: Caller,
+    case: Any,
+    event_type: str,
+    changes: dict[str, Change],
 ) -> CaseState:
-    """Roles live in their own table: the case changes only in version, and its history and
-    event say what became of the role."""
+    """Roles and links live in their own tables: the case changes only in version, and its
+    history and event say what became of them."""
     return await save_case(
         tx,
         settings,
@@ -116,7 +121,7 @@ async def _save_role_change(
         values={},
         event_type=event_type,
         actor=caller.actor,
-        extra_changes={"roles": change},
+        extra_changes=changes,
     )
 
 
@@ -165,24 +170,11 @@ async def link(
     )
     if not added.all():
         raise conflict("the cases are already linked")
-    await save_case(
-        tx,
-        settings,
-        rows[other_id],
-        values={},
-        event_type=CASE_LINKED,
-        actor=caller.actor,
-        extra_changes={"linked_case_ids": Change(after=[str(case_id)])},
-    )
-    return await save_case(
-        tx,
-        settings,
-        rows[case_id],
-        values={},
-        event_type=CASE_LINKED,
-        actor=caller.actor,
-        extra_changes={"linked_case_ids": Change(after=[str(other_id)])},
-    )
+    for this, linked in ((other_id, case_id), (case_id, other_id)):
+        change = {"linked_case_ids": Change(after=[str(linked)])}
+        # The caller's case goes last: its state is the answer.
+        state = await _save_related(tx, settings, caller, rows[this], CASE_LINKED, change)
+    return state
 
 
 async def merge(

@@ -110,8 +110,7 @@ async def _case_for(
     contact, created = await find_or_create_contact(
         tx, contact_values, settings, submission.duplicate_contact_rule
     )
-    case = await _opened(tx, settings, submission, contact, request, checked)
-    return await _taken_in(tx, submission, "case_opened", case, contact, created)
+    return await _opened(tx, settings, submission, contact, created, request, checked)
 
 
 async def _joined_or_opened(
@@ -129,8 +128,7 @@ async def _joined_or_opened(
         if case is not None:
             return await _taken_in(tx, submission, "attached", case, contact, created)
     request = _case_in(submission, contact.id)
-    case = await _opened(tx, settings, submission, contact, request, None)
-    return await _taken_in(tx, submission, "case_opened", case, contact, created)
+    return await _opened(tx, settings, submission, contact, created, request, None)
 
 
 async def _opened(
@@ -138,10 +136,11 @@ async def _opened(
     settings: Settings,
     submission: SubmissionReceived,
     contact: Any,
+    created: bool,
     request: CaseIn,
     checked: CheckedCase | None,
-) -> CaseState:
-    return await open_case(
+) -> SubmissionOutcome:
+    case = await open_case(
         tx,
         settings,
         request.model_copy(update={"client_ids": [contact.id]}),
@@ -150,6 +149,7 @@ async def _opened(
         contacts_in_hand={contact.id: contact},
         checked=checked,
     )
+    return await _taken_in(tx, submission, "case_opened", case, contact, created)
 
 
 async def _taken_in(

@@ -1,5 +1,3 @@
-from pydantic_settings import SettingsConfigDict
-
 from casestream.settings import ServiceSettings
 
 # For development and tests only: anyone who knows it can forge render tokens. Deployments set
@@ -7,11 +5,7 @@ from casestream.settings import ServiceSettings
 DEVELOPMENT_FORM_SECRET = "development-only-form-secret"
 
 
-class Settings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="INTAKE_SVC_", extra="ignore")
-
-    service_name: str = "intake-svc"
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/casestream_intake"
+class Settings(ServiceSettings, service="intake-svc"):
     http_port: int = 8050
     # A post holds a connection only for its one statement, but that includes its commit's
     # WAL flush: under load more than 10 overlap, and a connection over the pool's size is

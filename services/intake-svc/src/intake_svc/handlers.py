@@ -17,9 +17,23 @@ from intake_svc.case_types import remember_case_type
 from intake_svc.tables import submissions
 
 
-async def record_outcomes(envelopes: list[SubmissionOutcomeEnvelope], tx: Transaction) -> None:
-    """case-svc says what became of a submission: its status follows, with the case, the
-    contact (created or matched) or why it was rejected."""
+class Handlers:
+    """One method per subscription."""
+
+    async def record_outcomes(
+        self, envelopes: list[SubmissionOutcomeEnvelope], tx: Transaction
+    ) -> None:
+        """case-svc says what became of a submission: its status follows, with the case, the
+        contact (created or matched) or why it was rejected."""
+        await _record_outcomes(envelopes, tx)
+
+    async def learn_case_type(self, envelope: CaseTypeEnvelope, tx: Transaction) -> None:
+        """Keep the newest version of each case type, to check form definitions against."""
+        if envelope.type == CASETYPE_VERSION_PUBLISHED:
+            await remember_case_type(tx.session, envelope.data)
+
+
+async def _record_outcomes(envelopes: list[SubmissionOutcomeEnvelope], tx: Transaction) -> None:
     now = datetime.now(UTC)
     rows = [
         {
@@ -51,9 +65,3 @@ _RECORD = (
     # Parameters named apart from the columns (SQLAlchemy keeps those names for itself).
     .values({name: sa.bindparam(f"new_{name}") for name in _SET})
 )
-
-
-async def learn_case_type(envelope: CaseTypeEnvelope, tx: Transaction) -> None:
-    """Keep the newest version of each case type, to check form definitions against."""
-    if envelope.type == CASETYPE_VERSION_PUBLISHED:
-        await remember_case_type(tx.session, envelope.data)

@@ -15,7 +15,7 @@ from intake_svc import public_routes, staff_routes
 from intake_svc.config import DEVELOPMENT_FORM_SECRET, Settings
 from intake_svc.defences import PostLimits
 from intake_svc.forms import FormCache
-from intake_svc.handlers import learn_case_type, record_outcomes
+from intake_svc.handlers import Handlers
 
 log = get_logger(__name__)
 
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.form_secret == DEVELOPMENT_FORM_SECRET:
         log.warning("INTAKE_SVC_FORM_SECRET is not set: render tokens can be forged")
     runtime = Runtime(settings)
+    handlers = Handlers()
     declare_publisher(
         runtime.broker,
         settings.topic(topics.INTAKE_SUBMISSIONS),
@@ -35,11 +36,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.subscribe(
         topics.CASE_SUBMISSION_OUTCOMES,
         SubmissionOutcomeEnvelope,
-        record_outcomes,
+        handlers.record_outcomes,
         group="submission_outcomes",
         batched=True,
     )
-    runtime.subscribe(topics.CASETYPE_EVENTS, CaseTypeEnvelope, learn_case_type, group="case_types")
+    runtime.subscribe(
+        topics.CASETYPE_EVENTS, CaseTypeEnvelope, handlers.learn_case_type, group="case_types"
+    )
     app = create_service_app(
         runtime,
         title="intake-svc",

@@ -1,15 +1,9 @@
 from typing import Literal
 
-from pydantic_settings import SettingsConfigDict
-
 from casestream.settings import ServiceSettings
 
 
-class Settings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="NOTIFY_SVC_", extra="ignore")
-
-    service_name: str = "notify-svc"
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/casestream_notify"
+class Settings(ServiceSettings, service="notify-svc"):
     http_port: int = 8040
 
     smtp_host: str = "127.0.0.1"
@@ -32,6 +26,6 @@ class Settings(ServiceSettings):
     # A claimed email is retried after this long if its worker died mid-send. A batch starts
     # no send after half of it, so half must be longer than one SMTP conversation can take.
     delivery_lease_s: float = 120.0
-    # A send_email command whose case is not in the read model yet waits for it (parked),
+    # A send_email command whose case is not in the read model yet waits for it (held),
     # then fails after this long: an email an hour late is no longer the email asked for.
-    parked_give_up_s: float = 3600.0
+    held_give_up_s: float = 3600.0

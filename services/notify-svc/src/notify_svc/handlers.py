@@ -14,8 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from casestream import topics
 from casestream.contracts.case import CaseEnvelope, ContactEnvelope, ContactState
 from casestream.contracts.notify import SendEmailEnvelope
-from casestream.messaging.consumption import Handler
-from casestream.messaging.parking import NotYet, awaited_case
+from casestream.messaging.holding import NotYet, awaited_case
 from casestream.persistence.database import Transaction
 from casestream.persistence.read_models import keep_cases
 from casestream.settings import ServiceSettings
@@ -27,48 +26,42 @@ from notify_svc.tables import cases, contacts, emails
 EMAIL_NAMESPACE = uuid.UUID("3c1e4a8e-92f4-4f6b-8d0a-6b2f1c7d9e55")
 
 
-async def remember_case(envelopes: list[CaseEnvelope], tx: Transaction) -> None:
-    """Keep the newest version of the case, and its clients as contacts, to render emails;
-    the send_email commands that came before it go on now."""
-    await remember(envelopes, tx)
-    await tx.release({awaited_case(e.data.case.id) for e in envelopes})
+class Handlers:
+    """One method per subscription; ``wake_delivery`` starts the delivery worker at once."""
 
+    def __init__(self, settings: ServiceSettings, wake_delivery: Callable[[], None]) -> None:
+        self.settings = settings
+        self.wake_delivery = wake_delivery
 
-async def remember(envelopes: list[CaseEnvelope], tx: Transaction) -> None:
-    """The batch's cases in one newest-wins upsert, their clients in another."""
-    states = [e.data.case for e in envelopes]
-    await keep_cases(tx.session, cases, states)
-    await _upsert_contacts(
-        tx, [client for case in states for client in case.clients], from_contact_events=False
-    )
+    async def remember_case(self, envelopes: list[CaseEnvelope], tx: Transaction) -> None:
+        """Keep the newest version of the case, and its clients as contacts, to render
+        emails; the send_email commands that came before it go on now."""
+        states = [e.data.case for e in envelopes]
+        await keep_cases(tx.session, cases, states)
+        clients = [client for case in states for client in case.clients]
+        await _upsert_contacts(tx, clients, from_contact_events=False)
+        await tx.release({awaited_case(case.id) for case in states})
 
+    async def remember_contact(self, envelopes: list[ContactEnvelope], tx: Transaction) -> None:
+        """A contact's own events are the authority on its name, address and do-not-email
+        flag."""
+        await _upsert_contacts(tx, [e.data.contact for e in envelopes], from_contact_events=True)
 
-async def remember_contact(envelopes: list[ContactEnvelope], tx: Transaction) -> None:
-    """A contact's own events are the authority on its name, address and do-not-email flag."""
-    await _upsert_contacts(tx, [e.data.contact for e in envelopes], from_contact_events=True)
-
-
-def queue_email(wake_delivery: Callable[[], None]) -> Handler:
-    async def queue_email(envelope: SendEmailEnvelope, tx: Transaction) -> None:
+    async def queue_email(self, envelope: SendEmailEnvelope, tx: Transaction) -> None:
         """One queued email per notification id, however often the command comes; one about
         a case not heard of yet waits for it."""
         case_id = envelope.data.case_id
         if case_id is not None and not await _known(tx, case_id):
             raise NotYet(awaited_case(case_id))
         await queue(envelope, tx)
-        tx.after_commit(wake_delivery)  # send it now, not at the next poll
+        tx.after_commit(self.wake_delivery)  # send it now, not at the next poll
 
-    return queue_email
-
-
-def never_heard_of_its_case(settings: ServiceSettings) -> Handler:
-    async def never_heard_of_its_case(envelope: SendEmailEnvelope, tx: Transaction) -> None:
-        """A send_email whose case never came (``parked_give_up_s``): its email is failed,
+    async def never_heard_of_its_case(self, envelope: SendEmailEnvelope, tx: Transaction) -> None:
+        """A send_email whose case never came (``held_give_up_s``): its email is failed,
         and said so on notify.events."""
         command = envelope.data
-        await queue(
-            envelope, tx, status="failed", error=f"case {command.case_id} never became known"
-        )
+        error = f"case {command.case_id} never became known"
+        await queue(envelope, tx, status="failed", error=error)
         row = (
             await tx.session.execute(
                 sa.select(emails).where(emails.c.notification_id == command.notification_id)
@@ -76,9 +69,7 @@ def never_heard_of_its_case(settings: ServiceSettings) -> Handler:
         ).one()
         if row.status == "failed":
             with traced(row.correlation_id, str(row.notification_id)):
-                await tx.publish(settings.topic(topics.NOTIFY_EVENTS), email_event(row))
-
-    return never_heard_of_its_case
+                await tx.publish(self.settings.topic(topics.NOTIFY_EVENTS), email_event(row))
 
 
 async def _known(tx: Transaction, case_id: uuid.UUID) -> bool:

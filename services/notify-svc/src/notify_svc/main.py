@@ -11,9 +11,10 @@ from casestream.contracts.notify import EmailEnvelope, SendEmailEnvelope, Templa
 from casestream.http.app import create_service_app
 from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
-from notify_svc import email_routes, handlers, template_routes
+from notify_svc import email_routes, template_routes
 from notify_svc.config import Settings
 from notify_svc.delivery import DeliveryWorker
+from notify_svc.handlers import Handlers
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -21,6 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = Runtime(settings)
     broker, db = runtime.broker, runtime.database
     worker = DeliveryWorker(db, settings)
+    handlers = Handlers(settings, wake_delivery=worker.wake)
     # Read models: a whole batch in a few statements.
     runtime.subscribe(
         topics.CASE_EVENTS,
@@ -39,10 +41,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.subscribe(
         topics.NOTIFY_COMMANDS,
         SendEmailEnvelope,
-        handlers.queue_email(worker.wake),
+        handlers.queue_email,
         group="queue_email",
-        parks=True,  # a command about a case not heard of yet waits for it
-        gave_up=handlers.never_heard_of_its_case(settings),
+        holds=True,  # a command about a case not heard of yet waits for it
+        gave_up=handlers.never_heard_of_its_case,
     )
     declare_publisher(
         broker,

@@ -86,7 +86,7 @@ def _prepare(
     try:
         drafted = draft(request, known, staff)
     except CaseNotKnown as error:
-        # A command waits for its case before it is queued (parked); an email posted over
+        # A command waits for its case before it is queued (held); an email posted over
         # HTTP may be a moment ahead of its case: an ordinary retry, with backoff.
         return Prepared(row, outcome=Outcome(row, RETRY, f"case {error} is not known yet"))
     except CannotRender as error:

@@ -212,18 +212,23 @@ CASE_COMMAND_TYPES = (
 )
 
 
-class ContactInput(BaseModel):
-    """A contact as given (case-svc's ``POST /contacts`` body, and a new case's client)."""
+class ContactFields(BaseModel):
+    """What may change on a contact (case-svc's ``PATCH /contacts/{id}``): its type stays."""
 
     model_config = ConfigDict(extra="forbid")
 
-    contact_type: Literal["individual", "organization"] = "individual"
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     display_name: str | None = Field(default=None, max_length=400)
     email: EmailStr | None = None
     phone: str | None = Field(default=None, max_length=50)
     do_not_email: bool = False
+
+
+class ContactInput(ContactFields):
+    """A contact as given (case-svc's ``POST /contacts`` body, and a new case's client)."""
+
+    contact_type: Literal["individual", "organization"] = "individual"
 
 
 class OpportunityInput(BaseModel):

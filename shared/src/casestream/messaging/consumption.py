@@ -17,7 +17,7 @@ that a handler rejects (``Rejected``), goes there at once. Offsets move only aft
 record of the batch was handled or dead-lettered, so nothing is skipped; a crash or a lost
 partition means redelivery, which the inbox absorbs. A rebalance waits for the batch in
 flight to finish and commit before the partitions are given away. A message that came before
-what it needs is parked (``casestream.messaging.parking``) for subscriptions that may park.
+what it needs is held (``casestream.messaging.holding``) for subscriptions that may hold.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError
 
 from casestream import metrics
 from casestream.logging import get_logger
-from casestream.messaging.parking import BEHIND, NotYet, Parking, keys_with_parked
+from casestream.messaging.holding import BEHIND, Holding, NotYet, keys_with_held
 from casestream.persistence.database import Database, Transaction
 from casestream.shutdown import cancel_and_wait
 from casestream.topics import dead_letter_topic
@@ -73,8 +73,8 @@ class Subscription:
     """``handler(envelope, tx)`` for each message on ``topic``, as consumer group ``group_id``
     (also the inbox's consumer name, so each group handles a message once). With
     ``batched``, ``handler(envelopes, tx)`` once for all of a batch's new messages, in order
-    (alone, a message is a list of one). With ``parks``, a handler may park a message that
-    came too early (``NotYet``, ``tx.park``) and later messages of a key with parked ones wait
+    (alone, a message is a list of one). With ``holds``, a handler may hold a message that
+    came too early (``NotYet``, ``tx.hold``) and later messages of a key with held ones wait
     behind them; ``gave_up(envelope, tx)`` is called for one that waited too long (without
     it, that message is dead-lettered)."""
 
@@ -83,7 +83,7 @@ class Subscription:
     contract: type[pydantic.BaseModel]
     handler: Handler | BatchHandler
     batched: bool = False
-    parks: bool = False
+    holds: bool = False
     gave_up: Handler | None = None
 
     async def run(self, envelopes: list[Any], tx: Transaction) -> None:
@@ -228,23 +228,23 @@ class BatchConsumer:
                 if envelope.id in fresh:  # not seen before, nor earlier in this batch
                     fresh.discard(envelope.id)
                     new.append((record, envelope))
-            if sub.parks:
-                new = await self._behind_parked(tx, new)
+            if sub.holds:
+                new = await self._behind_held(tx, new)
             await sub.run([envelope for _, envelope in new], tx)
-            if tx.parking is not None:
-                await tx.parking.write(tx)
+            if tx.holding is not None:
+                await tx.holding.write(tx)
         self._count("processed", len(new))
         self._count("duplicate", len(valid) - len(new))
 
-    async def _behind_parked(
+    async def _behind_held(
         self, tx: Transaction, new: list[tuple[Any, Any]]
     ) -> list[tuple[Any, Any]]:
-        """Park the messages whose key has parked ones (they wait behind them); the rest."""
-        tx.parking = Parking(self.subscription.group_id, {e.id: r for r, e in new})
-        waiting = await keys_with_parked(tx, self.subscription.group_id, (_key(r) for r, _ in new))
+        """Hold the messages whose key has held ones (they wait behind them); the rest."""
+        tx.holding = Holding(self.subscription.group_id, {e.id: r for r, e in new})
+        waiting = await keys_with_held(tx, self.subscription.group_id, (_key(r) for r, _ in new))
         for record, envelope in new:
             if _key(record) in waiting:
-                tx.parking.park(envelope, BEHIND)
+                tx.holding.hold(envelope, BEHIND)
         return [(r, e) for r, e in new if _key(r) not in waiting]
 
     async def _handle_alone(self, record: Any, envelope: Any) -> None:
@@ -258,19 +258,19 @@ class BatchConsumer:
                         if not await tx.claim_message(sub.group_id, envelope.id):
                             self._count("duplicate")
                             return
-                        if not sub.parks or await self._behind_parked(tx, [(record, envelope)]):
+                        if not sub.holds or await self._behind_held(tx, [(record, envelope)]):
                             await sub.run([envelope], tx)
-                        if tx.parking is not None:
-                            await tx.parking.write(tx)
+                        if tx.holding is not None:
+                            await tx.holding.write(tx)
                 self._count("processed")
                 return
             except asyncio.CancelledError:
                 raise
             except NotYet as early:
-                if sub.parks:
-                    await self._park(record, envelope, early.awaiting)
+                if sub.holds:
+                    await self._hold(record, envelope, early.awaiting)
                     return
-                error = early  # a subscription that does not park cannot wait: a failure
+                error = early  # a subscription that does not hold cannot wait: a failure
                 if attempt >= self.policy.max_attempts:
                     await self.dead_letter(record, error, attempt, "handler kept failing")
                     return
@@ -294,14 +294,14 @@ class BatchConsumer:
                 )
                 await asyncio.sleep(self.policy.backoff(attempt))
 
-    async def _park(self, record: Any, envelope: Any, awaiting: str) -> None:
+    async def _hold(self, record: Any, envelope: Any, awaiting: str) -> None:
         """Keep it for later, claimed: its partition moves on, a redelivery is a duplicate."""
         async with self.database.transaction() as tx:
             if await tx.claim_message(self.subscription.group_id, envelope.id):
-                tx.parking = Parking(self.subscription.group_id, {envelope.id: record})
-                tx.parking.park(envelope, awaiting)
-                await tx.parking.write(tx)
-        self._count("parked")
+                tx.holding = Holding(self.subscription.group_id, {envelope.id: record})
+                tx.holding.hold(envelope, awaiting)
+                await tx.holding.write(tx)
+        self._count("held")
 
     async def dead_letter(
         self, record: Any, error: BaseException, attempts: int, reason: str

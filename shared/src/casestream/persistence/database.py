@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from casestream.envelope import Envelope
-from casestream.messaging import parking
+from casestream.messaging import holding
 from casestream.persistence.tables import inbox, outbox
 
 OUTBOX_CHANNEL = "casestream_outbox"
@@ -84,27 +84,27 @@ class Transaction:
         self._outbox: list[dict[str, Any]] = []
         self.committed_callbacks: list[Callable[[], None]] = []
         self._read_once: dict[Any, Any] = {}
-        # Set by the consumer of a subscription that parks (casestream.messaging.parking).
-        self.parking: parking.Parking | None = None
+        # Set by the consumer of a subscription that holds (casestream.messaging.holding).
+        self.holding: holding.Holding | None = None
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once this transaction has committed (e.g. wake a local worker
         that should pick up what it wrote); never if it rolls back."""
         self.committed_callbacks.append(callback)
 
-    def park(self, envelope: Envelope[Any], awaiting: str | None) -> None:
+    def hold(self, envelope: Envelope[Any], awaiting: str | None) -> None:
         """Handle ``envelope``, one of the consumed batch's, later: it came before
         ``awaiting`` (for batch handlers; a handler of one message raises ``NotYet``). The
-        later messages of its key in the batch must wait too (``tx.parking.holds``); a
-        condition on the key itself (the case a message is about) parks them anyway."""
-        if self.parking is None:
-            raise parking.NotYet(awaiting or "an earlier message of its key")
-        self.parking.park(envelope, awaiting)
+        later messages of its key in the batch must wait too (``tx.holding.holds``); a
+        condition on the key itself (the case a message is about) holds them anyway."""
+        if self.holding is None:
+            raise holding.NotYet(awaiting or "an earlier message of its key")
+        self.holding.hold(envelope, awaiting)
 
     async def release(self, awaiting: Iterable[str]) -> None:
-        """What ``awaiting`` names is here: the messages parked for it are handled again
+        """What ``awaiting`` names is here: the messages held for it are handled again
         once this transaction commits."""
-        if await parking.release(self, awaiting):
+        if await holding.release(self, awaiting):
             self.committed_callbacks.extend(self._database.release_listeners)
 
     async def read_once(self, key: Any, read: Callable[[], Awaitable[Any]]) -> Any:
@@ -242,7 +242,7 @@ class Database:
         return stored
 
     def on_release(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` after a transaction that released parked messages commits."""
+        """Call ``callback`` after a transaction that released held messages commits."""
         self.release_listeners.append(callback)
 
     def on_outbox_commit(self, callback: Callable[[], None]) -> None:

@@ -1,5 +1,5 @@
 """The messaging tables every service's database has: the outbox and inbox (created by each
-service's first migration through ``create_messaging_tables``) and the parked messages
+service's first migration through ``create_messaging_tables``) and the held messages
 (created by the shared ``messaging`` branch of migrations, ``casestream.persistence``'s
 ``messaging_migrations``)."""
 
@@ -66,11 +66,11 @@ inbox = sa.Table(
 )
 sa.Index("inbox_processed_at", inbox.c.processed_at)
 
-# Messages that came before what they need (casestream.messaging.parking): kept as received,
+# Messages that came before what they need (casestream.messaging.holding): kept as received,
 # handled again when it arrives. The first row of a (consumer, key) is the one that waits; the
 # others of its key wait behind it, so a key's messages are still handled in order.
-parked_messages = sa.Table(
-    "parked_messages",
+held_messages = sa.Table(
+    "held_messages",
     messaging_metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     sa.Column("consumer", sa.Text, nullable=False),
@@ -83,25 +83,21 @@ parked_messages = sa.Table(
     sa.Column("offset", sa.BigInteger, nullable=False),
     sa.Column("value", sa.LargeBinary, nullable=False),
     sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
-    sa.Column(
-        "parked_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    sa.Column("held_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     # When to try it again: now once what it awaits is released, else a recheck later.
     sa.Column("due_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("rechecks", sa.Integer, nullable=False, server_default="0"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
-    sa.UniqueConstraint("consumer", "message_id", name="parked_messages_consumer_message"),
+    sa.UniqueConstraint("consumer", "message_id", name="held_messages_consumer_message"),
 )
+sa.Index("held_messages_key", held_messages.c.consumer, held_messages.c.key, held_messages.c.id)
 sa.Index(
-    "parked_messages_key", parked_messages.c.consumer, parked_messages.c.key, parked_messages.c.id
+    "held_messages_awaiting",
+    held_messages.c.awaiting,
+    postgresql_where=held_messages.c.awaiting.is_not(None),
 )
-sa.Index(
-    "parked_messages_awaiting",
-    parked_messages.c.awaiting,
-    postgresql_where=parked_messages.c.awaiting.is_not(None),
-)
-sa.Index("parked_messages_due", parked_messages.c.due_at)
+sa.Index("held_messages_due", held_messages.c.due_at)
 
 
 def create_messaging_tables(bind: sa.engine.Connection) -> None:

@@ -4,18 +4,22 @@ consumers, relay and workers) behind an httpx client, a producer to put messages
 input topics, and read-backs of what it said.
 
 The scope rule: one running app per service per test session (a session-scoped ``service``
-fixture in the service's conftest, made with ``start_service``). Starting an app costs
+fixture in the service's conftest, made with ``service_fixture``). Starting an app costs
 seconds (each consumer group join on Tansu), so tests never get one each: they keep apart by
 their own ids, slugs and names, and read only what is about those (read-backs take the keys
-a test made). A test module that needs different settings starts its own app with the same
-``start_service`` (a module-scoped fixture); nothing else starts an app.
+a test made). A test module that needs different settings starts its own app the same way
+(``service_fixture(..., scope="module")``, or ``start_service`` itself); nothing else starts
+an app.
 
 Read-backs never take "not yet" for "not sent": ``said`` waits for what is expected (and a
 grace more, so that a surplus shows) and fails naming what did arrive; to show that nothing
 was sent, ``said_until`` reads up to a marker the test caused after it.
 
-    async with start_service(create_app, Settings, MIGRATIONS, create_database,
-                             kafka_bootstrap, smtp_port=25) as service:
+    # conftest.py
+    service = service_fixture(create_app, Settings, MIGRATIONS, name="notify", smtp_port=25)
+
+    # a test
+    async def test_it_says_so(service):
         await service.deliver(topics.CASE_EVENTS, case_event(case_state()))
         [event] = await service.said(topics.NOTIFY_EVENTS, case_id, expected=1)
 """
@@ -23,19 +27,22 @@ was sent, ``said_until`` reads up to a marker the test caused after it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, ParamSpec, TypeVar
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from casestream.envelope import Envelope
 from casestream.persistence.database import Database
 from casestream.settings import ServiceSettings
-from casestream.testing.plugin import records_on, records_to_end, records_until
+from casestream.testing.plugin import records_on, records_to_end
+from casestream.testing.plugin import records_until as records_up_to_marker
 from casestream.testing.services import (
     STAFF_HEADERS,
     create_system_topics,
@@ -47,6 +54,7 @@ from casestream.testing.services import (
 
 S = TypeVar("S", bound=ServiceSettings)
 H = TypeVar("H", bound="ServiceHarness[Any]")
+P = ParamSpec("P")
 
 Keys = str | object | Iterable[str | object] | None
 
@@ -63,6 +71,20 @@ def _keys(keys: Keys) -> set[str] | None:
 def body(record: Any) -> Any:
     """A record's value, decoded from JSON."""
     return json.loads(record.value)
+
+
+def _decoded(
+    read: Callable[P, Awaitable[list[Any]]], doc: str
+) -> Callable[P, Awaitable[list[Any]]]:
+    """``read`` (a read-back of records) returning the records' values decoded instead,
+    with ``doc`` as its docstring."""
+
+    @functools.wraps(read)
+    async def decoded(*args: P.args, **kwargs: P.kwargs) -> list[Any]:
+        return [body(r) for r in await read(*args, **kwargs)]
+
+    decoded.__doc__ = doc
+    return decoded
 
 
 class ServiceHarness(Generic[S]):
@@ -136,23 +158,14 @@ class ServiceHarness(Generic[S]):
             match=match,
         )
 
-    async def said(
-        self,
-        topic: str,
-        keys: Keys,
-        expected: int,
-        timeout_s: float = 15.0,
-        grace_s: float = 1.0,
-        match: Callable[[Any], bool] | None = None,
-    ) -> list[Any]:
+    said = _decoded(
+        records,
         """The messages (decoded JSON) on ``topic`` keyed by ``keys`` (one or several
         subjects; None: all), once ``expected`` have arrived and ``grace_s`` more has passed
-        so that a surplus shows. Fewer within ``timeout_s`` fail."""
-        return [
-            body(r) for r in await self.records(topic, keys, expected, timeout_s, grace_s, match)
-        ]
+        so that a surplus shows. Fewer within ``timeout_s`` fail.""",
+    )
 
-    async def said_until(
+    async def records_until(
         self,
         topic: str,
         marker: str | Callable[[Any], bool],
@@ -160,11 +173,8 @@ class ServiceHarness(Generic[S]):
         timeout_s: float = 20.0,
         match: Callable[[Any], bool] | None = None,
     ) -> list[Any]:
-        """The messages (decoded JSON) on ``topic`` keyed by ``keys`` read up to ``marker``
-        (the record keyed so, or one ``marker(record)`` holds for), but the marker: the test
-        sends the marker after what must not have been said, so an absence here means "not
-        said". Fails if the marker does not arrive."""
-        records = await records_until(
+        """The records (not decoded) on ``topic`` up to ``marker``: see ``said_until``."""
+        return await records_up_to_marker(
             self.kafka_bootstrap,
             self.topic(topic),
             marker,
@@ -172,7 +182,14 @@ class ServiceHarness(Generic[S]):
             keys=_keys(keys),
             match=match,
         )
-        return [body(r) for r in records]
+
+    said_until = _decoded(
+        records_until,
+        """The messages (decoded JSON) on ``topic`` keyed by ``keys`` read up to ``marker``
+        (the record keyed so, or one ``marker(record)`` holds for), but the marker: the test
+        sends the marker after what must not have been said, so an absence here means "not
+        said". Fails if the marker does not arrive.""",
+    )
 
     async def said_so_far(
         self,
@@ -262,10 +279,59 @@ async def start_service(
         await producer.stop()
 
 
+Scope = Literal["session", "package", "module", "class", "function"]
+
+
+def service_fixture(
+    create_app: Callable[[S], FastAPI],
+    settings_cls: type[S],
+    migrations_path: Path,
+    *,
+    scope: Scope = "session",
+    ready: Callable[[H], Awaitable[object]] | None = None,
+    arguments_from: Callable[[pytest.FixtureRequest], Mapping[str, Any]] | None = None,
+    **start_arguments: Any,
+) -> Any:
+    """A pytest fixture (``scope``, the session's by default) that yields the service
+    ``start_service(create_app, settings_cls, migrations_path, ...)`` runs, with the
+    ``create_database`` and ``kafka_bootstrap`` fixtures and ``start_arguments`` (``name=``,
+    ``harness=``, ``staff=``, settings overrides). A conftest names it by assignment::
+
+        service = service_fixture(create_app, Settings, MIGRATIONS, name="activity")
+
+    ``ready(service)`` is awaited before the service is handed to tests (publish what it
+    must know, wait until it does). ``arguments_from(request)`` gives more ``start_service``
+    arguments, made from other fixtures when the service starts
+    (``request.getfixturevalue("smtp_server")``: a synchronous fixture of a scope at least
+    as wide); ``start_arguments`` win over them."""
+
+    @pytest.fixture(scope=scope)
+    async def service(
+        create_database: Callable[[str], Awaitable[str]],
+        kafka_bootstrap: str,
+        request: pytest.FixtureRequest,
+    ) -> AsyncIterator[H]:
+        more = arguments_from(request) if arguments_from is not None else {}
+        async with start_service(
+            create_app,
+            settings_cls,
+            migrations_path,
+            create_database,
+            kafka_bootstrap,
+            **{**more, **start_arguments},
+        ) as running:
+            if ready is not None:
+                await ready(running)
+            yield running
+
+    return service
+
+
 __all__ = [
     "STAFF_HEADERS",
     "ServiceHarness",
     "body",
     "dead_letter_headers",
+    "service_fixture",
     "start_service",
 ]

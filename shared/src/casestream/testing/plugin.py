@@ -11,6 +11,7 @@ Every test gets its own databases and topics, so tests never see each other's da
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -187,31 +188,50 @@ async def _read(
     marker: Callable[[Any], bool] | None = None,
     match: Callable[[Any], bool] | None = None,
 ) -> list[Any]:
-    # Partitions are assigned by hand: no consumer group to join, so reading starts at once.
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
     records: list[Any] = []
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+    async with _from_the_start(kafka_bootstrap, topic) as (consumer, _):
         loop = asyncio.get_running_loop()
         deadline, enough_at = loop.time() + timeout_s, None
         while loop.time() < min(deadline, enough_at or deadline):
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records += [
-                    r
-                    for r in batch
-                    if (keys is None or r.key.decode() in keys) and (match is None or match(r))
-                ]
+            records += await _next_wanted(consumer, keys, match)
             done = (expected is not None and len(records) >= expected) or (
                 marker is not None and any(marker(r) for r in records)
             )
             if done and enough_at is None:
                 enough_at = loop.time() + grace_s
+    return records
+
+
+@contextlib.asynccontextmanager
+async def _from_the_start(
+    kafka_bootstrap: str, topic: str
+) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
+    """A consumer assigned every partition of ``topic`` (by hand: no consumer group to join,
+    so reading starts at once), at the start of each; and those partitions."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        yield consumer, partitions
     finally:
         await consumer.stop()
-    return records
+
+
+async def _next_wanted(
+    consumer: AIOKafkaConsumer,
+    keys: set[str] | None,
+    match: Callable[[Any], bool] | None,
+) -> list[Any]:
+    """The next records ``consumer`` gets (within 0.2 s) whose key is in ``keys`` and for
+    which ``match(record)`` holds (either: if given)."""
+    return [
+        r
+        for batch in (await consumer.getmany(timeout_ms=200)).values()
+        for r in batch
+        if (keys is None or r.key.decode() in keys) and (match is None or match(r))
+    ]
 
 
 async def records_to_end(
@@ -226,24 +246,12 @@ async def records_to_end(
     those whose key is in ``keys`` and for which ``match(record)`` holds, if given). For a
     sender whose sends are known to be done (its outbox is empty): then an absence here means
     "not sent". Fails if the end is not reached within ``timeout_s``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
     records: list[Any] = []
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+    async with _from_the_start(kafka_bootstrap, topic) as (consumer, partitions):
         ends = await consumer.end_offsets(partitions)
         async with asyncio.timeout(timeout_s):
             while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                for batch in (await consumer.getmany(timeout_ms=200)).values():
-                    records += [
-                        r
-                        for r in batch
-                        if (keys is None or r.key.decode() in keys) and (match is None or match(r))
-                    ]
-    finally:
-        await consumer.stop()
+                records += await _next_wanted(consumer, keys, match)
     return records
 
 

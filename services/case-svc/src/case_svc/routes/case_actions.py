@@ -12,23 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from case_svc import editing, lifecycle, relations
 from case_svc.schemas import Case, CasePatch
-from casestream.commands import Caller, invalid
+from casestream.commands import Caller
 from casestream.http.auth import Staff, StaffUser
+from casestream.http.if_match import expected_version
 from casestream.http.state import Service
 from casestream.service import Runtime
 
 router = APIRouter(tags=["case actions"])
-
-
-def expected_version(
-    if_match: Annotated[str | None, Header(description="the case version you saw")] = None,
-) -> int | None:
-    if if_match is None:
-        return None
-    try:
-        return int(if_match.removeprefix("W/").strip('"'))
-    except ValueError:
-        raise invalid(("header", "if-match"), 'a case version number, e.g. "3"') from None
 
 
 class Body(BaseModel):
@@ -98,7 +88,7 @@ class CaseAction:
                 self.runtime.settings,
                 Caller(actor=self.staff.user, staff=self.staff),
                 *args,
-                version=expected_version(self.if_match),
+                version=expected_version(self.if_match, "a case"),
                 **kwargs,
             )
 

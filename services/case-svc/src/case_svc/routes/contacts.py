@@ -8,7 +8,7 @@ import uuid
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from case_svc.contact_merges import merge_contacts
 from case_svc.contacts import (
@@ -22,6 +22,7 @@ from case_svc.schemas import Contact, ContactIn
 from case_svc.tables import contacts
 from casestream.commands import not_found
 from casestream.contact_keys import email_key
+from casestream.contracts.case import ContactFields
 from casestream.http.auth import Staff
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 from casestream.http.state import Service
@@ -35,17 +36,8 @@ class NewContact(ContactIn):
     )
 
 
-class ContactPatch(BaseModel):
+class ContactPatch(ContactFields):
     """Only the fields given change; null clears one."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    first_name: str | None = Field(default=None, max_length=200)
-    last_name: str | None = Field(default=None, max_length=200)
-    display_name: str | None = Field(default=None, max_length=400)
-    email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=50)
-    do_not_email: bool = False
 
 
 class ContactMerge(BaseModel):

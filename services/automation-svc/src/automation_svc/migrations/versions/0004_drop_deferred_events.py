@@ -1,5 +1,5 @@
-"""Activity events that come before their case now wait in the shared parked messages
-(casestream.messaging.parking): the service's own ``deferred_events`` goes. Rows still in it
+"""Activity events that come before their case now wait in the shared held messages
+(casestream.messaging.holding): the service's own ``deferred_events`` goes. Rows still in it
 would be lost, so the upgrade stops instead while any are left (the previous release hands
 them on as their cases arrive).
 
@@ -24,14 +24,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from sqlalchemy.dialects.postgresql import JSONB, UUID
-
-    op.create_table(
-        "deferred_events",
-        sa.Column("id", UUID(as_uuid=True), primary_key=True),
-        sa.Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
-        sa.Column("type", sa.Text, nullable=False),
-        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("activity_id", UUID(as_uuid=True)),
-        sa.Column("facts", JSONB, nullable=False),
+    # The events that waited in deferred_events now wait among the held messages, which
+    # the previous release does not read: an empty table brought back would lose them.
+    raise NotImplementedError(
+        "0004 is not reversible: restore the database from before the upgrade instead"
     )

@@ -2,17 +2,17 @@
 
 Topics are ordered only within themselves, so a ``case.opened`` can come before the case type
 it names, and an activity event before its case. A handler says so by raising
-``NotYet(awaiting)`` (or, handling a batch, with ``tx.park(envelope, awaiting)`` for one of
+``NotYet(awaiting)`` (or, handling a batch, with ``tx.hold(envelope, awaiting)`` for one of
 its messages); ``awaiting`` names the missing thing (``awaited_case_type(name, version)``).
-The message is then **parked**: its record is kept in ``parked_messages``, its inbox claim
+The message is then **held**: its record is kept in ``held_messages``, its inbox claim
 stands (a redelivery is a duplicate), and its partition moves on. Later messages of the same
-key and consumer are parked behind it, so one key's messages are still handled in order.
+key and consumer are held behind it, so one key's messages are still handled in order.
 
 The handler of what was missing calls ``tx.release(awaiting)``; once that commits, the
-service's ``ParkedMessages`` worker hands the parked messages to their handlers again, the
+service's ``HeldMessages`` worker hands the held messages to their handlers again, the
 first of each key first. Releases are also found by polling (another replica may release),
-and a parked message is checked again now and then by itself (a release that raced its
-parking is never missed). A message that fails when handled again is retried with backoff
+and a held message is checked again now and then by itself (a release that raced its
+holding is never missed). A message that fails when handled again is retried with backoff
 and, after the consumption policy's attempts, dead-lettered like any other; one that still
 waits after ``give_up_s`` goes to its subscription's ``gave_up`` handler, or else to the
 dead-letter topic.
@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql
 
 from casestream import metrics
 from casestream.logging import get_logger
-from casestream.persistence.tables import parked_messages
+from casestream.persistence.tables import held_messages
 from casestream.shutdown import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ RECHECK_MAX_S = 600.0
 
 
 class NotYet(Exception):
-    """Raised by a handler for a message that came before what it needs: it is parked until
+    """Raised by a handler for a message that came before what it needs: it is held until
     ``awaiting`` is released (see the module docstring)."""
 
     def __init__(self, awaiting: str) -> None:
@@ -55,7 +55,7 @@ class NotYet(Exception):
         self.awaiting = awaiting
 
 
-# What messages wait for, in one spelling for the parking and the releasing side.
+# What messages wait for, in one spelling for the holding and the releasing side.
 
 
 def awaited_case(case_id: uuid.UUID | str) -> str:
@@ -67,7 +67,7 @@ def awaited_case_type(name: str, version: int) -> str:
 
 
 def row_of(record: Any, consumer: str, awaiting: str | None) -> dict[str, Any]:
-    """The parked row of a consumed record."""
+    """The held row of a consumed record."""
     envelope_id = json.loads(record.value)["id"]
     return dict(
         consumer=consumer,
@@ -83,28 +83,28 @@ def row_of(record: Any, consumer: str, awaiting: str | None) -> dict[str, Any]:
     )
 
 
-class Parking:
-    """What a consumed batch's transaction knows to park its messages: their records, and
-    the keys that already have messages parked (``tx.parking``)."""
+class Holding:
+    """What a consumed batch's transaction knows to hold its messages: their records, and
+    the keys that already have messages held (``tx.holding``)."""
 
     def __init__(self, consumer: str, records: dict[Any, Any]) -> None:
         self.consumer = consumer
         self.records = records  # envelope id -> its record
-        self.parked: list[dict[str, Any]] = []
-        self.parked_ids: set[Any] = set()
+        self.held: list[dict[str, Any]] = []
+        self.held_ids: set[Any] = set()
 
-    def holds(self, envelope: Any) -> bool:
-        """Whether an earlier message of ``envelope``'s key was parked in this batch: a batch
-        handler parks it too (``tx.park``), behind that one."""
+    def is_behind(self, envelope: Any) -> bool:
+        """Whether an earlier message of ``envelope``'s key was held in this batch: a batch
+        handler holds it too (``tx.hold``), behind that one."""
         key = self.records[envelope.id].key or b""
-        return any(row["key"] == key.decode() for row in self.parked)
+        return any(row["key"] == key.decode() for row in self.held)
 
-    def park(self, envelope: Any, awaiting: str | None) -> None:
+    def hold(self, envelope: Any, awaiting: str | None) -> None:
         record = self.records[envelope.id]
-        self.parked.append(row_of(record, self.consumer, awaiting))
-        self.parked_ids.add(envelope.id)
+        self.held.append(row_of(record, self.consumer, awaiting))
+        self.held_ids.add(envelope.id)
         log.info(
-            "message parked",
+            "message held",
             consumer=self.consumer,
             type=getattr(envelope, "type", None),
             subject=getattr(envelope, "subject", None),
@@ -112,47 +112,47 @@ class Parking:
         )
 
     async def write(self, tx: Transaction) -> None:
-        if self.parked:
+        if self.held:
             await tx.session.execute(
-                postgresql.insert(parked_messages).on_conflict_do_nothing(), self.parked
+                postgresql.insert(held_messages).on_conflict_do_nothing(), self.held
             )
-            metrics.messages_parked.labels(self.consumer).inc(len(self.parked))
-            self.parked = []
+            metrics.messages_held.labels(self.consumer).inc(len(self.held))
+            self.held = []
 
 
-async def keys_with_parked(tx: Transaction, consumer: str, keys: Iterable[str]) -> set[str]:
-    """Which of ``keys`` have messages of ``consumer`` parked: new ones go behind them."""
+async def keys_with_held(tx: Transaction, consumer: str, keys: Iterable[str]) -> set[str]:
+    """Which of ``keys`` have messages of ``consumer`` held: new ones go behind them."""
     wanted = sorted(set(keys))
     if not wanted:
         return set()
     rows = await tx.session.execute(
-        sa.select(parked_messages.c.key)
-        .where(parked_messages.c.consumer == consumer, parked_messages.c.key.in_(wanted))
+        sa.select(held_messages.c.key)
+        .where(held_messages.c.consumer == consumer, held_messages.c.key.in_(wanted))
         .distinct()
     )
     return set(rows.scalars())
 
 
 async def release(tx: Transaction, awaiting: Iterable[str]) -> int:
-    """What ``awaiting`` names has arrived: the messages parked for it are due now. How many."""
+    """What ``awaiting`` names has arrived: the messages held for it are due now. How many."""
     names = sorted(set(awaiting))
     if not names:
         return 0
     result = await tx.session.execute(
-        parked_messages.update()
-        .where(parked_messages.c.awaiting.in_(names), parked_messages.c.due_at > sa.func.now())
+        held_messages.update()
+        .where(held_messages.c.awaiting.in_(names), held_messages.c.due_at > sa.func.now())
         .values(due_at=sa.func.now())
     )
     return int(result.rowcount)
 
 
-# The first parked row of each (consumer, key) that is due: rows behind it wait their turn.
+# The first held row of each (consumer, key) that is due: rows behind it wait their turn.
 _DUE_HEADS = sa.text(
     """
-    SELECT p.id FROM parked_messages p
+    SELECT p.id FROM held_messages p
     WHERE p.consumer = ANY(:consumers) AND p.due_at <= now()
       AND NOT EXISTS (
-        SELECT 1 FROM parked_messages q
+        SELECT 1 FROM held_messages q
         WHERE q.consumer = p.consumer AND q.key = p.key AND q.id < p.id)
     ORDER BY p.id
     LIMIT :limit
@@ -160,8 +160,8 @@ _DUE_HEADS = sa.text(
 )
 
 
-class ParkedMessages:
-    """The worker that hands parked messages to their handlers again once released."""
+class HeldMessages:
+    """The worker that hands held messages to their handlers again once released."""
 
     def __init__(
         self,
@@ -189,10 +189,10 @@ class ParkedMessages:
 
     async def start(self) -> None:
         self.database.on_release(self.wake)
-        self._task = asyncio.create_task(self._run(), name="parked messages")
+        self._task = asyncio.create_task(self._run(), name="held messages")
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task, 15, "parked messages")
+        await cancel_and_wait(self._task, 15, "held messages")
         self._task = None
 
     async def _run(self) -> None:
@@ -203,7 +203,7 @@ class ParkedMessages:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("replaying parked messages failed; trying again")
+                log.exception("replaying held messages failed; trying again")
             try:
                 async with asyncio.timeout(self.poll_interval_s):
                     await self._wake.wait()
@@ -212,7 +212,7 @@ class ParkedMessages:
             self._wake.clear()
 
     async def replay_due(self) -> int:
-        """Hand each due first-of-its-key parked message to its handler again; how many."""
+        """Hand each due first-of-its-key held message to its handler again; how many."""
         async with self.database.session() as session:
             ids = list(
                 (
@@ -232,8 +232,8 @@ class ParkedMessages:
         async with self.database.transaction() as tx:
             row = (
                 await tx.session.execute(
-                    sa.select(parked_messages, (sa.func.now() - self.give_up).label("too_old"))
-                    .where(parked_messages.c.id == row_id)
+                    sa.select(held_messages, (sa.func.now() - self.give_up).label("too_old"))
+                    .where(held_messages.c.id == row_id)
                     .with_for_update(skip_locked=True)
                 )
             ).first()
@@ -243,12 +243,12 @@ class ParkedMessages:
             envelope: Any = None
             try:
                 envelope = sub.contract.model_validate_json(row.value)
-                # A batch handler parks it again with tx.park: the same as raising NotYet.
-                tx.parking = again = Parking(row.consumer, {envelope.id: _Record(row)})
+                # A batch handler holds it again with tx.hold: the same as raising NotYet.
+                tx.holding = again = Holding(row.consumer, {envelope.id: _Record(row)})
                 async with tx.savepoint():
                     await sub.run([envelope], tx)
-                    if again.parked:
-                        raise NotYet(again.parked[-1]["awaiting"] or "")
+                    if again.held:
+                        raise NotYet(again.held[-1]["awaiting"] or "")
             except NotYet as still:
                 await self._wait_longer(tx, row, envelope, still.awaiting)
                 return
@@ -259,25 +259,25 @@ class ParkedMessages:
                 await self._failed(tx, row, error)
                 return
             await self._done(tx, row)
-            metrics.messages_consumed.labels(self.policy.service, sub.topic, "unparked").inc()
+            metrics.messages_consumed.labels(self.policy.service, sub.topic, "unheld").inc()
 
     async def _done(self, tx: Transaction, row: Any) -> None:
         """Handled: gone, and the messages behind it are next."""
-        await tx.session.execute(parked_messages.delete().where(parked_messages.c.id == row.id))
+        await tx.session.execute(held_messages.delete().where(held_messages.c.id == row.id))
         await tx.session.execute(
-            parked_messages.update()
+            held_messages.update()
             .where(
-                parked_messages.c.consumer == row.consumer,
-                parked_messages.c.key == row.key,
-                parked_messages.c.due_at > sa.func.now(),
+                held_messages.c.consumer == row.consumer,
+                held_messages.c.key == row.key,
+                held_messages.c.due_at > sa.func.now(),
             )
             .values(due_at=sa.func.now())
         )
         tx.after_commit(self.wake)
 
     async def _wait_longer(self, tx: Transaction, row: Any, envelope: Any, awaiting: str) -> None:
-        tx.parking = None
-        if row.parked_at <= row.too_old:
+        tx.holding = None
+        if row.held_at <= row.too_old:
             sub = self.subscriptions[row.consumer]
             if sub.gave_up is not None:
                 await sub.gave_up(envelope, tx)
@@ -288,11 +288,11 @@ class ParkedMessages:
             return
         delay = min(RECHECK_FIRST_S * 2**row.rechecks, RECHECK_MAX_S)
         await tx.session.execute(
-            parked_messages.update()
-            .where(parked_messages.c.id == row.id)
+            held_messages.update()
+            .where(held_messages.c.id == row.id)
             .values(
                 awaiting=awaiting,
-                rechecks=parked_messages.c.rechecks + 1,
+                rechecks=held_messages.c.rechecks + 1,
                 due_at=sa.func.now() + timedelta(seconds=delay),
             )
         )
@@ -302,10 +302,10 @@ class ParkedMessages:
         if attempts >= self.policy.max_attempts:
             await self._dead_letter(tx, row, error, attempts, "handler kept failing")
             return
-        log.warning("parked message failed, retrying", consumer=row.consumer, error=repr(error))
+        log.warning("held message failed, retrying", consumer=row.consumer, error=repr(error))
         await tx.session.execute(
-            parked_messages.update()
-            .where(parked_messages.c.id == row.id)
+            held_messages.update()
+            .where(held_messages.c.id == row.id)
             .values(
                 attempts=attempts,
                 last_error=f"{type(error).__name__}: {error}"[:4000],
@@ -321,7 +321,7 @@ class ParkedMessages:
 
 
 class _Record:
-    """A parked row as the dead-letter writer reads a consumed record."""
+    """A held row as the dead-letter writer reads a consumed record."""
 
     def __init__(self, row: Any) -> None:
         self.topic, self.partition, self.offset = row.topic, row.partition, row.offset
