@@ -28,22 +28,14 @@ def email_record(row: Any) -> EmailState:
     reads it to link the Email activity to those contacts."""
     recipients = [RecipientState(**r) for r in row.recipients or []]
     reached = [r for r in recipients if not r.suppressed] if row.status == "sent" else recipients
-    return EmailState(
-        id=row.id,
-        notification_id=row.notification_id,
-        case_id=row.case_id,
-        to=[r.contact_id or r.address for r in reached],
-        subject=row.subject or "",
-        body_text=row.body_text,
-        status=row.status,
-        message_id=row.message_id,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        sent_at=row.sent_at,
-        template=row.template,
-        recipients=recipients,
-        body_html=row.body_html,
-        created_at=row.created_at,
+    # The columns of the same names, and what is worked out from them.
+    return EmailState.model_validate(
+        {
+            **row._mapping,
+            "to": [r.contact_id or r.address for r in reached],
+            "subject": row.subject or "",
+            "recipients": recipients,
+        }
     )
 
 
