@@ -1,5 +1,6 @@
 """What a running service holds (settings, database, broker, outbox relay), and its
-command line: ``<svc> serve`` and ``<svc> migrate``."""
+command line: ``<svc> serve``, ``<svc> migrate`` and ``<svc> republish`` (send again what the
+outbox published, after a broker lost its data)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import gc
 import importlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +183,12 @@ def run_cli(
     argv: list[str] | None = None,
 ) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["serve", "migrate"])
+    parser.add_argument("command", choices=["serve", "migrate", "republish"])
+    parser.add_argument(
+        "--since",
+        help="republish: what was published from this time on (ISO 8601; default: as far "
+        "back as the outbox keeps published rows)",
+    )
     args = parser.parse_args(argv)
     settings = settings_factory()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
@@ -190,6 +196,9 @@ def run_cli(
         from casestream.persistence.migrations import upgrade
 
         upgrade(migrations, settings.database_url)
+        return
+    if args.command == "republish":
+        asyncio.run(_republish(settings, args.since))
         return
     import uvicorn
 
@@ -202,6 +211,23 @@ def run_cli(
         log_config=None,  # our structlog handler already formats everything
         access_log=False,
     )
+
+
+async def _republish(settings: ServiceSettings, since: str | None) -> None:
+    """After the broker lost what it held: send again what this service published."""
+    from casestream.messaging.relay import republish
+
+    start = (
+        datetime.fromisoformat(since)
+        if since
+        else datetime.now(UTC) - timedelta(hours=settings.outbox_retention_hours)
+    )
+    database = Database(settings.database_url, pool_size=1)
+    try:
+        count = await republish(database, start)
+    finally:
+        await database.dispose()
+    log.info("outbox rows to send again", count=count, since=start.isoformat())
 
 
 def _tune_garbage_collector() -> None:

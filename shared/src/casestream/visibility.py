@@ -9,8 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from casestream.http.auth import StaffUser
+
+
+def is_admin(staff: StaffUser) -> bool:
+    return "admin" in staff.rights
 
 
 def may_see_case(staff: StaffUser, case: Any) -> bool:
@@ -29,3 +34,28 @@ def visible_cases(staff: StaffUser, table: sa.FromClause) -> sa.ColumnElement[bo
         in_instance = sa.true() if instance == "*" else table.c.instance == instance
         granted.append(sa.and_(in_instance, own) if scope == "own" else in_instance)
     return sa.or_(*granted) if granted else sa.false()
+
+
+def on_visible_case(
+    staff: StaffUser, case_id: sa.ColumnElement[Any], cases: sa.FromClause
+) -> sa.ColumnElement[bool]:
+    """A WHERE clause: ``case_id`` (a column of what hangs off cases) names a case of
+    ``cases`` (with ``id``, ``instance``, ``assignee``, ``created_by``) the staff user may
+    see. Admins see everything, also what is on no case or on a case not known yet."""
+    if is_admin(staff):
+        return sa.true()
+    return case_id.in_(sa.select(cases.c.id).where(visible_cases(staff, cases)))
+
+
+async def may_see_case_id(
+    session: AsyncConnection, staff: StaffUser, case_id: Any, cases: sa.FromClause
+) -> bool:
+    """``on_visible_case`` for one case id (None: no case), read from ``cases``."""
+    if is_admin(staff):
+        return True
+    if case_id is None:
+        return False
+    found = await session.execute(
+        sa.select(cases.c.id).where(cases.c.id == case_id, visible_cases(staff, cases))
+    )
+    return found.first() is not None

@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +37,8 @@ class Infrastructure:
         self.config = config or StackConfig()
         self.echo = echo
         self.state = StackState.load(self.config.data / "stack.json")
+        # Set when a new in-memory broker replaced one that held the services' messages.
+        self.lost_broker_since: str | None = None
 
     def start_database(self) -> str:
         """The server URL of PostgreSQL: the configured one, or ours (embedded)."""
@@ -90,6 +93,11 @@ class Infrastructure:
                     raise self._port_taken(port, "the Kafka broker")
                 self.echo(f"Tansu broker on {bootstrap}")
                 log = self.config.logs / "tansu.log"
+                # Tansu keeps everything in memory: a new one holds nothing the services
+                # published to the last one. What they published since it started is sent
+                # again (``republish_lost``) before they go on.
+                self.lost_broker_since = self.state.info.get("broker_started_at")
+                self.state.info["broker_started_at"] = datetime.now(UTC).isoformat()
                 proc = devinfra.start_tansu(port, log)
                 self.state.record(
                     adopt("tansu", proc, f"Tansu broker on {bootstrap}", log=str(log), port=port)

@@ -40,8 +40,14 @@ class Stack(Infrastructure):
         self.start_database()
         self.start_broker()
         self.create_topics()
+        if self.lost_broker_since is not None:
+            # A consumer that outlived its broker would go on from its old offsets in the new
+            # broker's logs and skip what is there before them: the services start afresh.
+            self._stop_services()
         to_start = [s for s in self._services() if not self._running(s.name)]
         self.migrate(to_start)
+        if self.lost_broker_since is not None:
+            self.republish_lost(self.lost_broker_since)
         self.start_sink()
         self.start_services(to_start)
         self.wait_until_ready()
@@ -75,6 +81,13 @@ class Stack(Infrastructure):
         if not stopped:
             self.echo("Nothing recorded as running.")
         return stopped
+
+    def _stop_services(self) -> None:
+        records = [r for n, r in self.state.processes.items() if n in SERVICE_NAMES]
+        running = [r for r in records if self._running(r.name)]
+        if running:
+            self.echo("Restarting " + ", ".join(r.name for r in running) + " on the new broker")
+            self.state.forget(terminate(running))
 
     def status(self) -> list[dict[str, Any]]:
         rows = []
@@ -121,13 +134,30 @@ class Stack(Infrastructure):
         if failed:
             raise StackError("\n\n".join(failed))
 
-    def _start_migration(self, spec: ServiceSpec) -> subprocess.Popen[bytes]:
-        self.echo(f"Migrating {spec.name}")
+    def republish_lost(self, since: str) -> None:
+        """The broker was started afresh and held what the services published since
+        ``since``: each service sends that again (their consumers' inboxes drop repeats)."""
+        self.echo(
+            f"The broker started afresh: what the services published since {since} goes again"
+        )
+        running = [
+            (spec, self._start_migration(spec, "republish", "--since", since))
+            for spec in self._services()
+        ]
+        failed = [spec.name for spec, proc in running if proc.wait(120) != 0]
+        if failed:
+            raise StackError(f"republish failed for {', '.join(failed)}: see their logs")
+
+    def _start_migration(self, spec: ServiceSpec, *command: str) -> subprocess.Popen[bytes]:
+        """``<svc> migrate`` (or another one-off ``command``) with the service's settings."""
+        command = command or ("migrate",)
+        if command == ("migrate",):
+            self.echo(f"Migrating {spec.name}")
         with open(self.config.logs / f"{spec.name}.log", "ab") as log:
-            log.write(f"\n=== {spec.name} migrate\n".encode())
+            log.write(f"\n=== {spec.name} {' '.join(command)}\n".encode())
             log.flush()
             return subprocess.Popen(
-                [self.config.python, "-m", spec.module, "migrate"],
+                [self.config.python, "-m", spec.module, *command],
                 env=self.service_env(spec),
                 cwd=self.config.repo_root,
                 stdin=subprocess.DEVNULL,

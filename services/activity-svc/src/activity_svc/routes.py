@@ -28,7 +28,8 @@ from activity_svc.schemas import (
 )
 from activity_svc.tables import activities, activity_types, timeline_at
 from casestream.commands import Caller
-from casestream.http.auth import Staff, StaffUser
+from casestream.contracts.inputs import Line
+from casestream.http.auth import Configurer, Staff, StaffUser
 from casestream.http.if_match import expected_version
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 from casestream.http.state import Service
@@ -36,11 +37,11 @@ from casestream.service import Runtime
 
 router = APIRouter()
 
-IfMatch = Annotated[str | None, Header(description="the activity version you saw")]
+IfMatch = Annotated[Line | None, Header(description="the activity version you saw")]
 
 
 @router.post("/activity-types", status_code=201, response_model=ActivityTypeOut)
-async def create_activity_type(body: ActivityTypeIn, runtime: Service, staff: Staff) -> Any:
+async def create_activity_type(body: ActivityTypeIn, runtime: Service, staff: Configurer) -> Any:
     async with runtime.database.transaction() as tx:
         created = (
             await tx.session.execute(
@@ -74,11 +75,11 @@ async def create_activity(body: ActivityIn, runtime: Service, staff: Staff) -> A
 async def what_is_due(
     runtime: Service,
     staff: Staff,
-    assignee: Annotated[str | None, Query(description='"me" or a user id')] = None,
+    assignee: Annotated[Line | None, Query(description='"me" or a user id')] = None,
     status: Literal["scheduled", "completed", "cancelled"] | None = None,
     due_before: AwareDatetime | None = None,
     overdue: bool = False,
-    type: str | None = None,
+    type: Line | None = None,
     case_id: uuid.UUID | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,

@@ -15,11 +15,12 @@ from casestream.contracts.activity import (
     NextActivity,
     Priority,
 )
+from casestream.contracts.inputs import Int32, Line, Text
 
 
 class ActivityTypeIn(BaseModel):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_]*$")
-    label: str = Field(min_length=1, max_length=200)
+    label: Line = Field(min_length=1, max_length=200)
 
 
 class ActivityTypeOut(BaseModel):
@@ -40,15 +41,15 @@ class ActivityPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    subject: str | None = None
-    details: str | None = None
+    subject: Line | None = None
+    details: Text | None = None
     priority: Priority | None = None
-    location: str | None = Field(default=None, max_length=500)
-    outcome: str | None = None
-    duration_minutes: int | None = Field(default=None, ge=0)
+    location: Line | None = Field(default=None, max_length=500)
+    outcome: Line | None = None
+    duration_minutes: Int32 | None = Field(default=None, ge=0)
     attachments: list[Attachment] | None = None
     due_at: AwareDatetime | None = None
-    assignee_ids: list[str] | None = None
+    assignee_ids: list[Line] | None = None
     with_contact_ids: list[uuid.UUID] | None = None
 
 

@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 
 from activity_svc.case_types import DefinitionNotYetKnown, definition_of
 from activity_svc.cases import case_named
-from activity_svc.permissions import may_see_case
+from activity_svc.permissions import ensure_can_see_case
 from activity_svc.schemas import ActivityOut
 from activity_svc.tables import activities, activity_types
 from activity_svc.timeline import apply_activity_set
+from casestream.contracts.inputs import Line
 from casestream.http.auth import Staff
 from casestream.http.state import Service
 
@@ -22,7 +23,7 @@ router = APIRouter()
 
 
 class TimelineIn(BaseModel):
-    activity_set: str = Field(min_length=1)
+    activity_set: Line = Field(min_length=1)
 
 
 class TimelineOut(BaseModel):
@@ -41,7 +42,7 @@ async def apply_timeline(
     runtime: Service,
     response: Response,
     staff: Staff,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[Line | None, Header(max_length=200)] = None,
 ) -> Any:
     """Apply ``activity_set`` of the case's type, at the case's definition version. With an
     Idempotency-Key, the same key applies it once (a repeat answers 200 with what the first
@@ -49,8 +50,9 @@ async def apply_timeline(
     async with runtime.database.transaction() as tx:
         # Locked: a case closing at the same moment waits, then settles what this scheduled.
         case = await case_named(tx.session, case_id, lock=True)
-        if case is None or not may_see_case(staff, case):
+        if case is None:
             raise HTTPException(404, "case not found")
+        ensure_can_see_case(staff, case)  # 403, as everywhere else
         if not case.active:
             raise HTTPException(409, "the case is closed")
         try:

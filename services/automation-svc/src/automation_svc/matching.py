@@ -10,12 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from casestream.contracts.activity import (
-    ACTIVITY_CANCELLED,
-    ACTIVITY_COMPLETED,
-    ACTIVITY_SCHEDULED,
-    ACTIVITY_UPDATED,
-)
+from casestream.contracts.activity import ACTIVITY_EVENT_TYPES
 from casestream.contracts.case import (
     CASE_EVENT_TYPES,
     CASE_OPENED,
@@ -23,12 +18,6 @@ from casestream.contracts.case import (
     CASE_UPDATED,
 )
 
-ACTIVITY_EVENT_TYPES = (
-    ACTIVITY_SCHEDULED,
-    ACTIVITY_COMPLETED,
-    ACTIVITY_CANCELLED,
-    ACTIVITY_UPDATED,
-)
 # Derived triggers: a case.updated that changed a custom value, and a case.opened (or
 # case.submission_attached) that came from a web form: the rule acts on that case.
 CUSTOM_FIELD_CHANGED = "case.custom_field_changed"

@@ -1,4 +1,7 @@
-"""Staff HTTP: rules (create, upsert, read, delete) and the log of their firings."""
+"""Staff HTTP: rules (create, upsert, read, delete) and the log of their firings. Changing
+rules and trying them (dry runs) needs ``configure``; any staff token reads them. A firing
+follows its case's visibility (over the read model of cases): a token sees the firings of the
+cases it may see; a firing on a case not known here, admins only."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy.dialects.postgresql import insert
 
+from automation_svc import read_models
 from automation_svc.dry_run import NotKnown, dry_run
 from automation_svc.schemas import (
     ActionState,
@@ -20,13 +24,16 @@ from automation_svc.schemas import (
     Rule,
     RuleIn,
 )
-from automation_svc.tables import firing_actions, firings, rules
+from automation_svc.tables import cases, firing_actions, firings, rules
 from automation_svc.validation import rule_errors
-from casestream.http.auth import Staff
+from casestream.commands import forbidden
+from casestream.http.auth import Configurer, Staff, StaffUser
 from casestream.http.listing import read_page, where_given
 from casestream.http.pagination import Cursor, Limit, Page
 from casestream.http.state import DB
 from casestream.persistence.database import Database
+from casestream.persistence.read_models import case_columns
+from casestream.visibility import may_see_case_id, on_visible_case
 
 router = APIRouter(tags=["rules"])
 
@@ -57,7 +64,7 @@ def _not_found(rule_id: uuid.UUID) -> HTTPException:
 
 
 @router.post("/rules", status_code=201, response_model=Rule)
-async def create_rule(body: NewRule, staff: Staff, db: DB) -> Any:
+async def create_rule(body: NewRule, staff: Configurer, db: DB) -> Any:
     content = await _checked(db, body)
     async with db.transaction() as tx:
         row = (
@@ -75,7 +82,7 @@ async def create_rule(body: NewRule, staff: Staff, db: DB) -> Any:
 
 @router.put("/rules/{rule_id}", response_model=Rule)
 async def put_rule(
-    rule_id: uuid.UUID, body: RuleIn, staff: Staff, db: DB, response: Response
+    rule_id: uuid.UUID, body: RuleIn, staff: Configurer, db: DB, response: Response
 ) -> Any:
     """Create or replace the rule with this id. The version goes up when the definition
     changes; repeating the same PUT changes nothing."""
@@ -128,7 +135,7 @@ async def get_rule(rule_id: uuid.UUID, staff: Staff, db: DB) -> Any:
 
 
 @router.delete("/rules/{rule_id}", status_code=204)
-async def delete_rule(rule_id: uuid.UUID, staff: Staff, db: DB) -> None:
+async def delete_rule(rule_id: uuid.UUID, staff: Configurer, db: DB) -> None:
     """The firing log stays; the rule's actions still waiting are cancelled."""
     async with db.transaction() as tx:
         deleted = await tx.session.execute(
@@ -154,7 +161,7 @@ async def list_firings(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Any:
-    query = sa.select(firings)
+    query = sa.select(firings).where(on_visible_case(staff, firings.c.case_id, case_columns(cases)))
     if state is not None:
         query = query.where(
             sa.exists().where(
@@ -189,11 +196,13 @@ async def list_firings(
 
 @router.post("/rules/{rule_id}/dry-run", response_model=DryRun)
 async def try_rule(
-    rule_id: uuid.UUID, body: DryRunIn, staff: Staff, db: DB, request: Request
+    rule_id: uuid.UUID, body: DryRunIn, staff: Configurer, db: DB, request: Request
 ) -> Any:
     """Would the rule fire on this event (or on this case or activity as it stands), and what
-    would each action do? Nothing is written and nothing is sent."""
+    would each action do? Nothing is written and nothing is sent. Trying it on a case or an
+    activity as known here needs the right to see that case."""
     async with db.session() as session:
+        await _ensure_can_see_subject(session, staff, body)
         rule = (await session.execute(sa.select(rules).where(rules.c.id == rule_id))).first()
         if rule is None:
             raise _not_found(rule_id)
@@ -201,3 +210,19 @@ async def try_rule(
             return await dry_run(session, rule, body, request.app.state.clock.now())
         except NotKnown as error:
             raise HTTPException(404, f"{error} is not known here (yet)") from error
+
+
+async def _ensure_can_see_subject(session: Any, staff: StaffUser, body: DryRunIn) -> None:
+    """A dry run on a case or activity known here shows what the read model holds of its
+    case: 403 when that case is outside the token's rights (unknown ones: the dry run's
+    404)."""
+    if body.activity_id is not None:
+        known = await read_models.activity_states(session, [body.activity_id])
+        case_id = known[body.activity_id].get("case_id") if known else None
+    elif body.case_id is not None:
+        known = await read_models.case_states(session, [body.case_id])
+        case_id = body.case_id
+    else:
+        return  # an event in the body: the caller's own data
+    if known and not await may_see_case_id(session, staff, case_id, case_columns(cases)):
+        raise forbidden("this case is outside the token's rights")

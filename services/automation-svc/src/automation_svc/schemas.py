@@ -7,23 +7,38 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from automation_svc.matching import KNOWN_EVENTS
+from casestream.contracts.inputs import JsonObject, JsonValue, Line, Text
 
 ConditionOp = Literal["eq", "ne", "in", "gt", "lt", "contains", "changed", "changed_to"]
-Duration = Annotated[timedelta, Field(description="ISO 8601 duration, e.g. P7D or -PT2H")]
+# A century either way: the furthest a timing can reach and still be a date.
+MAX_DURATION = timedelta(days=36_600)
+
+
+def _within_a_century(duration: timedelta) -> timedelta:
+    if abs(duration) > MAX_DURATION:
+        raise ValueError("at most a century (P36600D) either way")
+    return duration
+
+
+Duration = Annotated[
+    timedelta,
+    AfterValidator(_within_a_century),
+    Field(description="ISO 8601 duration, e.g. P7D or -PT2H"),
+]
 
 
 class Trigger(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    event: str
-    instance: str | None = None
-    case_type: str | None = None
-    activity_type: str | None = Field(None, description="for activity.* events")
-    field: str | None = Field(None, description="for case.custom_field_changed")
-    form: str | None = Field(None, description="for intake.submission_received")
+    event: Line
+    instance: Line | None = None
+    case_type: Line | None = None
+    activity_type: Line | None = Field(None, description="for activity.* events")
+    field: Line | None = Field(None, description="for case.custom_field_changed")
+    form: Line | None = Field(None, description="for intake.submission_received")
 
     @field_validator("event")
     @classmethod
@@ -38,9 +53,9 @@ class Condition(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    field: str | None = Field(None, min_length=1)
+    field: Line | None = Field(None, min_length=1)
     op: ConditionOp | None = None
-    value: Any = None
+    value: JsonValue = None
     all: list[Condition] | None = None
     any: list[Condition] | None = None
 
@@ -61,7 +76,7 @@ class At(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    field: str = Field(min_length=1)
+    field: Line = Field(min_length=1)
     offset: Duration = timedelta(0)
 
 
@@ -103,14 +118,14 @@ class ActionBase(BaseModel):
 
 class SendEmailAction(ActionBase):
     type: Literal["send_email"]
-    to: list[Annotated[str, Field(min_length=1)]] = Field(
+    to: list[Annotated[Line, Field(min_length=1)]] = Field(
         default_factory=lambda: ["clients"],
         min_length=1,
         description="'clients', 'assignee', a role name, contact ids or addresses",
     )
-    template: str | None = None
-    subject: str | None = None
-    body_text: str | None = None
+    template: Line | None = None
+    subject: Line | None = Field(None, max_length=998)
+    body_text: Text | None = None
 
     @model_validator(mode="after")
     def _content(self) -> SendEmailAction:
@@ -121,27 +136,29 @@ class SendEmailAction(ActionBase):
 
 class ScheduleActivityAction(ActionBase):
     type: Literal["schedule_activity"]
-    activity_type: str = Field(min_length=1)
-    subject: str | None = None
-    details: str | None = None
+    activity_type: Line = Field(min_length=1)
+    subject: Line | None = None
+    details: Text | None = None
     due_in: Duration = Field(timedelta(0), description="after the action runs")
-    assignee_ids: list[str] = Field(default_factory=list)
+    assignee_ids: list[Line] = Field(default_factory=list)
 
 
 class ChangeStatusAction(ActionBase):
     type: Literal["change_status"]
-    status: str = Field(min_length=1)
+    status: Line = Field(min_length=1)
 
 
 class AssignAction(ActionBase):
     type: Literal["assign"]
-    user: str | None = Field(None, description="a staff user; none puts the case in the pool")
+    user: Line | None = Field(None, description="a staff user; none puts the case in the pool")
 
 
 class AddRoleAction(ActionBase):
     type: Literal["add_role"]
-    role: str = Field(min_length=1)
-    contact: str = Field("client", description="'client' (the case's first client) or a contact id")
+    role: Line = Field(min_length=1)
+    contact: Line = Field(
+        "client", description="'client' (the case's first client) or a contact id"
+    )
 
     @field_validator("contact")
     @classmethod
@@ -156,7 +173,7 @@ class AddRoleAction(ActionBase):
 
 class AddTagAction(ActionBase):
     type: Literal["add_tag"]
-    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1)
+    tags: list[Annotated[Line, Field(min_length=1, max_length=100)]] = Field(min_length=1)
 
 
 Action = Annotated[
@@ -173,7 +190,7 @@ Action = Annotated[
 class RuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     enabled: bool = True
     trigger: Trigger
     conditions: list[Condition] = Field(default_factory=list)
@@ -223,8 +240,8 @@ class Firing(BaseModel):
 
 
 class EventIn(BaseModel):
-    type: str
-    data: dict[str, Any]
+    type: Line
+    data: JsonObject
     occurred_at: datetime | None = None
 
 

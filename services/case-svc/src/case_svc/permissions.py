@@ -3,7 +3,8 @@
 A token's rights (settings ``STAFF_TOKENS``) are strings:
 
 - ``admin``: everything.
-- ``configure``: administer instances, statuses and case types.
+- ``configure``: administer instances, statuses and case types (``casestream.http.auth.
+  Configurer``, as every service's configuration).
 - ``cases:<instance>:all``: see and work on every case of that instance (``*`` = every
   instance); ``cases:<instance>:own``: only the cases assigned to the user or opened by them.
 - ``add_cases``: open cases (in the instances the token can see).
@@ -25,11 +26,6 @@ from casestream.http.auth import StaffUser
 
 def access_to(staff: StaffUser, instance: str) -> str | None:
     return staff.access_to(instance)
-
-
-def require_configure(staff: StaffUser) -> None:
-    if not staff.may("configure"):
-        raise forbidden("this token may not change the configuration")
 
 
 def visible_cases(staff: StaffUser) -> sa.ColumnElement[bool]:

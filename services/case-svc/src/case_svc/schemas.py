@@ -13,6 +13,7 @@ from casestream.contracts.case import (
     NewCase,
     OpportunityInput,
 )
+from casestream.contracts.inputs import Int32, JsonObject, Line, Text
 
 Name = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="lower_snake_case machine name")
 
@@ -21,13 +22,13 @@ class InstanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Name
-    label: str = Field(min_length=1, max_length=200)
-    singular_label: str = Field(min_length=1, max_length=200)
+    label: Line = Field(min_length=1, max_length=200)
+    singular_label: Line = Field(min_length=1, max_length=200)
     instance_type: Literal["case_management", "applicant_management", "sales_opportunity"]
     features: list[Literal["quotations", "invoices"]] = Field(default_factory=list)
-    description: str | None = None
-    weight: int = 0
-    icon: str | None = None
+    description: Text | None = None
+    weight: Int32 = 0
+    icon: Line | None = None
     enabled: bool = True
 
 
@@ -36,12 +37,12 @@ class InstancePatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    label: str | None = Field(default=None, min_length=1, max_length=200)
-    singular_label: str | None = Field(default=None, min_length=1, max_length=200)
+    label: Line | None = Field(default=None, min_length=1, max_length=200)
+    singular_label: Line | None = Field(default=None, min_length=1, max_length=200)
     features: list[Literal["quotations", "invoices"]] | None = None
-    description: str | None = None
-    weight: int | None = None
-    icon: str | None = None
+    description: Text | None = None
+    weight: Int32 | None = None
+    icon: Line | None = None
     enabled: bool | None = None
 
 
@@ -53,18 +54,18 @@ class CaseStatusIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Name
-    label: str = Field(min_length=1, max_length=200)
+    label: Line = Field(min_length=1, max_length=200)
     grouping: Literal["opened", "closed"]
-    weight: int = 0
-    probability: int | None = Field(default=None, ge=0, le=100)
+    weight: Int32 = 0
+    probability: Int32 | None = Field(default=None, ge=0, le=100)
 
 
 class CaseTypeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200)
-    instance: str
-    description: str | None = None
+    title: Line = Field(min_length=1, max_length=200)
+    instance: Line
+    description: Text | None = None
     active: bool = True
     definition: CaseTypeDefinition
 
@@ -92,12 +93,12 @@ class CasePatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    subject: str | None = Field(default=None, min_length=1, max_length=500)
-    details: str | None = Field(default=None, max_length=50_000)
-    custom: dict[str, Any] | None = None
+    subject: Line | None = Field(default=None, min_length=1, max_length=500)
+    details: Text | None = Field(default=None, max_length=50_000)
+    custom: JsonObject | None = None
     opportunity: OpportunityIn | None = None
-    tags: list[str] | None = None
-    version: int | None = None
+    tags: list[Line] | None = None
+    version: Int32 | None = None
 
 
 class Case(CaseState):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from casestream.contracts.inputs import refusal
 from intake_svc.schemas import FormField
 
 EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[^@\s<>(),;:\"\[\]\\]+\.[A-Za-z0-9-]{2,}$")
@@ -85,6 +86,8 @@ def _text(item: Any, spec: FormField) -> str:
     if isinstance(item, bool) or not isinstance(item, str | int | float):
         raise Invalid("Enter text.", "string_type")
     text = str(item).strip()
+    if refusal(text) is not None:  # what PostgreSQL cannot store (NUL, other controls)
+        raise Invalid("Remove the control characters.", "string_control_character")
     if len(text) > spec.max_length:
         raise Invalid(
             f"Use at most {spec.max_length} characters (you used {len(text)}).", "string_too_long"

@@ -19,12 +19,14 @@ class Settings(ServiceSettings, service="intake-svc"):
     # A post sooner than this after its page was rendered is taken for a bot.
     form_min_seconds: float = 3.0
 
-    # Sliding one-minute windows, counted in each process alone (replicas each count their
-    # own share: the effective limit is this times the number of replicas).
+    # Posts per client address and per form in any minute (a sliding window, approximated;
+    # see rate_limits), counted in the database: every replica shares the one limit.
     rate_per_client_per_minute: int = 20
     rate_per_form_per_minute: int = 600
     # How many proxies in front of us append to X-Forwarded-For. 0: the header is ignored
-    # (anyone can write it) and the client is the connection's peer address.
+    # (anyone can write it) and the client is the connection's peer address. Behind an
+    # ingress or load balancer that appends it, set this to the number of such hops, or
+    # every visitor counts as the proxy's address (deploy/README.md).
     trusted_proxy_hops: int = 0
 
     # How long a form definition read from the database serves the page and the checks of a
@@ -32,6 +34,12 @@ class Settings(ServiceSettings, service="intake-svc"):
     # (checked in the same statement), so this only bounds how long a change saved through
     # another replica takes to reach this one's pages and refusals.
     form_cache_seconds: float = 5.0
+
+    # A submission whose outcome has not come this long after it was announced is announced
+    # again (the message or its answer was lost: a broker that lost its data, say); looked
+    # for this often. case-svc answers a repeat with the outcome it gave.
+    redrive_after_s: float = 300.0
+    redrive_interval_s: float = 30.0
 
     # Refused with 413 before anything is parsed.
     max_body_bytes: int = 64 * 1024

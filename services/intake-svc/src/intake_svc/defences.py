@@ -9,8 +9,9 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
+from casestream.persistence.database import Database
 from intake_svc.config import Settings
-from intake_svc.rate_limits import SlidingWindows, client_address, retry_after
+from intake_svc.rate_limits import CLIENT, RateCounter, client_address, retry_after
 from intake_svc.render_tokens import TokenCheck, check_token
 from intake_svc.schemas import Form
 
@@ -45,24 +46,28 @@ def take_page_inputs(form: Form, raw: dict[str, list[Any]]) -> PageInputs:
 
 
 class PostLimits:
-    """Per-client and per-form rate limits; the numbers are read from settings each time, so
-    they can be changed on a running app (tests tighten them)."""
+    """Per-client and per-form rate limits, shared by every replica (counted in the database,
+    see rate_limits); the numbers are read from settings each time, so they can be changed
+    on a running app (tests tighten them)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, database: Database) -> None:
         self.settings = settings
-        self.clients = SlidingWindows()
-        self.forms = SlidingWindows()
+        self.counter = RateCounter(database)
 
-    def check_client(self, request: Request) -> None:
-        client = client_address(request, self.settings.trusted_proxy_hops)
-        wait = self.clients.admit(client, self.settings.rate_per_client_per_minute)
-        if wait is not None:
-            raise _too_many("too many posts from your address", wait)
-
-    def check_form(self, form: Form) -> None:
-        wait = self.forms.admit(form.slug, self.settings.rate_per_form_per_minute)
-        if wait is not None:
-            raise _too_many("this form is receiving too many posts", wait)
+    async def check(self, request: Request, form: Form) -> None:
+        """Count this post against its client's limit and its form's (one statement), or
+        refuse it with 429 and Retry-After."""
+        refusal = await self.counter.check(
+            client_address(request, self.settings.trusted_proxy_hops),
+            form.slug,
+            self.settings.rate_per_client_per_minute,
+            self.settings.rate_per_form_per_minute,
+        )
+        if refusal is None:
+            return
+        if refusal.kind == CLIENT:
+            raise _too_many("too many posts from your address", refusal.wait_s)
+        raise _too_many("this form is receiving too many posts", refusal.wait_s)
 
 
 def _too_many(message: str, wait: float) -> HTTPException:

@@ -16,6 +16,7 @@ from intake_svc.config import DEVELOPMENT_FORM_SECRET, Settings
 from intake_svc.defences import PostLimits
 from intake_svc.forms import FormCache
 from intake_svc.handlers import Handlers
+from intake_svc.submissions import redrive_submissions
 
 log = get_logger(__name__)
 
@@ -47,7 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime,
         title="intake-svc",
         routers=[staff_routes.router, public_routes.router],
+        workers=[("redrive", lambda: redrive_submissions(runtime.database, settings))],
     )
-    app.state.post_limits = PostLimits(settings)
+    app.state.post_limits = PostLimits(settings, runtime.database)
     app.state.forms = FormCache(runtime.database, settings)
     return app

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from casestream.contracts.inputs import Line
 from casestream.service import Runtime
 from intake_svc.answers import Answers, check_answers
 from intake_svc.config import Settings
@@ -36,12 +37,12 @@ router = APIRouter(tags=["public forms"])
 MAX_DEFINITION_CHANGES = 3
 
 IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    Line | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
 ]
 
 
 @router.get("/f/{slug}", response_class=HTMLResponse, summary="The form as an HTML page")
-async def show_form(slug: str, request: Request) -> HTMLResponse:
+async def show_form(slug: Line, request: Request) -> HTMLResponse:
     form = await _enabled_form(request, slug)
     key = str(uuid.uuid4())
     token = sign(_settings(request).form_secret, slug, key)
@@ -67,14 +68,13 @@ async def show_form(slug: str, request: Request) -> HTMLResponse:
     },
 )
 async def submit_form(
-    slug: str, request: Request, idempotency_key: IdempotencyKey = None
+    slug: Line, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Response:
     settings, limits = _settings(request), _limits(request)
     refuse_declared_oversize(request, settings.max_body_bytes)
-    limits.check_client(request)
     form = await _enabled_form(request, slug)
     check_origin(request, form)
-    limits.check_form(form)
+    await limits.check(request, form)  # the client's and the form's, in one statement
     body = await read_limited(request, settings.max_body_bytes)
     for _ in range(MAX_DEFINITION_CHANGES):
         raw = await parse_fields(request, body)
@@ -149,7 +149,7 @@ def _accepted(request: Request, form: Form, submission_id: uuid.UUID) -> Respons
 
 
 @router.options("/f/{slug}", status_code=204, include_in_schema=False)
-async def preflight(slug: str, request: Request) -> Response:
+async def preflight(slug: Line, request: Request) -> Response:
     """CORS preflight, for scripts on the form's allowed origins that post JSON."""
     form = await _enabled_form(request, slug)
     headers = _cors_headers(request, form)
@@ -161,7 +161,7 @@ async def preflight(slug: str, request: Request) -> Response:
 
 
 @router.get("/f/{slug}/thanks", response_class=HTMLResponse, summary="Thank-you page")
-async def thanks(slug: str, request: Request) -> HTMLResponse:
+async def thanks(slug: Line, request: Request) -> HTMLResponse:
     return HTMLResponse(thanks_page(await _enabled_form(request, slug)))
 
 
@@ -170,7 +170,7 @@ async def thanks(slug: str, request: Request) -> HTMLResponse:
     response_model=SubmissionState,
     summary="What became of a submission: status, case reference, why it was rejected",
 )
-async def submission_status(slug: str, submission_id: uuid.UUID, request: Request) -> Response:
+async def submission_status(slug: Line, submission_id: uuid.UUID, request: Request) -> Response:
     submission = await get_submission(_runtime(request).database, submission_id)
     if submission is None or submission.form != slug:
         raise HTTPException(404, "no such submission")

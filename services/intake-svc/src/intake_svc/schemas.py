@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
+
+from casestream.contracts.inputs import Line, Text
 
 FieldType = Literal[
     "text", "textarea", "email", "phone", "number", "date", "select", "multiselect", "checkbox"
@@ -29,12 +31,12 @@ DEFAULT_MAX_LENGTH = 5000
 class FormField(BaseModel):
     # Lower-case identifiers: a leading underscore is reserved for the page's own inputs.
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
-    label: str = Field(min_length=1, max_length=500)
+    label: Line = Field(min_length=1, max_length=500)
     type: FieldType = "text"
     required: bool = False
-    options: list[str] | None = None
-    maps_to: str | None = None
-    help: str | None = Field(default=None, max_length=1000)
+    options: list[Line] | None = None
+    maps_to: Line | None = None
+    help: Text | None = Field(default=None, max_length=1000)
     max_length: int = Field(default=DEFAULT_MAX_LENGTH, ge=1, le=DEFAULT_MAX_LENGTH)
 
     @field_validator("maps_to")
@@ -57,15 +59,17 @@ class FormField(BaseModel):
 class FormDefinition(BaseModel):
     """The body of ``PUT /forms/{slug}``."""
 
-    title: str = Field(min_length=1, max_length=500)
-    case_type: str = Field(min_length=1, max_length=200)
+    title: Line = Field(min_length=1, max_length=500)
+    case_type: Line = Field(min_length=1, max_length=200)
     fields: list[FormField] = Field(min_length=1, max_length=100)
     # "email": match the contact by email; "email_or_name_phone": failing that, by first and
     # last name and phone (case-svc applies it).
     duplicate_contact_rule: Literal["email", "email_or_name_phone"] = "email"
     existing_open_case: Literal["new_case", "add_activity"] = "new_case"
-    success_url: str | None = Field(default=None, max_length=2000)
-    allowed_origins: list[str] = Field(default_factory=list, max_length=50)
+    success_url: Line | None = Field(default=None, max_length=2000)
+    allowed_origins: list[Annotated[Line, Field(max_length=300)]] = Field(
+        default_factory=list, max_length=50
+    )
     enabled: bool = True
 
     @field_validator("success_url")

@@ -1,13 +1,17 @@
-"""Staff endpoints: define forms, list them, list submissions and retry rejected ones."""
+"""Staff endpoints: define forms, list them, list submissions and retry rejected ones.
+Defining a form needs ``configure``; any staff token reads forms; submissions follow
+``submission_rights``."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from casestream.http.auth import Staff, StaffUser
+from casestream.contracts.inputs import Line
+from casestream.http.auth import Configurer, Staff
 from casestream.http.pagination import Cursor, Limit, Page, decode_cursor, keyset, page_of
 from casestream.http.state import Service
 from intake_svc.case_type_fit import case_type_problems
@@ -22,12 +26,12 @@ from intake_svc.schemas import (
     Submission,
     SubmissionStatus,
 )
+from intake_svc.submission_rights import may_see_submission, visible_submissions
 from intake_svc.submissions import NotRetryable, list_submissions, retry_submission
 from intake_svc.tables import submissions
 
 router = APIRouter(tags=["forms"])
 
-RIGHT = "intake"
 Slug = Annotated[str, Path(pattern=SLUG.pattern, description="lower-case letters, digits, - _")]
 
 
@@ -35,7 +39,7 @@ Slug = Annotated[str, Path(pattern=SLUG.pattern, description="lower-case letters
 async def put_form_definition(
     slug: Slug,
     definition: FormDefinition,
-    staff: Staff,
+    staff: Configurer,
     request: Request,
     runtime: Service,
     response: Response,
@@ -43,7 +47,6 @@ async def put_form_definition(
     """Create or replace a form: 201 when new, 200 when replaced. The definition is checked
     against its case type as case-svc last announced it (a type saved a moment ago may not
     have arrived yet: try again)."""
-    _allowed(staff)
     if problems := definition_problems(definition):
         raise HTTPException(422, problems)
     async with runtime.database.transaction() as tx:
@@ -61,7 +64,6 @@ async def put_form_definition(
 async def forms_page(
     staff: Staff, runtime: Service, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[Form]:
-    _allowed(staff)
     after = decode_cursor(cursor)
     async with runtime.database.session() as session:
         rows = await list_forms(session, str(after[0]) if after else None, limit + 1)
@@ -70,8 +72,7 @@ async def forms_page(
 
 
 @router.get("/forms/{slug}", response_model=Form)
-async def form_definition(slug: str, staff: Staff, runtime: Service) -> Form:
-    _allowed(staff)
+async def form_definition(slug: Line, staff: Staff, runtime: Service) -> Form:
     async with runtime.database.session() as session:
         form = await get_form(session, slug)
     if form is None:
@@ -83,7 +84,7 @@ async def form_definition(slug: str, staff: Staff, runtime: Service) -> Form:
 async def submissions_page(
     staff: Staff,
     runtime: Service,
-    form: Annotated[str | None, Query(description="only this form's submissions")] = None,
+    form: Annotated[Line | None, Query(description="only this form's submissions")] = None,
     status: Annotated[SubmissionStatus | None, Query(description="only this status")] = None,
     outcome: Annotated[
         ContactOutcome | None,
@@ -92,8 +93,7 @@ async def submissions_page(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[Submission]:
-    """Newest first."""
-    _allowed(staff)
+    """Newest first: those the token may see (``submission_rights``)."""
     order = [submissions.c.received_at, submissions.c.id]
     after = keyset(order, cursor, descending=True)
     async with runtime.database.session() as session:
@@ -102,7 +102,7 @@ async def submissions_page(
             form=form,
             status=status,
             contact_outcome=outcome,
-            after=after,
+            after=sa.and_(after, visible_submissions(staff)),
             limit=limit + 1,
         )
     items, next_cursor = page_of(rows, limit, lambda s: [s.received_at.isoformat(), str(s.id)])
@@ -116,8 +116,16 @@ async def submissions_page(
 )
 async def retry(submission_id: uuid.UUID, staff: Staff, runtime: Service) -> Submission:
     """Announce a rejected submission again (attempt + 1) once its cause is fixed: case-svc
-    tries it afresh, with the form's current mapping. Back to ``received``."""
-    _allowed(staff)
+    tries it afresh, with the form's current mapping. Back to ``received``. A token that may
+    not see the submission gets 403 (only ``configure``, ``intake`` and admins see a rejected
+    one: it has no case)."""
+    async with runtime.database.session() as session:
+        if not await may_see_submission(session, staff, submission_id) and (
+            await session.scalar(
+                sa.select(submissions.c.id).where(submissions.c.id == submission_id)
+            )
+        ):
+            raise HTTPException(403, "this submission is outside the token's rights")
     try:
         retried = await retry_submission(runtime.database, runtime.settings, submission_id)
     except NotRetryable:
@@ -125,8 +133,3 @@ async def retry(submission_id: uuid.UUID, staff: Staff, runtime: Service) -> Sub
     if retried is None:
         raise HTTPException(404, "no such submission")
     return retried
-
-
-def _allowed(staff: StaffUser) -> None:
-    if not staff.may(RIGHT):
-        raise HTTPException(403, f"this token lacks the {RIGHT!r} right")

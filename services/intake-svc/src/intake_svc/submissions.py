@@ -3,6 +3,7 @@ again, and reading them back."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from casestream import topics
 from casestream.contracts.intake import SUBMISSION_RECEIVED
 from casestream.envelope import Envelope, new_envelope
+from casestream.logging import get_logger
 from casestream.persistence.database import Database, Transaction
 from casestream.settings import ServiceSettings
 from intake_svc.forms import get_form
@@ -24,6 +26,8 @@ from intake_svc.tables import submissions
 # Message ids derive from the submission id and attempt: one announcement, one message id,
 # whatever happens; a retry is a new message.
 MESSAGE_NAMESPACE = uuid.UUID("6f0c2d4e-4a51-4c8e-9a0e-2b1f3f1b7c11")
+
+log = get_logger(__name__)
 
 
 class NotRetryable(Exception):
@@ -156,7 +160,11 @@ def _envelope(
 
 
 async def _announce(
-    tx: Transaction, settings: ServiceSettings, form: Form, submission: Submission
+    tx: Transaction,
+    settings: ServiceSettings,
+    form: Form,
+    submission: Submission,
+    again: bool = False,
 ) -> None:
     envelope = _envelope(
         settings,
@@ -166,7 +174,55 @@ async def _announce(
         submission.received_at,
         submission.attempt,
     )
+    if again:
+        # A message of its own, so no inbox takes it for the first: case-svc answers it with
+        # the outcome it gave, or handles it if the first never came.
+        envelope = envelope.model_copy(update={"id": uuid.uuid4()})
     await tx.publish(settings.topic(topics.INTAKE_SUBMISSIONS), envelope)
+
+
+# The oldest submissions still waiting for their outcome, claimed (another replica takes
+# others) and stamped, so each is announced again once per ``after``.
+_OVERDUE = sa.text(
+    """
+    UPDATE submissions SET updated_at = now()
+    WHERE id IN (
+        SELECT id FROM submissions
+        WHERE status = 'received' AND updated_at < now() - make_interval(secs => :after)
+        ORDER BY status, received_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED)
+    RETURNING *
+    """
+)
+
+
+async def announce_overdue(database: Database, settings: Any, limit: int = 200) -> int:
+    """Announce again each submission whose outcome has not come ``redrive_after_s`` after it
+    was last announced (the message or its answer was lost on the way); how many."""
+    async with database.transaction() as tx:
+        rows = (
+            await tx.session.execute(_OVERDUE, {"after": settings.redrive_after_s, "limit": limit})
+        ).all()
+        forms: dict[str, Form | None] = {}
+        for row in rows:
+            submission = submission_of(row)
+            if submission.form not in forms:
+                forms[submission.form] = await get_form(tx.session, submission.form)
+            form = forms[submission.form]
+            assert form is not None  # forms are never deleted (submissions refer to them)
+            await _announce(tx, settings, form, submission, again=True)
+    if rows:
+        log.warning("submissions announced again: no outcome came", count=len(rows))
+    return len(rows)
+
+
+async def redrive_submissions(database: Database, settings: Any) -> None:
+    """The worker: look for overdue submissions every ``redrive_interval_s``."""
+    while True:
+        while await announce_overdue(database, settings) > 0:
+            pass
+        await asyncio.sleep(settings.redrive_interval_s)
 
 
 async def get_submission(database: Database, submission_id: uuid.UUID) -> Submission | None:

@@ -72,6 +72,20 @@ sa.Index(
     submissions.c.id.desc(),
 )
 
+# The rate limits' counters (see rate_limits): posts per client address or form slug in each
+# one-minute window, shared by every replica. UNLOGGED: counting writes no WAL (a crash only
+# forgets the last minute or two); windows before the previous one are deleted.
+rate_counts = sa.Table(
+    "rate_counts",
+    metadata,
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("window_start", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.CheckConstraint("kind IN ('client', 'form')", name="rate_counts_kind"),
+    prefixes=["UNLOGGED"],
+)
+
 # What case-svc said of each case type on casetype.events (its newest version): forms are
 # checked against it when saved.
 case_types = case_types_table(metadata)

@@ -1,4 +1,6 @@
-"""Staff HTTP: send an email by hand, and the log of emails."""
+"""Staff HTTP: send an email by hand, and the log of emails. An email follows its case's
+visibility (``casestream.visibility`` over the read model of cases): a token sees and sends
+the emails of the cases it may see; an email on a case not known here yet, admins only."""
 
 from __future__ import annotations
 
@@ -8,13 +10,16 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query
 
+from casestream.commands import forbidden
 from casestream.http.auth import Staff
 from casestream.http.listing import read_page, where_given
 from casestream.http.pagination import Cursor, Limit, Page
 from casestream.http.state import DB
+from casestream.persistence.read_models import case_columns
+from casestream.visibility import may_see_case_id, on_visible_case
 from notify_svc.composing import message_id_for
 from notify_svc.schemas import Email, EmailIn, EmailStatus, template_errors
-from notify_svc.tables import emails, templates
+from notify_svc.tables import cases, emails, templates
 
 router = APIRouter(tags=["emails"])
 
@@ -41,6 +46,8 @@ async def send_email(body: EmailIn, staff: Staff, db: DB) -> Any:
             raise HTTPException(422, errors)
     notification_id = uuid.uuid4()
     async with db.transaction() as tx:
+        if not await may_see_case_id(tx.session, staff, body.case_id, case_columns(cases)):
+            raise forbidden("this case is outside the token's rights (or not known here yet)")
         if body.template is not None:
             known = await tx.session.execute(
                 sa.select(templates.c.name).where(templates.c.name == body.template)
@@ -86,7 +93,10 @@ async def list_emails(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Any:
-    query = where_given(sa.select(emails), {emails.c.case_id: case_id, emails.c.status: status})
+    query = where_given(
+        sa.select(emails).where(on_visible_case(staff, emails.c.case_id, case_columns(cases))),
+        {emails.c.case_id: case_id, emails.c.status: status},
+    )
     order = [emails.c.created_at, emails.c.id]
     async with db.session() as session:
         items, next_cursor = await read_page(session, query, order, cursor, limit)
@@ -97,6 +107,8 @@ async def list_emails(
 async def get_email(email_id: uuid.UUID, staff: Staff, db: DB) -> Any:
     async with db.session() as session:
         row = (await session.execute(sa.select(emails).where(emails.c.id == email_id))).first()
-    if row is None:
-        raise HTTPException(404, f"no email {email_id}")
+        if row is None:
+            raise HTTPException(404, f"no email {email_id}")
+        if not await may_see_case_id(session, staff, row.case_id, case_columns(cases)):
+            raise forbidden("this email's case is outside the token's rights")
     return Email.of(row)

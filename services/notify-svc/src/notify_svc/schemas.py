@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from casestream.contracts.inputs import JsonObject, Line, Text
 from casestream.contracts.notify import RecipientState
 from notify_svc.rendering import template_problem
 
@@ -15,9 +16,9 @@ EmailStatus = Literal["queued", "sent", "failed", "suppressed"]
 
 
 class TemplateIn(BaseModel):
-    subject: str = Field(min_length=1, max_length=998)
-    body_text: str
-    body_html: str | None = None
+    subject: Line = Field(min_length=1, max_length=998)
+    body_text: Text
+    body_html: Text | None = None
 
 
 class Template(TemplateIn):
@@ -27,8 +28,8 @@ class Template(TemplateIn):
 
 class PreviewIn(BaseModel):
     case_id: uuid.UUID
-    to: list[str] = Field(default_factory=lambda: ["clients"], min_length=1)
-    activity: dict[str, Any] | None = Field(
+    to: list[Line] = Field(default_factory=lambda: ["clients"], min_length=1)
+    activity: JsonObject | None = Field(
         default=None,
         description="an activity's state (as in activity.events) for the activity tokens",
     )
@@ -44,16 +45,16 @@ class Preview(BaseModel):
 
 class EmailIn(BaseModel):
     case_id: uuid.UUID
-    to: list[str] = Field(
+    to: list[Line] = Field(
         default_factory=lambda: ["clients"],
         min_length=1,
         description="contact ids, 'clients', 'assignee' (the case's responsible user), "
         "a role name, or addresses",
     )
-    template: str | None = None
-    subject: str | None = None
-    body_text: str | None = None
-    body_html: str | None = None
+    template: Line | None = None
+    subject: Line | None = Field(default=None, max_length=998)
+    body_text: Text | None = None
+    body_html: Text | None = None
 
 
 class Email(BaseModel):

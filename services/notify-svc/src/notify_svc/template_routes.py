@@ -1,4 +1,6 @@
-"""Staff HTTP: email templates, and previews of them rendered for a case."""
+"""Staff HTTP: email templates, and previews of them rendered for a case. Saving a template
+needs ``configure``; any staff token reads them (caseworkers choose them); a preview renders a
+case, so it needs the right to see that case."""
 
 from __future__ import annotations
 
@@ -9,16 +11,19 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from sqlalchemy.dialects.postgresql import insert
 
 from casestream import topics
-from casestream.http.auth import Staff
+from casestream.commands import forbidden
+from casestream.http.auth import Configurer, Staff
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 from casestream.http.state import DB
+from casestream.persistence.read_models import case_columns
+from casestream.visibility import may_see_case_id
 from notify_svc.config import Settings
 from notify_svc.drafting import CaseNotKnown, draft_email
 from notify_svc.events import template_saved
 from notify_svc.recipients import staff_directory
 from notify_svc.rendering import CannotRender
 from notify_svc.schemas import Preview, PreviewIn, Template, TemplateIn, template_errors
-from notify_svc.tables import templates
+from notify_svc.tables import cases, templates
 
 router = APIRouter(tags=["templates"])
 
@@ -36,7 +41,7 @@ Config = Annotated[Settings, Depends(config)]
 async def put_template(
     name: TemplateName,
     body: TemplateIn,
-    staff: Staff,
+    staff: Configurer,
     db: DB,
     settings: Config,
     response: Response,
@@ -96,6 +101,8 @@ async def preview_template(
 ) -> Any:
     """The template rendered for a case the read model knows, and who it would go to."""
     async with db.session() as session:
+        if not await may_see_case_id(session, staff, body.case_id, case_columns(cases)):
+            raise forbidden("this case is outside the token's rights (or not known here yet)")
         if (
             await session.execute(sa.select(templates.c.name).where(templates.c.name == name))
         ).first() is None:

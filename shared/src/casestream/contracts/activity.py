@@ -11,12 +11,19 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from casestream.contracts.case import Change
 from casestream.contracts.commands import Command, CommandEnvelope, registry
-from casestream.envelope import Envelope
+from casestream.contracts.events import EventEnvelope, event_types
+from casestream.contracts.inputs import Int32, Line, Text
 
 ACTIVITY_SCHEDULED = "activity.scheduled"
 ACTIVITY_COMPLETED = "activity.completed"
 ACTIVITY_CANCELLED = "activity.cancelled"
 ACTIVITY_UPDATED = "activity.updated"  # edited, rescheduled or reassigned
+ACTIVITY_EVENT_TYPES = (
+    ACTIVITY_SCHEDULED,
+    ACTIVITY_COMPLETED,
+    ACTIVITY_CANCELLED,
+    ACTIVITY_UPDATED,
+)
 
 
 Priority = Literal["low", "normal", "urgent"]
@@ -25,8 +32,8 @@ Priority = Literal["low", "normal", "urgent"]
 class Attachment(BaseModel):
     """A document kept elsewhere, by reference."""
 
-    name: str = Field(min_length=1, max_length=300)
-    url: str = Field(min_length=1, max_length=2000)
+    name: Line = Field(min_length=1, max_length=300)
+    url: Line = Field(min_length=1, max_length=2000)
 
 
 class ActivityState(BaseModel):
@@ -60,7 +67,10 @@ class ActivityEvent(BaseModel):
     changes: dict[str, Change] = Field(default_factory=dict)
 
 
-ActivityEnvelope = Envelope[ActivityEvent]
+class ActivityEnvelope(EventEnvelope[ActivityEvent]):
+    """``activity.events``: one of ``ACTIVITY_EVENT_TYPES``."""
+
+    TYPES: ClassVar[frozenset[str]] = event_types(*ACTIVITY_EVENT_TYPES)
 
 
 # Commands internal apps and automation-svc send on ``activity.commands``, keyed by the case
@@ -77,18 +87,18 @@ class NewActivity(BaseModel):
     ``activity.schedule``."""
 
     case_id: uuid.UUID | None = None
-    type: str
-    subject: str | None = None
-    details: str | None = None
+    type: Line
+    subject: Line | None = None
+    details: Text | None = None
     status: Literal["scheduled", "completed"] = "scheduled"
     due_at: AwareDatetime | None = None
     occurred_at: AwareDatetime | None = None
-    duration_minutes: int | None = Field(default=None, ge=0)
+    duration_minutes: Int32 | None = Field(default=None, ge=0)
     priority: Priority = "normal"
-    location: str | None = Field(default=None, max_length=500)
-    assignee_ids: list[str] = Field(default_factory=list)
+    location: Line | None = Field(default=None, max_length=500)
+    assignee_ids: list[Line] = Field(default_factory=list)
     with_contact_ids: list[uuid.UUID] = Field(default_factory=list)
-    outcome: str | None = None
+    outcome: Line | None = None
     attachments: list[Attachment] = Field(default_factory=list)
 
 
@@ -98,12 +108,12 @@ class NextActivity(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str
-    subject: str | None = None
-    details: str | None = None
+    type: Line
+    subject: Line | None = None
+    details: Text | None = None
     due_at: AwareDatetime | None = None
     priority: Priority = "normal"
-    assignee_ids: list[str] | None = None
+    assignee_ids: list[Line] | None = None
 
 
 class ActivityCompletion(BaseModel):
@@ -111,9 +121,9 @@ class ActivityCompletion(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    outcome: str | None = None
-    details: str | None = None
-    duration_minutes: int | None = Field(default=None, ge=0)
+    outcome: Line | None = None
+    details: Text | None = None
+    duration_minutes: Int32 | None = Field(default=None, ge=0)
     occurred_at: AwareDatetime | None = None
     next: NextActivity | None = None
 
@@ -121,14 +131,14 @@ class ActivityCompletion(BaseModel):
 class ActivityCommandBase(Command):
     """``actor`` names who asks (a scheduled activity's creator)."""
 
-    actor: str
+    actor: Line
 
 
 class OnActivity(ActivityCommandBase):
     """A command on an existing activity; ``expected_version``: refuse if it changed."""
 
     activity_id: uuid.UUID
-    expected_version: int | None = None
+    expected_version: Int32 | None = None
 
 
 class ScheduleActivity(ActivityCommandBase):

@@ -10,7 +10,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from casestream.contracts.commands import Command, CommandEnvelope, registry
-from casestream.envelope import Envelope
+from casestream.contracts.events import EventEnvelope, event_types
+from casestream.contracts.inputs import Int32, JsonObject, JsonValue, Line, Text
 
 CASE_OPENED = "case.opened"
 CASE_UPDATED = "case.updated"  # subject, details, custom values, opportunity, clients
@@ -46,6 +47,8 @@ CONTACT_CREATED = "contact.created"
 CONTACT_UPDATED = "contact.updated"
 CONTACT_MERGED = "contact.merged"  # data.contact is the survivor; merged_contact_id the other
 CASETYPE_VERSION_PUBLISHED = "casetype.version_published"
+CONTACT_EVENT_TYPES = (CONTACT_CREATED, CONTACT_UPDATED, CONTACT_MERGED)
+CASETYPE_EVENT_TYPES = (CASETYPE_VERSION_PUBLISHED,)
 
 
 class Change(BaseModel):
@@ -126,45 +129,49 @@ class ContactEvent(BaseModel):
     merged_contact_id: uuid.UUID | None = None
 
 
+# How far a timeline's activity may fall from its reference: a century either way.
+MAX_OFFSET_DAYS = 36_600
+
+
 class TimelineActivity(BaseModel):
-    type: str
+    type: Line
     status: Literal["scheduled", "completed"] = "scheduled"
-    subject: str | None = None
-    offset_days: int = 0
-    reference: str = "case_start"
+    subject: Line | None = None
+    offset_days: int = Field(default=0, ge=-MAX_OFFSET_DAYS, le=MAX_OFFSET_DAYS)
+    reference: Line = "case_start"
 
 
 class ActivitySet(BaseModel):
     """A timeline (``timeline``: scheduled when a case opens if it is the standard one, else
     applied by hand). ``sequence``: schedule each activity only when the one before completes."""
 
-    name: str
-    label: str
+    name: Line
+    label: Line
     timeline: bool = True
     sequence: bool = False
     activities: list[TimelineActivity] = Field(default_factory=list)
 
 
 class CaseRole(BaseModel):
-    name: str
+    name: Line
     manager: bool = False
     creator: bool = False
 
 
 class CustomField(BaseModel):
-    name: str
-    label: str
-    type: str = "text"
+    name: Line
+    label: Line
+    type: Line = "text"
     required: bool = False
-    options: list[str] | None = None
-    default: Any = None
+    options: list[Line] | None = None
+    default: JsonValue = None
 
 
 class CaseTypeDefinition(BaseModel):
     """``on_close``: what happens to a case's still-scheduled activities when it closes."""
 
-    statuses: list[str] = Field(default_factory=list)
-    activity_types: list[str] = Field(default_factory=list)
+    statuses: list[Line] = Field(default_factory=list)
+    activity_types: list[Line] = Field(default_factory=list)
     activity_sets: list[ActivitySet] = Field(default_factory=list)
     roles: list[CaseRole] = Field(default_factory=list)
     custom_fields: list[CustomField] = Field(default_factory=list)
@@ -188,9 +195,22 @@ class CaseTypeVersion(BaseModel):
     definition: CaseTypeDefinition
 
 
-CaseEnvelope = Envelope[CaseEvent]
-ContactEnvelope = Envelope[ContactEvent]
-CaseTypeEnvelope = Envelope[CaseTypeVersion]
+class CaseEnvelope(EventEnvelope[CaseEvent]):
+    """``case.events``: one of ``CASE_EVENT_TYPES``."""
+
+    TYPES: ClassVar[frozenset[str]] = event_types(*CASE_EVENT_TYPES)
+
+
+class ContactEnvelope(EventEnvelope[ContactEvent]):
+    """``contact.events``: one of ``CONTACT_EVENT_TYPES``."""
+
+    TYPES: ClassVar[frozenset[str]] = event_types(*CONTACT_EVENT_TYPES)
+
+
+class CaseTypeEnvelope(EventEnvelope[CaseTypeVersion]):
+    """``casetype.events``: ``casetype.version_published``."""
+
+    TYPES: ClassVar[frozenset[str]] = event_types(*CASETYPE_EVENT_TYPES)
 
 
 # Commands internal apps (and automation-svc) send on case.commands, keyed by case id: one
@@ -217,11 +237,11 @@ class ContactFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    first_name: str | None = Field(default=None, max_length=200)
-    last_name: str | None = Field(default=None, max_length=200)
-    display_name: str | None = Field(default=None, max_length=400)
+    first_name: Line | None = Field(default=None, max_length=200)
+    last_name: Line | None = Field(default=None, max_length=200)
+    display_name: Line | None = Field(default=None, max_length=400)
     email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=50)
+    phone: Line | None = Field(default=None, max_length=50)
     do_not_email: bool = False
 
 
@@ -234,9 +254,11 @@ class ContactInput(ContactFields):
 class OpportunityInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount: str | None = Field(default=None, description='a decimal string, e.g. "1200.00"')
+    amount: Line | None = Field(
+        default=None, max_length=50, description='a decimal string, e.g. "1200.00"'
+    )
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    probability: int | None = Field(default=None, ge=0, le=100)
+    probability: Int32 | None = Field(default=None, ge=0, le=100)
     expected_close_date: date | None = None
 
 
@@ -245,28 +267,28 @@ class NewCase(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    case_type: str
-    subject: str = Field(min_length=1, max_length=500)
-    details: str | None = Field(default=None, max_length=50_000)
+    case_type: Line
+    subject: Line = Field(min_length=1, max_length=500)
+    details: Text | None = Field(default=None, max_length=50_000)
     client_ids: list[uuid.UUID] = Field(default_factory=list)
     client: ContactInput | None = None
-    status: str | None = None
+    status: Line | None = None
     start_date: date | None = None
-    custom: dict[str, Any] = Field(default_factory=dict)
+    custom: JsonObject = Field(default_factory=dict)
     opportunity: OpportunityInput | None = None
 
 
 class CaseCommandBase(Command):
     """``actor`` names who asks (recorded in the case's history)."""
 
-    actor: str
+    actor: Line
 
 
 class OnCase(CaseCommandBase):
     """A command on an existing case; ``expected_version``: refuse if the case changed."""
 
     case_id: uuid.UUID
-    expected_version: int | None = None
+    expected_version: Int32 | None = None
 
 
 class OpenCase(CaseCommandBase):
@@ -278,7 +300,7 @@ class OpenCase(CaseCommandBase):
 class ChangeCaseStatus(OnCase):
     command_type: ClassVar[str] = CHANGE_CASE_STATUS
 
-    status: str
+    status: Line
 
 
 class AssignCase(OnCase):
@@ -286,13 +308,13 @@ class AssignCase(OnCase):
 
     command_type: ClassVar[str] = ASSIGN_CASE
 
-    user: str | None = None
+    user: Line | None = None
 
 
 class AddCaseRole(OnCase):
     command_type: ClassVar[str] = ADD_CASE_ROLE
 
-    role: str
+    role: Line
     contact_id: uuid.UUID
 
 
@@ -301,9 +323,9 @@ class CloseCase(OnCase):
 
     command_type: ClassVar[str] = CLOSE_CASE
 
-    status: str | None = None
-    outcome: str | None = None
-    lost_reason: str | None = None
+    status: Line | None = None
+    outcome: Line | None = None
+    lost_reason: Line | None = None
 
 
 class AddCaseTags(OnCase):
@@ -311,7 +333,7 @@ class AddCaseTags(OnCase):
 
     command_type: ClassVar[str] = ADD_CASE_TAGS
 
-    tags: list[str] = Field(min_length=1)
+    tags: list[Line] = Field(min_length=1)
 
 
 CaseCommandData = OpenCase | ChangeCaseStatus | AssignCase | AddCaseRole | CloseCase | AddCaseTags
@@ -329,6 +351,7 @@ class CaseCommandEnvelope(CommandEnvelope[CaseCommandData]):
 # What became of a web form submission, said by case-svc on ``case.submission_outcomes``
 # (keyed by submission id) so intake-svc can tell the person who posted it.
 SUBMISSION_OUTCOME = "case.submission_outcome"
+SUBMISSION_OUTCOME_TYPES = (SUBMISSION_OUTCOME,)
 
 
 class SubmissionOutcome(BaseModel):
@@ -342,4 +365,7 @@ class SubmissionOutcome(BaseModel):
     reason: str | None = None  # why it was rejected
 
 
-SubmissionOutcomeEnvelope = Envelope[SubmissionOutcome]
+class SubmissionOutcomeEnvelope(EventEnvelope[SubmissionOutcome]):
+    """``case.submission_outcomes``: ``case.submission_outcome``."""
+
+    TYPES: ClassVar[frozenset[str]] = event_types(*SUBMISSION_OUTCOME_TYPES)

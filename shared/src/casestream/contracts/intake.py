@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from casestream.envelope import Envelope
+from casestream.contracts.events import EventEnvelope, event_types
 
 SUBMISSION_RECEIVED = "intake.submission_received"
+SUBMISSION_TYPES = (SUBMISSION_RECEIVED,)
 
 
 class SubmittedContact(BaseModel):
@@ -46,4 +47,7 @@ class SubmissionReceived(BaseModel):
     attempt: int = 1  # a staff retry of a rejected submission announces it again, + 1
 
 
-SubmissionEnvelope = Envelope[SubmissionReceived]
+class SubmissionEnvelope(EventEnvelope[SubmissionReceived]):
+    """``intake.submissions``: ``intake.submission_received``."""
+
+    TYPES: ClassVar[frozenset[str]] = event_types(*SUBMISSION_TYPES)

@@ -11,17 +11,21 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from casestream.contracts.activity import ActivityState
 from casestream.contracts.commands import Command, CommandEnvelope, registry
-from casestream.envelope import Envelope
+from casestream.contracts.events import EventEnvelope, event_types
+from casestream.contracts.inputs import Line, Text, storable_json
 
 SEND_EMAIL = "notify.send_email"
 EMAIL_SENT = "notify.email_sent"
 EMAIL_FAILED = "notify.email_failed"
 EMAIL_SUPPRESSED = "notify.email_suppressed"
 TEMPLATE_SAVED = "notify.template_saved"  # on notify.templates
+EMAIL_EVENT_TYPES = (EMAIL_SENT, EMAIL_FAILED, EMAIL_SUPPRESSED)
+TEMPLATE_EVENT_TYPES = (TEMPLATE_SAVED,)
 
 
 def _an_activity_state(value: dict[str, Any]) -> dict[str, Any]:
     ActivityState.model_validate(value)  # raises, naming the field
+    storable_json(value)
     return value
 
 
@@ -44,11 +48,13 @@ class SendEmail(Command):
     case_id: uuid.UUID
     # Contact ids, "clients", "assignee" (the case's responsible user), a role name, or
     # plain addresses.
-    to: list[str] = Field(default_factory=lambda: ["clients"])
-    template: str | None = None
-    subject: str | None = None
-    body_text: str | None = None
-    requested_by: str | None = None
+    # Text, not Line: a recipient or subject with a line break is not refused here but
+    # neutralised when the email is drafted (unresolved, folded), as it always was.
+    to: list[Text] = Field(default_factory=lambda: ["clients"])
+    template: Line | None = None
+    subject: Text | None = None
+    body_text: Text | None = None
+    requested_by: Line | None = None
     # The activity that triggered the rule, as it stood when the email was asked for: the
     # ``{{ activity.* }}`` tokens.
     activity: ActivitySnapshot | None = None
@@ -106,5 +112,13 @@ class SendEmailEnvelope(CommandEnvelope[SendEmail]):
     COMMANDS: ClassVar[Mapping[str, type[Command]]] = NOTIFY_COMMAND_MODELS
 
 
-TemplateEnvelope = Envelope[TemplateSaved]
-EmailEnvelope = Envelope[EmailEvent]
+class TemplateEnvelope(EventEnvelope[TemplateSaved]):
+    """``notify.templates``: ``notify.template_saved``."""
+
+    TYPES: ClassVar[frozenset[str]] = event_types(*TEMPLATE_EVENT_TYPES)
+
+
+class EmailEnvelope(EventEnvelope[EmailEvent]):
+    """``notify.events``: one of ``EMAIL_EVENT_TYPES``."""
+
+    TYPES: ClassVar[frozenset[str]] = event_types(*EMAIL_EVENT_TYPES)

@@ -15,6 +15,7 @@ from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.site import get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from casestream.http.bad_input import refuse_unstorable_data
 from casestream.logging import get_logger
 from casestream.service import Runtime
 from casestream.shutdown import cancel_and_wait
@@ -51,6 +52,7 @@ def create_service_app(
     app.state.runtime = runtime
 
     app.add_middleware(CorrelationMiddleware)
+    refuse_unstorable_data(app)  # the safety net; fields are typed (contracts.inputs)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -16,11 +16,14 @@ from typing import Annotated, Any, Generic, TypeVar
 import sqlalchemy as sa
 from fastapi import HTTPException, Query
 from pydantic import BaseModel
+from pydantic_core import PydanticCustomError
+
+from casestream.contracts.inputs import Line, storable_json
 
 T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (max 500)")]
-Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+Cursor = Annotated[Line | None, Query(description="next_cursor of the previous page")]
 
 
 class Page(BaseModel, Generic[T]):
@@ -39,8 +42,9 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         if not isinstance(values, list):
             raise ValueError
+        storable_json(values)  # made up, not given out: nothing the database could not take
         return values
-    except ValueError as error:
+    except (ValueError, PydanticCustomError) as error:
         raise HTTPException(
             422,
             [

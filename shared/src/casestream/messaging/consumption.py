@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -57,8 +58,36 @@ class Rejected(Exception):
     it goes to the dead-letter topic at once, with this as its error."""
 
 
+class InvalidMessage(ValueError):
+    """A record that is no message at all, whatever its contract (a NUL character in it)."""
+
+
 # Decoding, validation and refusals: retrying cannot help.
-POISON = (pydantic.ValidationError, json.JSONDecodeError, UnicodeDecodeError, Rejected)
+POISON = (
+    pydantic.ValidationError,
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+    InvalidMessage,
+    Rejected,
+)
+# JSON writes a NUL as \u0000; after an escaped backslash (\\u0000) it is plain text.
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def decode(contract: type[pydantic.BaseModel], value: bytes | None) -> Any:
+    """A record's value as its ``contract``, or one of ``POISON``. A NUL character anywhere
+    in it (text or key) is refused here: PostgreSQL text cannot hold one, so a handler would
+    only fail on it, ``max_attempts`` times, far from the cause."""
+    if value is None:
+        raise InvalidMessage("no value (a tombstone): not a message")
+    if b"\\u0000" in value and (nul := _NUL.search(value)):
+        at = nul.end() - len(b"\\u0000")
+        raise InvalidMessage(
+            f"a NUL character (\\u0000) at byte {at}: PostgreSQL text cannot hold it"
+        )
+    return contract.model_validate_json(value)
+
+
 # Deadlock and serialization failure: another transaction won; trying again will do.
 CONTENDED = {"40P01", "40001"}
 TOGETHER_TRIES = 3
@@ -173,9 +202,7 @@ class BatchConsumer:
         decoded: list[tuple[Any, Any]] = []  # (record, envelope or why it is poison)
         for record in (r for batch in records.values() for r in batch):
             try:
-                decoded.append(
-                    (record, self.subscription.contract.model_validate_json(record.value))
-                )
+                decoded.append((record, decode(self.subscription.contract, record.value)))
             except POISON as error:
                 decoded.append((record, error))
         valid = [(r, e) for r, e in decoded if not isinstance(e, BaseException)]

@@ -29,6 +29,18 @@ def cases_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
+def case_columns(table: sa.Table) -> sa.Subquery:
+    """``table`` (a ``cases_table``) with the columns ``casestream.visibility`` filters on,
+    read from each case's state: ``id``, ``instance``, ``assignee``, ``created_by``."""
+    state = table.c.state
+    return sa.select(
+        table.c.id,
+        state["instance"].astext.label("instance"),
+        state["assignee"].astext.label("assignee"),
+        state["created_by"].astext.label("created_by"),
+    ).subquery(f"{table.name}_visibility")
+
+
 async def keep_cases(
     session: AsyncConnection, table: sa.Table, states: Iterable[CaseState]
 ) -> None:

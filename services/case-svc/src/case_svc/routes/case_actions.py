@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from case_svc import editing, lifecycle, relations
 from case_svc.schemas import Case, CasePatch
 from casestream.commands import Caller
-from casestream.http.auth import Staff, StaffUser
+from casestream.contracts.inputs import Line, Text
+from casestream.http.auth import Staff, StaffUser, requires
 from casestream.http.if_match import expected_version
 from casestream.http.state import Service
 from casestream.service import Runtime
@@ -26,30 +27,30 @@ class Body(BaseModel):
 
 
 class AssignIn(Body):
-    user: str | None = Field(description="the user id, or null for the pool")
+    user: Line | None = Field(description="the user id, or null for the pool")
 
 
 class StatusIn(Body):
-    status: str
-    note: str | None = None
+    status: Line
+    note: Text | None = None
 
 
 class TransferIn(Body):
-    case_type: str
+    case_type: Line
 
 
 class CloseIn(Body):
-    status: str | None = None
-    outcome: str | None = Field(default=None, max_length=200)
-    lost_reason: str | None = Field(default=None, max_length=500)
+    status: Line | None = None
+    outcome: Line | None = Field(default=None, max_length=200)
+    lost_reason: Line | None = Field(default=None, max_length=500)
 
 
 class ReopenIn(Body):
-    status: str | None = None
+    status: Line | None = None
 
 
 class RoleIn(Body):
-    role: str
+    role: Line
     contact_id: uuid.UUID
     start_date: date | None = None
 
@@ -59,8 +60,8 @@ class EndRoleIn(Body):
 
 
 class TagsIn(Body):
-    add: list[str] = Field(default_factory=list)
-    remove: list[str] = Field(default_factory=list)
+    add: list[Line] = Field(default_factory=list)
+    remove: list[Line] = Field(default_factory=list)
 
 
 class LinkIn(Body):
@@ -71,7 +72,7 @@ class MergeIn(Body):
     other_case_id: uuid.UUID
 
 
-IfMatch = Annotated[str | None, Header(description="the case version you saw")]
+IfMatch = Annotated[Line | None, Header(description="the case version you saw")]
 
 
 class CaseAction:
@@ -162,6 +163,10 @@ async def link_case(case_id: uuid.UUID, body: LinkIn, act: Act):
     return await act(relations.link, case_id, body.case_id)
 
 
-@router.post("/cases/{case_id}/merge", response_model=Case)
+@router.post(
+    "/cases/{case_id}/merge",
+    response_model=Case,
+    dependencies=[Depends(requires("delete_cases"))],  # 403 before the body is read
+)
 async def merge_case(case_id: uuid.UUID, body: MergeIn, act: Act):
     return await act(relations.merge, case_id, body.other_case_id)

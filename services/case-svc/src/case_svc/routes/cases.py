@@ -3,19 +3,22 @@
 import uuid
 
 import sqlalchemy as sa
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from case_svc.cases import case_state, open_case
 from case_svc.permissions import ensure_can_see
 from case_svc.schemas import Case, CaseIn, HistoryEntry
 from case_svc.tables import case_history
-from casestream.http.auth import Staff
+from casestream.http.auth import Staff, requires
 from casestream.http.state import Service
 
 router = APIRouter(tags=["cases"])
 
 
-@router.post("/cases", status_code=201, response_model=Case)
+# add_cases before the body is read; the instance (from the body's case type) after.
+@router.post(
+    "/cases", status_code=201, response_model=Case, dependencies=[Depends(requires("add_cases"))]
+)
 async def add_case(body: CaseIn, staff: Staff, runtime: Service):
     async with runtime.database.transaction() as tx:
         return await open_case(tx, runtime.settings, body, actor=staff.user, staff=staff)

@@ -1,10 +1,10 @@
-"""Staff HTTP: instances, statuses, case types."""
+"""Staff HTTP: instances, statuses, case types. Changing them needs ``configure``
+(``Configurer``, checked before the body is); any staff token reads them."""
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Response
 
 from case_svc.configuration import add_instance, add_status, case_type_named, put_case_type
-from case_svc.permissions import require_configure
 from case_svc.schemas import (
     CaseStatusIn,
     CaseType,
@@ -15,15 +15,15 @@ from case_svc.schemas import (
 )
 from case_svc.tables import case_statuses, case_types, instances
 from casestream.commands import not_found
-from casestream.http.auth import Staff
+from casestream.contracts.inputs import Line
+from casestream.http.auth import Configurer, Staff
 from casestream.http.state import Service
 
 router = APIRouter(tags=["configuration"])
 
 
 @router.post("/instances", status_code=201, response_model=Instance)
-async def create_instance(body: InstanceIn, staff: Staff, runtime: Service):
-    require_configure(staff)
+async def create_instance(body: InstanceIn, staff: Configurer, runtime: Service):
     async with runtime.database.transaction() as tx:
         return (await add_instance(tx, body))._asdict()
 
@@ -36,7 +36,7 @@ async def list_instances(staff: Staff, runtime: Service):
 
 
 @router.get("/instances/{name}", response_model=Instance)
-async def get_instance(name: str, staff: Staff, runtime: Service):
+async def get_instance(name: Line, staff: Staff, runtime: Service):
     async with runtime.database.session() as s:
         row = (await s.execute(sa.select(instances).where(instances.c.name == name))).first()
     if row is None:
@@ -45,9 +45,8 @@ async def get_instance(name: str, staff: Staff, runtime: Service):
 
 
 @router.patch("/instances/{name}", response_model=Instance)
-async def edit_instance(name: str, body: InstancePatch, staff: Staff, runtime: Service):
+async def edit_instance(name: Line, body: InstancePatch, staff: Configurer, runtime: Service):
     """A disabled instance's cases drop out of staff lists and counts; nothing is lost."""
-    require_configure(staff)
     values = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     async with runtime.database.transaction() as tx:
         query = instances.update().where(instances.c.name == name).returning(instances)
@@ -64,8 +63,7 @@ async def edit_instance(name: str, body: InstancePatch, staff: Staff, runtime: S
 
 
 @router.post("/case-statuses", status_code=201, response_model=CaseStatusIn)
-async def create_status(body: CaseStatusIn, staff: Staff, runtime: Service):
-    require_configure(staff)
+async def create_status(body: CaseStatusIn, staff: Configurer, runtime: Service):
     async with runtime.database.transaction() as tx:
         return (await add_status(tx, body))._asdict()
 
@@ -79,9 +77,8 @@ async def list_statuses(staff: Staff, runtime: Service):
 
 @router.put("/case-types/{name}", response_model=CaseType)
 async def save_case_type(
-    name: str, body: CaseTypeIn, staff: Staff, runtime: Service, response: Response
+    name: Line, body: CaseTypeIn, staff: Configurer, runtime: Service, response: Response
 ):
-    require_configure(staff)
     async with runtime.database.transaction() as tx:
         row, created = await put_case_type(tx, runtime.settings, name, body)
     response.status_code = 201 if created else 200
@@ -96,6 +93,6 @@ async def list_case_types(staff: Staff, runtime: Service):
 
 
 @router.get("/case-types/{name}", response_model=CaseType)
-async def get_case_type(name: str, staff: Staff, runtime: Service):
+async def get_case_type(name: Line, staff: Staff, runtime: Service):
     async with runtime.database.transaction() as tx:
         return (await case_type_named(tx, name))._asdict()

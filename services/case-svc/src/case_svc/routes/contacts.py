@@ -7,7 +7,7 @@ change them); merging needs the ``delete_cases`` right (or ``admin``), as mergin
 import uuid
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from case_svc.contact_merges import merge_contacts
@@ -23,7 +23,8 @@ from case_svc.tables import contacts
 from casestream.commands import not_found
 from casestream.contact_keys import email_key
 from casestream.contracts.case import ContactFields
-from casestream.http.auth import Staff
+from casestream.contracts.inputs import Line
+from casestream.http.auth import Staff, requires
 from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
 from casestream.http.state import Service
 
@@ -31,7 +32,7 @@ router = APIRouter(tags=["contacts"])
 
 
 class NewContact(ContactIn):
-    organization_name: str | None = Field(
+    organization_name: Line | None = Field(
         default=None, max_length=400, description="an organization's name (its display_name)"
     )
 
@@ -60,8 +61,8 @@ async def add_contact(body: NewContact, staff: Staff, runtime: Service):
 async def find_contacts(
     staff: Staff,
     runtime: Service,
-    email: str | None = Query(default=None, max_length=320),
-    q: str | None = Query(default=None, max_length=200),
+    email: Line | None = Query(default=None, max_length=320),
+    q: Line | None = Query(default=None, max_length=200),
     include_merged: bool = False,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -101,7 +102,11 @@ async def change_contact(contact_id: uuid.UUID, body: ContactPatch, staff: Staff
         return (await update_contact(tx, runtime.settings, contact_id, patch))._asdict()
 
 
-@router.post("/contacts/{contact_id}/merge", response_model=Contact)
+@router.post(
+    "/contacts/{contact_id}/merge",
+    response_model=Contact,
+    dependencies=[Depends(requires("delete_cases"))],  # 403 before the body is read
+)
 async def merge_contact(contact_id: uuid.UUID, body: ContactMerge, staff: Staff, runtime: Service):
     """``other_contact_id`` merges into this contact, which survives (and is answered)."""
     ensure_can_delete(staff)

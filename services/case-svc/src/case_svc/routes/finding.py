@@ -14,6 +14,7 @@ from case_svc.permissions import access_to
 from case_svc.schemas import Case
 from case_svc.tables import instances
 from casestream.commands import forbidden, invalid, not_found
+from casestream.contracts.inputs import Line
 from casestream.http.auth import Staff, StaffUser
 from casestream.http.pagination import Cursor, Limit, Page, page_of
 from casestream.http.state import Service
@@ -21,26 +22,26 @@ from casestream.persistence.database import Transaction
 
 router = APIRouter(tags=["finding"])
 
-Names = Annotated[list[str] | None, Query()]
+Names = Annotated[list[Line] | None, Query()]
 
 
 @router.get("/cases", response_model=Page[Case])
 async def find_cases(
     staff: Staff,
     runtime: Service,
-    instance: str | None = None,
+    instance: Line | None = None,
     case_type: Names = None,
     status: Names = None,
     assignee: Annotated[
-        str | None, Query(description="`me`, `none` (the available pool) or a user id")
+        Line | None, Query(description="`me`, `none` (the available pool) or a user id")
     ] = None,
     client_id: uuid.UUID | None = None,
-    tag: Annotated[list[str] | None, Query(description="cases carrying every one")] = None,
+    tag: Annotated[list[Line] | None, Query(description="cases carrying every one")] = None,
     opened_from: date | None = None,
     opened_to: date | None = None,
     active: Active = "true",
     q: Annotated[
-        str | None,
+        Line | None,
         Query(max_length=200, description="words in subject, details or a client's name or email"),
     ] = None,
     sort: Sort = "-created_at",
@@ -73,7 +74,7 @@ async def find_cases(
 
 
 @router.get("/dashboard/summary", response_model=DashboardSummary)
-async def dashboard_summary(staff: Staff, runtime: Service, instance: str | None = None):
+async def dashboard_summary(staff: Staff, runtime: Service, instance: Line | None = None):
     """Counts over the cases the caller may see (every instance unless ``instance``)."""
     async with runtime.database.transaction() as tx:
         if instance:

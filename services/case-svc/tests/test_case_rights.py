@@ -1,0 +1,91 @@
+"""case-svc's rights matrix (casestream.testing.rights_matrix): every operation of its
+OpenAPI document. Configuration needs ``configure``; a case outside the token's rights
+answers 403, in lists it is left out."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from casestream.testing.rights_matrix import (
+    CONFIGURE,
+    STAFF,
+    Call,
+    Need,
+    failures,
+    listed,
+    matrix_tokens,
+)
+
+
+async def _open(service: Any, subject: str, headers: dict[str, str] | None = None) -> str:
+    body = {
+        "case_type": "general_enquiry",
+        "subject": subject,
+        "client": {"first_name": "Ada", "email": f"{uuid.uuid4().hex[:8]}@example.org"},
+    }
+    response = await service.client.post("/cases", json=body, headers=headers or {})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _on(case_id: str, body: Any = None) -> Need:
+    """An action on a case: 403 for the own token on another's case (with a valid body, so
+    that it is the rights that answer)."""
+    return Need(outside=Call(path={"case_id": case_id}, json=body))
+
+
+async def test_every_operation_asks_for_its_rights(service):
+    with matrix_tokens(service.settings) as tokens:
+        mine = await _open(service, "the own token's", tokens.own)
+        theirs = await _open(service, "someone else's")
+        contact = str(uuid.uuid4())
+        needs = {
+            ("POST", "/instances"): CONFIGURE,
+            ("GET", "/instances"): STAFF,
+            ("GET", "/instances/{name}"): STAFF,
+            ("PATCH", "/instances/{name}"): CONFIGURE,
+            ("POST", "/case-statuses"): CONFIGURE,
+            ("GET", "/case-statuses"): STAFF,
+            ("PUT", "/case-types/{name}"): CONFIGURE,
+            ("GET", "/case-types"): STAFF,
+            ("GET", "/case-types/{name}"): STAFF,
+            ("POST", "/contacts"): STAFF,
+            ("GET", "/contacts"): STAFF,
+            ("GET", "/contacts/{contact_id}"): STAFF,
+            ("PATCH", "/contacts/{contact_id}"): STAFF,
+            ("POST", "/contacts/{contact_id}/merge"): Need(right="delete_cases"),
+            ("GET", "/cases"): Need(lists=True),
+            ("POST", "/cases"): Need(right="add_cases"),
+            ("GET", "/dashboard/summary"): STAFF,
+            ("GET", "/cases/{case_id}"): Need(
+                outside=Call(path={"case_id": theirs}), inside=Call(path={"case_id": mine})
+            ),
+            ("PATCH", "/cases/{case_id}"): _on(theirs, {"subject": "x"}),
+            ("GET", "/cases/{case_id}/history"): Need(
+                outside=Call(path={"case_id": theirs}), inside=Call(path={"case_id": mine})
+            ),
+            ("POST", "/cases/{case_id}/take"): _on(theirs),
+            ("POST", "/cases/{case_id}/requeue"): _on(theirs),
+            ("POST", "/cases/{case_id}/assign"): _on(theirs, {"user": tokens.own_user}),
+            ("POST", "/cases/{case_id}/status"): _on(theirs, {"status": "resolved"}),
+            ("POST", "/cases/{case_id}/transfer"): _on(theirs, {"case_type": "general_enquiry"}),
+            ("POST", "/cases/{case_id}/close"): _on(theirs, {"status": "resolved"}),
+            ("POST", "/cases/{case_id}/reopen"): _on(theirs),
+            ("POST", "/cases/{case_id}/roles"): _on(
+                theirs, {"role": "case_coordinator", "contact_id": contact}
+            ),
+            ("POST", "/cases/{case_id}/roles/{role_id}/end"): _on(theirs),
+            ("POST", "/cases/{case_id}/tags"): _on(theirs, {"add": ["x"]}),
+            ("POST", "/cases/{case_id}/links"): _on(theirs, {"case_id": mine}),
+            ("POST", "/cases/{case_id}/merge"): Need(right="delete_cases"),
+        }
+        assert await failures(service.client, service.app, needs, tokens) == []
+
+        seen = await listed(service.client, "/cases", tokens.own)
+        assert seen == {mine}
+        assert theirs not in await listed(service.client, "/cases", tokens.nobody)
+        assert {mine, theirs} <= await listed(service.client, "/cases", tokens.admin)
+        # Nothing the matrix sent changed someone else's case.
+        case = (await service.client.get(f"/cases/{theirs}")).json()
+        assert (case["version"], case["assignee"], case["status"]) == (1, None, "open")
