@@ -7,16 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from activity_svc.cases import keep_cases
+from casestream.testing import rights_matrix as rights
 from casestream.testing.factories import case_state
-from casestream.testing.rights_matrix import (
-    CONFIGURE,
-    STAFF,
-    Call,
-    Need,
-    failures,
-    listed,
-    matrix_tokens,
-)
 from casestream.testing.services import STAFF_HEADERS
 
 
@@ -35,7 +27,7 @@ async def _activity(service: Any, case_id: str) -> str:
 
 
 async def test_every_operation_asks_for_its_rights(service):
-    with matrix_tokens(service.settings) as tokens:
+    with rights.matrix_tokens(service.settings) as tokens:
         mine = await _case(service, assignee=tokens.own_user)
         theirs = await _case(service, created_by="someone-else")
         my_activity, their_activity = (
@@ -43,37 +35,44 @@ async def test_every_operation_asks_for_its_rights(service):
             await _activity(service, theirs),
         )
 
-        def on_activity(body: Any = None) -> Need:
-            return Need(outside=Call(path={"activity_id": their_activity}, json=body))
+        def on_activity(body: Any = None) -> rights.Need:
+            return rights.Need(outside=rights.Call(path={"activity_id": their_activity}, json=body))
 
         needs = {
-            ("GET", "/activity-types"): STAFF,
-            ("POST", "/activity-types"): CONFIGURE,
-            ("POST", "/activities"): Need(
-                outside=Call(json={"type": "follow_up_call", "case_id": theirs, "subject": "x"})
+            ("GET", "/activity-types"): rights.STAFF,
+            ("POST", "/activity-types"): rights.CONFIGURE,
+            ("POST", "/activities"): rights.Need(
+                outside=rights.Call(
+                    json={"type": "follow_up_call", "case_id": theirs, "subject": "x"}
+                )
             ),
-            ("GET", "/activities"): Need(lists=True),
-            ("GET", "/activities/{activity_id}"): Need(
-                outside=Call(path={"activity_id": their_activity}),
-                inside=Call(path={"activity_id": my_activity}),
+            ("GET", "/activities"): rights.Need(lists=True),
+            ("GET", "/activities/{activity_id}"): rights.Need(
+                outside=rights.Call(path={"activity_id": their_activity}),
+                inside=rights.Call(path={"activity_id": my_activity}),
             ),
             ("PATCH", "/activities/{activity_id}"): on_activity({"subject": "x"}),
             ("POST", "/activities/{activity_id}/cancel"): on_activity(),
             ("POST", "/activities/{activity_id}/complete"): on_activity(),
-            ("GET", "/cases/{case_id}/activities"): Need(
-                outside=Call(path={"case_id": theirs}), inside=Call(path={"case_id": mine})
+            ("GET", "/cases/{case_id}/activities"): rights.Need(
+                outside=rights.Call(path={"case_id": theirs}),
+                inside=rights.Call(path={"case_id": mine}),
             ),
-            ("POST", "/cases/{case_id}/timelines"): Need(
-                outside=Call(path={"case_id": theirs}, json={"activity_set": "standard_timeline"})
+            ("POST", "/cases/{case_id}/timelines"): rights.Need(
+                outside=rights.Call(
+                    path={"case_id": theirs}, json={"activity_set": "standard_timeline"}
+                )
             ),
         }
-        assert await failures(service.client, service.app, needs, tokens) == []
+        assert await rights.failures(service.client, service.app, needs, tokens) == []
 
-        seen = await listed(service.client, "/activities", tokens.own)
+        seen = await rights.listed(service.client, "/activities", tokens.own)
         assert my_activity in seen and their_activity not in seen
-        assert their_activity not in await listed(service.client, "/activities", tokens.nobody)
+        assert their_activity not in await rights.listed(
+            service.client, "/activities", tokens.nobody
+        )
         timeline = f"/cases/{mine}/activities"
-        assert await listed(service.client, timeline, tokens.own) == {my_activity}
+        assert await rights.listed(service.client, timeline, tokens.own) == {my_activity}
         # Nothing the matrix sent changed someone else's activity.
         answer = await service.client.get(f"/activities/{their_activity}", headers=STAFF_HEADERS)
         assert (answer.json()["version"], answer.json()["status"]) == (1, "scheduled")

@@ -9,15 +9,8 @@ from typing import Any
 
 from automation_svc.tables import cases, firings
 from casestream.persistence.read_models import keep_cases
+from casestream.testing import rights_matrix as rights
 from casestream.testing.factories import case_state
-from casestream.testing.rights_matrix import (
-    CONFIGURE,
-    STAFF,
-    Need,
-    failures,
-    listed,
-    matrix_tokens,
-)
 
 RULE = {
     "name": "Rights matrix",
@@ -52,27 +45,27 @@ async def _firing(service: Any, case_id: uuid.UUID | None) -> str:
 
 
 async def test_every_operation_asks_for_its_rights(service):
-    with matrix_tokens(service.settings) as tokens:
+    with rights.matrix_tokens(service.settings) as tokens:
         mine = await _case(service, assignee=tokens.own_user)
         theirs = await _case(service, created_by="someone-else")
         my_firing, their_firing = await _firing(service, mine), await _firing(service, theirs)
         unknown_case_firing = await _firing(service, uuid.uuid4())
         needs = {
-            ("POST", "/rules"): CONFIGURE,
-            ("GET", "/rules"): STAFF,
-            ("PUT", "/rules/{rule_id}"): CONFIGURE,
-            ("GET", "/rules/{rule_id}"): STAFF,
-            ("DELETE", "/rules/{rule_id}"): CONFIGURE,
-            ("POST", "/rules/{rule_id}/dry-run"): CONFIGURE,
-            ("GET", "/firings"): Need(lists=True),
+            ("POST", "/rules"): rights.CONFIGURE,
+            ("GET", "/rules"): rights.STAFF,
+            ("PUT", "/rules/{rule_id}"): rights.CONFIGURE,
+            ("GET", "/rules/{rule_id}"): rights.STAFF,
+            ("DELETE", "/rules/{rule_id}"): rights.CONFIGURE,
+            ("POST", "/rules/{rule_id}/dry-run"): rights.CONFIGURE,
+            ("GET", "/firings"): rights.Need(lists=True),
         }
-        assert await failures(service.client, service.app, needs, tokens) == []
+        assert await rights.failures(service.client, service.app, needs, tokens) == []
 
-        seen = await listed(service.client, "/firings", tokens.own)
+        seen = await rights.listed(service.client, "/firings", tokens.own)
         assert my_firing in seen
         assert not seen & {their_firing, unknown_case_firing}
-        assert my_firing not in await listed(service.client, "/firings", tokens.nobody)
-        everything = await listed(service.client, "/firings", tokens.admin)
+        assert my_firing not in await rights.listed(service.client, "/firings", tokens.nobody)
+        everything = await rights.listed(service.client, "/firings", tokens.admin)
         assert {my_firing, their_firing, unknown_case_firing} <= everything
 
         # A configurer may try a rule, but not on a case it may not see.

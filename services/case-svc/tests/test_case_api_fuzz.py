@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from casestream.testing.fuzz import fuzz
+from casestream.testing.fuzz import assert_no_server_error, refused
 
 from .conftest import CaseService, case_service
 
@@ -19,17 +19,7 @@ async def fuzzed(create_database: Any, kafka_bootstrap: str) -> AsyncIterator[Ca
 
 
 async def test_no_input_gives_a_server_error(fuzzed: CaseService) -> None:
-    report = await fuzz(fuzzed.app, fuzzed.client, max_examples=30, negative_examples=10)
-    print(f"case-svc: {report.sent} requests in {report.seconds:.1f} s, {report.statuses}")
-    assert not report.failures, report.describe()
-
-
-def refused(response: Any, *loc: Any) -> list[dict[str, Any]]:
-    """The 422's errors about the field at ``loc`` (there is at least one)."""
-    assert response.status_code == 422, response.text
-    errors = [e for e in response.json()["detail"] if tuple(e["loc"]) == loc]
-    assert errors, response.json()
-    return errors
+    await assert_no_server_error(fuzzed)
 
 
 async def test_a_nul_in_a_label_is_refused_naming_it(service: CaseService) -> None:

@@ -7,15 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from casestream.testing.rights_matrix import (
-    CONFIGURE,
-    STAFF,
-    Call,
-    Need,
-    failures,
-    listed,
-    matrix_tokens,
-)
+from casestream.testing import rights_matrix as rights
 
 
 async def _open(service: Any, subject: str, headers: dict[str, str] | None = None) -> str:
@@ -29,41 +21,43 @@ async def _open(service: Any, subject: str, headers: dict[str, str] | None = Non
     return str(response.json()["id"])
 
 
-def _on(case_id: str, body: Any = None) -> Need:
+def _on(case_id: str, body: Any = None) -> rights.Need:
     """An action on a case: 403 for the own token on another's case (with a valid body, so
     that it is the rights that answer)."""
-    return Need(outside=Call(path={"case_id": case_id}, json=body))
+    return rights.Need(outside=rights.Call(path={"case_id": case_id}, json=body))
 
 
 async def test_every_operation_asks_for_its_rights(service):
-    with matrix_tokens(service.settings) as tokens:
+    with rights.matrix_tokens(service.settings) as tokens:
         mine = await _open(service, "the own token's", tokens.own)
         theirs = await _open(service, "someone else's")
         contact = str(uuid.uuid4())
         needs = {
-            ("POST", "/instances"): CONFIGURE,
-            ("GET", "/instances"): STAFF,
-            ("GET", "/instances/{name}"): STAFF,
-            ("PATCH", "/instances/{name}"): CONFIGURE,
-            ("POST", "/case-statuses"): CONFIGURE,
-            ("GET", "/case-statuses"): STAFF,
-            ("PUT", "/case-types/{name}"): CONFIGURE,
-            ("GET", "/case-types"): STAFF,
-            ("GET", "/case-types/{name}"): STAFF,
-            ("POST", "/contacts"): STAFF,
-            ("GET", "/contacts"): STAFF,
-            ("GET", "/contacts/{contact_id}"): STAFF,
-            ("PATCH", "/contacts/{contact_id}"): STAFF,
-            ("POST", "/contacts/{contact_id}/merge"): Need(right="delete_cases"),
-            ("GET", "/cases"): Need(lists=True),
-            ("POST", "/cases"): Need(right="add_cases"),
-            ("GET", "/dashboard/summary"): STAFF,
-            ("GET", "/cases/{case_id}"): Need(
-                outside=Call(path={"case_id": theirs}), inside=Call(path={"case_id": mine})
+            ("POST", "/instances"): rights.CONFIGURE,
+            ("GET", "/instances"): rights.STAFF,
+            ("GET", "/instances/{name}"): rights.STAFF,
+            ("PATCH", "/instances/{name}"): rights.CONFIGURE,
+            ("POST", "/case-statuses"): rights.CONFIGURE,
+            ("GET", "/case-statuses"): rights.STAFF,
+            ("PUT", "/case-types/{name}"): rights.CONFIGURE,
+            ("GET", "/case-types"): rights.STAFF,
+            ("GET", "/case-types/{name}"): rights.STAFF,
+            ("POST", "/contacts"): rights.STAFF,
+            ("GET", "/contacts"): rights.STAFF,
+            ("GET", "/contacts/{contact_id}"): rights.STAFF,
+            ("PATCH", "/contacts/{contact_id}"): rights.STAFF,
+            ("POST", "/contacts/{contact_id}/merge"): rights.Need(right="delete_cases"),
+            ("GET", "/cases"): rights.Need(lists=True),
+            ("POST", "/cases"): rights.Need(right="add_cases"),
+            ("GET", "/dashboard/summary"): rights.STAFF,
+            ("GET", "/cases/{case_id}"): rights.Need(
+                outside=rights.Call(path={"case_id": theirs}),
+                inside=rights.Call(path={"case_id": mine}),
             ),
             ("PATCH", "/cases/{case_id}"): _on(theirs, {"subject": "x"}),
-            ("GET", "/cases/{case_id}/history"): Need(
-                outside=Call(path={"case_id": theirs}), inside=Call(path={"case_id": mine})
+            ("GET", "/cases/{case_id}/history"): rights.Need(
+                outside=rights.Call(path={"case_id": theirs}),
+                inside=rights.Call(path={"case_id": mine}),
             ),
             ("POST", "/cases/{case_id}/take"): _on(theirs),
             ("POST", "/cases/{case_id}/requeue"): _on(theirs),
@@ -78,14 +72,14 @@ async def test_every_operation_asks_for_its_rights(service):
             ("POST", "/cases/{case_id}/roles/{role_id}/end"): _on(theirs),
             ("POST", "/cases/{case_id}/tags"): _on(theirs, {"add": ["x"]}),
             ("POST", "/cases/{case_id}/links"): _on(theirs, {"case_id": mine}),
-            ("POST", "/cases/{case_id}/merge"): Need(right="delete_cases"),
+            ("POST", "/cases/{case_id}/merge"): rights.Need(right="delete_cases"),
         }
-        assert await failures(service.client, service.app, needs, tokens) == []
+        assert await rights.failures(service.client, service.app, needs, tokens) == []
 
-        seen = await listed(service.client, "/cases", tokens.own)
+        seen = await rights.listed(service.client, "/cases", tokens.own)
         assert seen == {mine}
-        assert theirs not in await listed(service.client, "/cases", tokens.nobody)
-        assert {mine, theirs} <= await listed(service.client, "/cases", tokens.admin)
+        assert theirs not in await rights.listed(service.client, "/cases", tokens.nobody)
+        assert {mine, theirs} <= await rights.listed(service.client, "/cases", tokens.admin)
         # Nothing the matrix sent changed someone else's case.
         case = (await service.client.get(f"/cases/{theirs}")).json()
         assert (case["version"], case["assignee"], case["status"]) == (1, None, "open")

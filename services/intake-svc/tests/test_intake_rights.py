@@ -9,20 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from casestream.settings import StaffToken
-from casestream.testing.rights_matrix import (
-    CONFIGURE,
-    PUBLIC,
-    STAFF,
-    Call,
-    Need,
-    failures,
-    listed,
-    matrix_tokens,
-)
+from casestream.testing import rights_matrix as rights
 from intake_svc.tables import submissions
 
 # The public door: anyone may see a form, post it and follow their submission.
-PUBLIC_FORMS = PUBLIC | {
+PUBLIC_FORMS = rights.PUBLIC | {
     ("GET", "/f/{slug}"),
     ("POST", "/f/{slug}"),
     ("GET", "/f/{slug}/thanks"),
@@ -52,26 +43,26 @@ async def test_every_staff_operation_asks_for_its_rights(intake):
     await intake.put_form(slug)  # general_enquiry: instance "cases"
     opened = await _submission(intake, slug, uuid.uuid4(), "case_opened")
     rejected = await _submission(intake, slug, None, "rejected")
-    with matrix_tokens(intake.settings) as tokens:
+    with rights.matrix_tokens(intake.settings) as tokens:
         needs = {
-            ("PUT", "/forms/{slug}"): CONFIGURE,
-            ("GET", "/forms"): STAFF,
-            ("GET", "/forms/{slug}"): STAFF,
-            ("GET", "/submissions"): Need(lists=True),
-            ("POST", "/submissions/{submission_id}/retry"): Need(
-                outside=Call(path={"submission_id": rejected})
+            ("PUT", "/forms/{slug}"): rights.CONFIGURE,
+            ("GET", "/forms"): rights.STAFF,
+            ("GET", "/forms/{slug}"): rights.STAFF,
+            ("GET", "/submissions"): rights.Need(lists=True),
+            ("POST", "/submissions/{submission_id}/retry"): rights.Need(
+                outside=rights.Call(path={"submission_id": rejected})
             ),
         }
-        assert await failures(intake.client, intake.app, needs, tokens, PUBLIC_FORMS) == []
+        assert await rights.failures(intake.client, intake.app, needs, tokens, PUBLIC_FORMS) == []
 
         mine = {"form": slug}
         # An own token: intake-svc cannot tell a case's assignee, so none are its own.
-        assert await listed(intake.client, "/submissions", tokens.own, mine) == set()
-        assert await listed(intake.client, "/submissions", tokens.nobody, mine) == set()
+        assert await rights.listed(intake.client, "/submissions", tokens.own, mine) == set()
+        assert await rights.listed(intake.client, "/submissions", tokens.nobody, mine) == set()
         # configure (and admins) see them all, also the rejected one without a case.
         both = {opened, rejected}
-        assert await listed(intake.client, "/submissions", tokens.configure, mine) == both
-        assert await listed(intake.client, "/submissions", tokens.admin, mine) == both
+        assert await rights.listed(intake.client, "/submissions", tokens.configure, mine) == both
+        assert await rights.listed(intake.client, "/submissions", tokens.admin, mine) == both
         # An "all" token on the form's instance: the submissions that have their case.
         extra = {
             "matrix-cases-all": StaffToken(user="matrix-all", rights=["cases:cases:all"]),
@@ -81,8 +72,8 @@ async def test_every_staff_operation_asks_for_its_rights(intake):
         try:
             every = {"Authorization": "Bearer matrix-cases-all"}
             other = {"Authorization": "Bearer matrix-other-all"}
-            assert await listed(intake.client, "/submissions", every, mine) == {opened}
-            assert await listed(intake.client, "/submissions", other, mine) == set()
+            assert await rights.listed(intake.client, "/submissions", every, mine) == {opened}
+            assert await rights.listed(intake.client, "/submissions", other, mine) == set()
             retry = await intake.client.post(f"/submissions/{rejected}/retry", headers=every)
             assert retry.status_code == 403
         finally:

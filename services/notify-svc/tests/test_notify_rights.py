@@ -7,16 +7,8 @@ import uuid
 from typing import Any
 
 from casestream.persistence.read_models import keep_cases
+from casestream.testing import rights_matrix as rights
 from casestream.testing.factories import case_state
-from casestream.testing.rights_matrix import (
-    CONFIGURE,
-    STAFF,
-    Call,
-    Need,
-    failures,
-    listed,
-    matrix_tokens,
-)
 from notify_svc.tables import cases, emails
 
 
@@ -47,35 +39,35 @@ async def _email(service: Any, case_id: uuid.UUID | None) -> str:
 
 
 async def test_every_operation_asks_for_its_rights(service):
-    with matrix_tokens(service.settings) as tokens:
+    with rights.matrix_tokens(service.settings) as tokens:
         mine = await _case(service, assignee=tokens.own_user)
         theirs = await _case(service, assignee="someone-else", created_by="someone-else")
         my_email, their_email = await _email(service, mine), await _email(service, theirs)
         unknown_case_email = await _email(service, uuid.uuid4())
         needs = {
-            ("PUT", "/templates/{name}"): CONFIGURE,
-            ("GET", "/templates"): STAFF,
-            ("GET", "/templates/{name}"): STAFF,
-            ("POST", "/templates/{name}/preview"): Need(
-                outside=Call(json={"case_id": str(theirs)})
+            ("PUT", "/templates/{name}"): rights.CONFIGURE,
+            ("GET", "/templates"): rights.STAFF,
+            ("GET", "/templates/{name}"): rights.STAFF,
+            ("POST", "/templates/{name}/preview"): rights.Need(
+                outside=rights.Call(json={"case_id": str(theirs)})
             ),
-            ("POST", "/emails"): Need(
-                outside=Call(json={"case_id": str(theirs), "subject": "x", "body_text": "x"})
+            ("POST", "/emails"): rights.Need(
+                outside=rights.Call(json={"case_id": str(theirs), "subject": "x", "body_text": "x"})
             ),
-            ("GET", "/emails"): Need(lists=True),
-            ("GET", "/emails/{email_id}"): Need(
-                outside=Call(path={"email_id": their_email}),
-                inside=Call(path={"email_id": my_email}),
+            ("GET", "/emails"): rights.Need(lists=True),
+            ("GET", "/emails/{email_id}"): rights.Need(
+                outside=rights.Call(path={"email_id": their_email}),
+                inside=rights.Call(path={"email_id": my_email}),
             ),
         }
-        assert await failures(service.client, service.app, needs, tokens) == []
+        assert await rights.failures(service.client, service.app, needs, tokens) == []
 
         # Lists filter in SQL: the own token's page holds its case's emails only.
-        seen = await listed(service.client, "/emails", tokens.own)
+        seen = await rights.listed(service.client, "/emails", tokens.own)
         assert my_email in seen
         assert not seen & {their_email, unknown_case_email}
-        assert await listed(service.client, "/emails", tokens.nobody) & {my_email} == set()
-        everything = await listed(service.client, "/emails", tokens.admin)
+        assert await rights.listed(service.client, "/emails", tokens.nobody) & {my_email} == set()
+        everything = await rights.listed(service.client, "/emails", tokens.admin)
         assert {my_email, their_email, unknown_case_email} <= everything
         # An email on a case not known here yet: admins only.
         response = await service.client.get(f"/emails/{unknown_case_email}", headers=tokens.own)

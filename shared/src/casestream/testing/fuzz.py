@@ -181,3 +181,21 @@ async def fuzz(
 
 
 __all__ = ["OPS_PATHS", "FuzzReport", "cases", "fuzz"]
+
+
+async def assert_no_server_error(service: Any) -> None:
+    """schemathesis over every operation of ``service`` (a running harness: its app and
+    client): 30 examples that fit each schema and 10 that do not; fails on any 5xx (or a
+    422 of the safety net: a field left untyped), showing each as a curl command."""
+    report = await fuzz(service.app, service.client, max_examples=30, negative_examples=10)
+    name = service.settings.service_name
+    print(f"{name}: {report.sent} requests in {report.seconds:.1f} s, {report.statuses}")
+    assert not report.failures, report.describe()
+
+
+def refused(response: Any, *loc: Any) -> list[dict[str, Any]]:
+    """The 422's errors about the field at ``loc`` or inside it (there is at least one)."""
+    assert response.status_code == 422, response.text
+    errors = [e for e in response.json()["detail"] if tuple(e["loc"][: len(loc)]) == loc]
+    assert errors, response.json()
+    return errors

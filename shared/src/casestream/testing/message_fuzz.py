@@ -554,3 +554,12 @@ __all__ = [
     "fuzz_consumers",
     "marker_for",
 ]
+
+
+async def assert_bad_records_dead_lettered(service: Any) -> None:
+    """Every topic ``service`` consumes gets the bad records: each must reach its dead-letter
+    topic with why, and a valid marker after them must be handled (the partition moved on)."""
+    report = await fuzz_consumers(service)
+    print(report.describe())
+    assert report.topics, "the service consumes no topic"
+    assert not report.failures, report.describe()
