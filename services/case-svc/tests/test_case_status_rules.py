@@ -273,6 +273,13 @@ def test_a_merged_case_stays_closed():
         409,
         "the case was merged into c0ffee: work on that one",
     )
+    # Nor does an opened status reopen it (it once did, past reopen's check).
+    assert_refused(
+        lambda: rules.status_move(merged, EVERY["pending"]),
+        409,
+        "the case was merged into c0ffee: work on that one",
+    )
+    assert rules.status_move(merged, EVERY["withdrawn"]) == "change"  # closed to closed
 
 
 # Transfer to another case type

@@ -103,6 +103,7 @@ def status_move(case: CaseNow, target: Status) -> Move:
     if target.grouping == CLOSED and case.active:
         return "close"
     if target.grouping == OPENED and not case.active:
+        check_reopen(case)  # a merged case is not reopened by a status either
         return "reopen"
     return "change"
 
