@@ -255,13 +255,14 @@ class BatchConsumer:
                 if envelope.id in fresh:  # not seen before, nor earlier in this batch
                     fresh.discard(envelope.id)
                     new.append((record, envelope))
+            fresh_count = len(new)
             if sub.holds:
                 new = await self._behind_held(tx, new)
             await sub.run([envelope for _, envelope in new], tx)
             if tx.holding is not None:
                 await tx.holding.write(tx)
-        self._count("processed", len(new))
-        self._count("duplicate", len(valid) - len(new))
+        self._count("processed", fresh_count)
+        self._count("duplicate", len(valid) - fresh_count)
 
     async def _behind_held(
         self, tx: Transaction, new: list[tuple[Any, Any]]
@@ -293,20 +294,15 @@ class BatchConsumer:
                 return
             except asyncio.CancelledError:
                 raise
-            except NotYet as early:
-                if sub.holds:
-                    await self._hold(record, envelope, early.awaiting)
-                    return
-                error = early  # a subscription that does not hold cannot wait: a failure
-                if attempt >= self.policy.max_attempts:
-                    await self.dead_letter(record, error, attempt, "handler kept failing")
-                    return
-                await asyncio.sleep(self.policy.backoff(attempt))
             except POISON as error:
                 reason = "rejected" if isinstance(error, Rejected) else "invalid message"
                 await self.dead_letter(record, error, attempt, reason)
                 return
             except Exception as error:
+                # A subscription that does not hold cannot wait: its NotYet is a failure.
+                if isinstance(error, NotYet) and sub.holds:
+                    await self._hold(record, envelope, error.awaiting)
+                    return
                 if attempt >= self.policy.max_attempts:
                     await self.dead_letter(record, error, attempt, "handler kept failing")
                     return
