@@ -8,7 +8,7 @@ PYTHON ?= python3
 # after `ensure-uv` has run.
 UV = $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: help ensure-uv sync up down status test lint format bench
+.PHONY: help ensure-uv sync up down status test lint format bench faults
 
 help:
 	@echo "make up      start everything locally (PostgreSQL, broker, SMTP sink, 5 services, demo config)"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint    ruff check, ruff format --check and mypy (strict on shared/)"
 	@echo "make format  ruff format and ruff check --fix"
 	@echo "make bench   the form load benchmark"
+	@echo "make faults  the fault campaign: two replicas each, every fault under load (docs/faults.md)"
 
 ensure-uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
@@ -53,3 +54,7 @@ format: ensure-uv
 
 bench: ensure-uv
 	$(UV) run python bench/form_load.py
+
+# Its own stack (.data/faults, ports 18xxx), so it runs beside `make up`'s.
+faults: sync
+	cd bench && $(UV) run python faults.py

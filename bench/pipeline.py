@@ -125,11 +125,15 @@ def _metric_sum(text: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
-async def wait_until_quiet(config: StackConfig, timeout_s: float) -> None:
+async def wait_until_quiet(
+    config: StackConfig, timeout_s: float, services: list[str] | None = None
+) -> None:
     """Until no service has anything left in its outbox and none consumed a message in the
     last half second: the emails are not the last messages (intake learns the outcome,
-    activity-svc logs the email). Polls /metrics only now, not while the forms drain."""
-    urls = [f"{config.service_url(s.name)}/metrics" for s in SERVICES]
+    activity-svc logs the email). Polls /metrics only now, not while the forms drain.
+    ``services``: the base URLs to ask (default: each service's first process)."""
+    services = services or [config.service_url(s.name) for s in SERVICES]
+    urls = [f"{url}/metrics" for url in services]
     deadline = time.monotonic() + timeout_s
     last = None
     async with httpx.AsyncClient(timeout=30) as client:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import sqlalchemy as sa
+
 from casestream.messaging.consumption import Subscription
 from casestream.service import Runtime
 from casestream.testing.plugin import eventually
@@ -96,3 +100,34 @@ async def test_a_consumer_restarted_mid_batch_skips_nothing(
     values = [v for _, v in await effect_rows(database)]
     assert handled_before < 300
     assert sorted(values) == sorted(f"slow m{i}" for i in range(300))  # none skipped, none twice
+
+
+async def test_a_database_cut_off_more_often_than_the_retries_dead_letters_nothing(
+    settings, new_topic, kafka_bootstrap, database, read_topic
+):
+    """While the database is out of reach (here: each try's connection is terminated by the
+    server, as a restart does), a message waits without using up its attempts."""
+    cuts = settings.consume_max_attempts + 3
+    cut = {"left": cuts}
+
+    async def cut_off_then_record(envelope: NoteEnvelope, tx) -> None:
+        if cut["left"] > 0:
+            cut["left"] -= 1
+            await tx.session.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        await record_note(envelope, tx)
+
+    topic = await new_topic("cut-off", partitions=1)
+    await produce(kafka_bootstrap, topic, [note("waited"), note("explode"), note("after")])
+    runtime = Runtime(settings)
+    runtime.policy = dataclasses.replace(runtime.policy, backoff_max_s=0.2)
+    runtime.subscribe_as(Subscription(topic, "cut-off-test", NoteEnvelope, cut_off_then_record))
+    await runtime.start()
+    try:
+        rows = await eventually(lambda: _with_value(database, "after"), timeout_s=60)
+        # The one that always fails still goes to the DLQ: only unreachability is spared.
+        dead = await read_topic(f"{topic}.dlq", expected=1)
+    finally:
+        await runtime.stop()
+    assert cut["left"] == 0
+    assert [v for _, v in rows] == ["waited", "after"]
+    assert [dict(dead[0].headers)["dlq-reason"]] == [b"handler kept failing"]

@@ -47,3 +47,8 @@ outbox_backlog = Gauge(
 outbox_parked = Gauge(
     "casestream_outbox_parked", "Outbox rows parked after repeated failures", ["service"]
 )
+redriven = Counter(
+    "casestream_redriven_total",
+    "Hand-overs sent again by their owner because no outcome came in time, by message type",
+    ["service", "type"],
+)

@@ -118,10 +118,12 @@ class Runtime:
             )
 
     async def start(self) -> None:
-        async with asyncio.timeout(self.settings.kafka_request_timeout_s * 3):
+        join_within_s = self.settings.kafka_request_timeout_s * 3
+        async with asyncio.timeout(join_within_s):
             await start_broker(self.broker)
-            # Together: each start waits for its group join (seconds on Tansu).
-            await asyncio.gather(*(consumer.start() for consumer in self.consumers))
+        # Together: each start waits for its group join (seconds on Tansu), and goes on
+        # joining in the background past ``join_within_s``.
+        await asyncio.gather(*(c.start(join_within_s) for c in self.consumers))
         await self.relay.start()
         if holding := [c for c in self.consumers if c.subscription.holds]:
             self.held = HeldMessages(

@@ -34,6 +34,28 @@ SERVICES = (
 SERVICE_NAMES = tuple(s.name for s in SERVICES)
 
 
+@dataclass(frozen=True)
+class Replica:
+    """One process of a service: the first is named as the service, the n-th ``<svc>-<n>``,
+    serving HTTP on the service's port + n - 1 (all share its database and consumer groups)."""
+
+    spec: ServiceSpec
+    number: int
+    port: int
+
+    @property
+    def name(self) -> str:
+        return self.spec.name if self.number == 1 else f"{self.spec.name}-{self.number}"
+
+
+def service_of(process_name: str) -> str | None:
+    """The service a recorded process (``case-svc``, ``case-svc-2``) is a replica of."""
+    base, _, number = process_name.rpartition("-")
+    if process_name in SERVICE_NAMES:
+        return process_name
+    return base if base in SERVICE_NAMES and number.isdigit() else None
+
+
 def _repo_root() -> Path:
     # deploy/local/src/casestream_local/config.py -> the repository (editable install).
     candidate = Path(__file__).resolve().parents[4]
@@ -70,6 +92,9 @@ class StackConfig:
     log_json: bool = field(
         default_factory=lambda: (_env("CASESTREAM_LOG_JSON") or "").lower() in {"1", "true", "yes"}
     )
+    # Processes per service (CASESTREAM_REPLICAS): with two, partitions move between them when
+    # one stops, and every worker (relay, timers, held messages) must share its tables.
+    replicas: int = field(default_factory=lambda: int(_env("CASESTREAM_REPLICAS") or 1))
     ready_timeout_s: float = 90.0
     python: str = sys.executable
     extra_env: dict[str, str] = field(default_factory=dict)  # added to every service's env
@@ -89,11 +114,21 @@ class StackConfig:
     def service_url(self, name: str) -> str:
         return f"http://{HOST}:{self.service_ports[name]}"
 
+    def replicas_of(self, spec: ServiceSpec) -> list[Replica]:
+        first = self.service_ports[spec.name]
+        return [Replica(spec, n, first + n - 1) for n in range(1, self.replicas + 1)]
+
 
 def service_env(
-    config: StackConfig, spec: ServiceSpec, *, database_server: str, kafka_bootstrap: str
+    config: StackConfig,
+    spec: ServiceSpec,
+    *,
+    database_server: str,
+    kafka_bootstrap: str,
+    port: int | None = None,
 ) -> dict[str, str]:
-    """The environment of one service's process (its settings, see casestream.settings)."""
+    """The environment of one service's process (its settings, see casestream.settings);
+    ``port``: a replica's HTTP port (default: the service's)."""
     p = spec.env_prefix
     server = sa.make_url(database_server)
     database = server.set(
@@ -106,7 +141,7 @@ def service_env(
         f"{p}KAFKA_ACKS": "all",
         f"{p}TOPIC_PREFIX": config.topic_prefix,
         f"{p}HTTP_HOST": HOST,
-        f"{p}HTTP_PORT": str(config.service_ports[spec.name]),
+        f"{p}HTTP_PORT": str(port or config.service_ports[spec.name]),
         f"{p}STAFF_TOKENS": json.dumps(
             {config.staff_token: {"user": "admin", "rights": ["admin"]}}
         ),

@@ -81,6 +81,7 @@ class Infrastructure:
         return url
 
     def start_broker(self) -> str:
+        self.lost_broker_since = None  # only this ``up`` may have started a new broker
         if self.config.kafka_bootstrap:
             bootstrap = self.config.kafka_bootstrap
             host, _, port = bootstrap.split(",")[0].rpartition(":")

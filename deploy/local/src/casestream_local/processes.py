@@ -145,13 +145,13 @@ def terminate(records: Sequence[ProcessRecord], timeout_s: float = 25.0) -> list
     names of the records that are no longer running."""
     for record in records:
         if is_running(record):
-            _signal(record.pid, signal.SIGTERM)
+            send_signal(record.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while any(is_running(r) for r in records) and time.monotonic() < deadline:
         time.sleep(0.1)
     for record in records:
         if is_running(record):
-            _signal(record.pid, signal.SIGKILL)
+            send_signal(record.pid, signal.SIGKILL)
     time.sleep(0.1)
     for record in records:
         child = _children.pop(record.pid, None)
@@ -161,7 +161,7 @@ def terminate(records: Sequence[ProcessRecord], timeout_s: float = 25.0) -> list
     return [r.name for r in records if not is_running(r)]
 
 
-def _signal(pid: int, sig: signal.Signals) -> None:
+def send_signal(pid: int, sig: signal.Signals) -> None:
     # Our processes lead their own session: the group holds them and their children only.
     try:
         if os.getpgid(pid) == pid:

@@ -7,6 +7,7 @@ every process it started in ``<data_dir>/stack.json``; ``down()`` stops exactly 
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -20,12 +21,14 @@ from casestream_local.config import (
     HOST,
     SERVICE_NAMES,
     SERVICES,
+    Replica,
     ServiceSpec,
     StackConfig,
     service_env,
+    service_of,
 )
 from casestream_local.infrastructure import Infrastructure, StackError
-from casestream_local.processes import is_running, log_tail, spawn, terminate
+from casestream_local.processes import is_running, log_tail, send_signal, spawn, terminate
 from casestream_local.summary import describe
 
 __all__ = ["SERVICES", "Stack", "StackConfig", "StackError"]
@@ -44,8 +47,8 @@ class Stack(Infrastructure):
             # A consumer that outlived its broker would go on from its old offsets in the new
             # broker's logs and skip what is there before them: the services start afresh.
             self._stop_services()
-        to_start = [s for s in self._services() if not self._running(s.name)]
-        self.migrate(to_start)
+        to_start = [r for r in self.replicas() if not self._running(r.name)]
+        self.migrate([s for s in self._services() if any(r.spec == s for r in to_start)])
         if self.lost_broker_since is not None:
             self.republish_lost(self.lost_broker_since)
         self.start_sink()
@@ -66,7 +69,7 @@ class Stack(Infrastructure):
         """Stop what ``up`` recorded, services first (they say goodbye to broker and database),
         then the sink and the broker, then PostgreSQL. Returns the names stopped."""
         records = self.state.processes
-        services = [r for n, r in records.items() if n in SERVICE_NAMES]
+        services = [r for n, r in records.items() if service_of(n)]
         order = [services, [records[n] for n in ("smtp-sink", "tansu") if n in records]]
         stopped: list[str] = []
         for group in order:
@@ -82,8 +85,21 @@ class Stack(Infrastructure):
             self.echo("Nothing recorded as running.")
         return stopped
 
+    def stop(self, names: list[str]) -> None:
+        """Stop these recorded processes gracefully (SIGTERM, SIGKILL after 25 s); ``up``
+        starts them again. PostgreSQL by name ``postgres``."""
+        if "postgres" in names and (pg := self.state.processes.get("postgres")) is not None:
+            devinfra.stop_embedded_postgres(Path(pg.data_dir or ""))
+        records = [self.state.processes[n] for n in names if n != "postgres"]
+        terminate(records)
+        self.state.forget(names)
+
+    def signal(self, name: str, sig: signal.Signals) -> None:
+        """Send ``sig`` to a recorded process (and its group): kill -9, SIGSTOP, SIGCONT."""
+        send_signal(self.state.processes[name].pid, sig)
+
     def _stop_services(self) -> None:
-        records = [r for n, r in self.state.processes.items() if n in SERVICE_NAMES]
+        records = [r for n, r in self.state.processes.items() if service_of(n)]
         running = [r for r in records if self._running(r.name)]
         if running:
             self.echo("Restarting " + ", ".join(r.name for r in running) + " on the new broker")
@@ -99,7 +115,7 @@ class Stack(Infrastructure):
                 "running": self._running(record.name),
                 "log": record.log,
             }
-            if record.name in SERVICE_NAMES and row["running"]:
+            if service_of(record.name) and row["running"]:
                 row["ready"] = self._ready(record.name)[0]
             rows.append(row)
         return rows
@@ -109,6 +125,7 @@ class Stack(Infrastructure):
             "database_url": self.state.info.get("database_url"),
             "kafka_bootstrap": self.state.info.get("kafka_bootstrap"),
             "services": {s.name: self.config.service_url(s.name) for s in self._services()},
+            "replicas": {r.name: f"http://{HOST}:{r.port}" for r in self.replicas()},
             "smtp": f"{HOST}:{self.config.smtp_port}",
             "smtp_http": f"http://{HOST}:{self.config.smtp_http_port}",
             "token": self.config.staff_token,
@@ -165,31 +182,30 @@ class Stack(Infrastructure):
                 stderr=subprocess.STDOUT,
             )
 
-    def start_services(self, services: list[ServiceSpec] | None = None) -> None:
-        services = self._services() if services is None else services
-        for spec in services:
-            if self._running(spec.name):
-                pid = self.state.processes[spec.name].pid
-                self.echo(f"{spec.name} already running (pid {pid})")
+    def start_services(self, replicas: list[Replica] | None = None) -> None:
+        replicas = self.replicas() if replicas is None else replicas
+        for replica in replicas:
+            name, port = replica.name, replica.port
+            if self._running(name):
+                self.echo(f"{name} already running (pid {self.state.processes[name].pid})")
                 continue
-            port = self.config.service_ports[spec.name]
             if devinfra.port_open(HOST, port):
-                raise self._port_taken(port, spec.name)
-            self.echo(f"Starting {spec.name} on {self.config.service_url(spec.name)}")
+                raise self._port_taken(port, name)
+            self.echo(f"Starting {name} on http://{HOST}:{port}")
             self.state.record(
                 spawn(
-                    spec.name,
-                    [self.config.python, "-m", spec.module, "serve"],
-                    env=self.service_env(spec),
-                    log_path=self.config.logs / f"{spec.name}.log",
+                    name,
+                    [self.config.python, "-m", replica.spec.module, "serve"],
+                    env=self.service_env(replica.spec, port),
+                    log_path=self.config.logs / f"{name}.log",
                     cwd=self.config.repo_root,
                     port=port,
                 )
             )
 
     def wait_until_ready(self) -> None:
-        """Until every service answers ``GET /readyz`` with 200, or one of them dies."""
-        pending = [s.name for s in self._services()]
+        """Until every replica answers ``GET /readyz`` with 200, or one of them dies."""
+        pending = [r.name for r in self.replicas()]
         deadline = time.monotonic() + self.config.ready_timeout_s
         last: dict[str, str] = {}
         while pending:
@@ -210,13 +226,17 @@ class Stack(Infrastructure):
             if pending:
                 time.sleep(0.5)
 
-    def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+    def service_env(self, spec: ServiceSpec, port: int | None = None) -> dict[str, str]:
         return service_env(
             self.config,
             spec,
             database_server=str(self.state.info["database_url"]),
             kafka_bootstrap=str(self.state.info["kafka_bootstrap"]),
+            port=port,
         )
+
+    def replicas(self) -> list[Replica]:
+        return [r for spec in self._services() for r in self.config.replicas_of(spec)]
 
     # -- bits ----------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """What an action does, as pure functions: when it is due, and the command it sends.
 
 Every command's id is the action's id (one per occurrence), so the receiving service's inbox
-turns a replay into nothing: each action has its effect once.
+turns a replay into nothing: each action has its effect once. (An email sent again for want
+of an outcome travels under an id of its own, its notification id the same: ``redrive``.)
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from automation_svc.schemas import (
 from casestream import topics
 from casestream.contracts.activity import NewActivity, ScheduleActivity
 from casestream.contracts.case import (
+    ADD_CASE_ROLE,
+    ADD_CASE_TAGS,
+    ASSIGN_CASE,
+    CHANGE_CASE_STATUS,
     AddCaseRole,
     AddCaseTags,
     AssignCase,
@@ -171,3 +176,26 @@ def next_occurrence(action: Action, due: datetime, occurrence: int) -> datetime 
     if action.repeat is None or occurrence + 1 >= action.repeat.max_times:
         return None
     return due + action.repeat.every
+
+
+def effect_shows(command_type: str, data: dict[str, Any], case: dict[str, Any] | None) -> bool:
+    """Whether ``case`` (its state as automation-svc last heard it) already has what the case
+    command asked for. case-svc says nothing of a command that changes nothing (tags the case
+    has) and refuses one that asks for what is already so (its status, its assignee), so
+    for these the case itself is the outcome."""
+    if not case:
+        return False
+    if command_type == ADD_CASE_TAGS:
+        return set(data["tags"]) <= set(case.get("tags") or ())
+    if command_type == CHANGE_CASE_STATUS:
+        return bool(case.get("status") == data["status"])
+    if command_type == ASSIGN_CASE:
+        return bool(case.get("assignee") == data.get("user"))
+    if command_type == ADD_CASE_ROLE:
+        return any(
+            role.get("role") == data["role"]
+            and role.get("contact_id") == str(data["contact_id"])
+            and not role.get("end_date")
+            for role in case.get("roles") or ()
+        )
+    return False

@@ -1,7 +1,7 @@
 """Fire the rules an event matches: log each firing once (a redelivered event finds it
-already there), run its immediate actions through the outbox, and leave its timed actions
-as pending rows: durable timers for the timer worker. A batch's events are planned one by
-one, in order, and written together."""
+already there), run its immediate actions through the outbox (each command then awaits its
+outcome: ``redrive``), and leave its timed actions as pending rows: durable timers for the
+timer worker. A batch's events are planned one by one, in order, and written together."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from automation_svc import actions
+from automation_svc import actions, redrive
 from automation_svc.actions import ActionFailed
 from automation_svc.matching import conditions_hold, trigger_matches
 from automation_svc.tables import firing_actions, firings, rules
@@ -168,6 +168,7 @@ class Firings:
                     case_id=str(p.firing["case_id"]),
                 )
         await tx.publish_many(messages)
+        await redrive.await_outcomes(tx, messages)
         if rows:
             await tx.session.execute(firing_actions.insert(), rows)
         fired.timers = sum(row["state"] == "pending" for row in rows)

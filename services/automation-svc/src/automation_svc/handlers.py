@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from automation_svc import read_models
+from automation_svc import read_models, redrive
 from automation_svc.clock import Clock
 from automation_svc.firing import Event, Firings, anchored_due_at
 from automation_svc.tables import firing_actions
@@ -36,12 +36,14 @@ class Handlers:
     async def fire_rules_on_case_events(
         self, envelopes: list[CaseEnvelope], tx: Transaction
     ) -> None:
-        """Remember each case as it now stands, then fire every rule each event matches once;
-        the activity events that came before their case go on now; a merged case's waiting
-        actions are cancelled."""
+        """Remember each case as it now stands (the commands of ours these events answer are
+        awaited no more), then fire every rule each event matches once; the activity events
+        that came before their case go on now; a merged case's waiting actions are
+        cancelled."""
         cases = [envelope.data.case for envelope in envelopes]
         await read_models.take_case_advisory_locks(tx, (case.id for case in cases))
         await read_models.remember_cases(tx, cases)
+        await redrive.outcomes_came(tx, redrive.caused_by(envelopes))
         await tx.release({awaited_case(case.id) for case in cases})
         batch = Firings(self.settings, self.clock.now())
         for envelope, case in zip(envelopes, cases, strict=True):
@@ -61,12 +63,14 @@ class Handlers:
     async def fire_rules_on_activity_events(
         self, envelopes: list[ActivityEnvelope], tx: Transaction
     ) -> None:
-        """Remember each activity, move the reminders timed from its dates, then fire every
-        rule each event matches once; an event whose case is not known yet waits for it."""
+        """Remember each activity (the commands of ours these events answer are awaited no
+        more), move the reminders timed from its dates, then fire every rule each event
+        matches once; an event whose case is not known yet waits for it."""
         activities = [envelope.data.activity for envelope in envelopes]
         case_ids = {a.case_id for a in activities if a.case_id is not None}
         await read_models.take_case_advisory_locks(tx, case_ids)
         await read_models.remember_activities(tx, activities)
+        await redrive.outcomes_came(tx, redrive.caused_by(envelopes))
         timed = await _TimedFromActivities.read(tx, {a.id for a in activities})
         known = await read_models.case_states(tx.session, case_ids)
         batch = Firings(self.settings, self.clock.now())
@@ -98,9 +102,11 @@ class Handlers:
         await read_models.remember_template(tx, envelope.data)
 
     async def learn_email_outcome(self, envelope: EmailEnvelope, tx: Transaction) -> None:
-        """An email a rule asked for that failed (or was suppressed) marks its action so:
-        the firing log tells what happened, not only that the command went out."""
+        """An email a rule asked for has its outcome (its command is awaited no more); one
+        that failed (or was suppressed) marks its action so: the firing log tells what
+        happened, not only that the command went out."""
         email = envelope.data.email
+        await redrive.outcomes_came(tx, [email.notification_id])
         if envelope.type not in (EMAIL_FAILED, EMAIL_SUPPRESSED):
             return
         state, why = (

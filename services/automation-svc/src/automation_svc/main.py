@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from automation_svc.clock import Clock, SystemClock
 from automation_svc.config import Settings
 from automation_svc.handlers import Handlers
+from automation_svc.redrive import redrive_commands
 from automation_svc.routes import router
 from automation_svc.timers import TimerWorker
 from casestream import topics
@@ -67,10 +68,17 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             runtime.broker,
             settings.topic(topic),
             contract,
-            f"{what}; the envelope id is the action's id (deterministic, one per occurrence)",
+            f"{what}; the envelope id is the action's id (deterministic, one per occurrence; a "
+            "send_email sent again for want of an outcome has one of its own per attempt)",
         )
     app = create_service_app(
-        runtime, title="automation-svc", routers=[router], workers=[("timers", timers.run)]
+        runtime,
+        title="automation-svc",
+        routers=[router],
+        workers=[
+            ("timers", timers.run),
+            ("redrive", lambda: redrive_commands(runtime.database, settings)),
+        ],
     )
     app.state.clock = clock
     app.state.timers = timers

@@ -1,6 +1,6 @@
 """automation-svc's own tables: rules, the log of their firings and actions (a pending
-action is a durable timer), and read models learnt from events: cases, activities, case
-types and template names."""
+action is a durable timer), the commands still awaiting their outcome, and read models
+learnt from events: cases, activities, case types and template names."""
 
 from __future__ import annotations
 
@@ -86,6 +86,20 @@ sa.Index(
         firing_actions.c.state == "pending", firing_actions.c.activity_id.is_not(None)
     ),
 )
+
+awaited_commands = sa.Table(
+    "awaited_commands",
+    metadata,
+    # The action's id: the id of the command as first sent. A row lives from the command's
+    # sending until its outcome comes (or it is given up): the re-driver's work, not a log.
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("envelope", JSONB, nullable=False),  # as first sent: a repeat is the same command
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+# The re-driver takes the longest-waiting first.
+sa.Index("awaited_commands_sent", awaited_commands.c.sent_at)
 
 cases = cases_table(metadata)
 

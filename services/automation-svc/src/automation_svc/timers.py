@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from prometheus_client import Counter, Histogram
 
-from automation_svc import actions, read_models
+from automation_svc import actions, read_models, redrive
 from automation_svc.actions import ActionFailed
 from automation_svc.clock import Clock
 from automation_svc.config import Settings
@@ -109,13 +109,13 @@ class TimerWorker:
         facts = await current_facts(tx, rows, now)
         enabled = await _enabled_rules(tx, {r.rule_id for r in rows})
         outcomes = {r.id: _decided(r, facts[r.id], now, enabled) for r in rows}
-        await tx.publish_many(
-            [
-                (self.settings.topic(o.message[0]), o.message[1])
-                for o in outcomes.values()
-                if o.message is not None
-            ]
-        )
+        messages = [
+            (self.settings.topic(o.message[0]), o.message[1])
+            for o in outcomes.values()
+            if o.message is not None
+        ]
+        await tx.publish_many(messages)
+        await redrive.await_outcomes(tx, messages)
         await tx.session.execute(
             firing_actions.update()
             .where(firing_actions.c.id == sa.bindparam("_id"))

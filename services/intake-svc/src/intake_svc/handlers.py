@@ -9,12 +9,14 @@ import sqlalchemy as sa
 from casestream.contracts.case import (
     CASETYPE_VERSION_PUBLISHED,
     SUBMISSION_OUTCOME,
+    CaseEnvelope,
     CaseTypeEnvelope,
     SubmissionOutcomeEnvelope,
 )
 from casestream.persistence.database import Transaction
+from casestream.persistence.read_models import keep_cases
 from intake_svc.case_types import remember_case_type
-from intake_svc.tables import submissions
+from intake_svc.tables import cases, submissions
 
 
 class Handlers:
@@ -31,6 +33,11 @@ class Handlers:
         """Keep the newest version of each case type, to check form definitions against."""
         if envelope.type == CASETYPE_VERSION_PUBLISHED:
             await remember_case_type(tx.session, envelope.data)
+
+    async def remember_cases(self, envelopes: list[CaseEnvelope], tx: Transaction) -> None:
+        """Keep the newest state of each case: who may see the submissions on it (its
+        instance, assignee and creator)."""
+        await keep_cases(tx.session, cases, [e.data.case for e in envelopes])
 
 
 async def _record_outcomes(envelopes: list[SubmissionOutcomeEnvelope], tx: Transaction) -> None:

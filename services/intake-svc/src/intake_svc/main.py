@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from casestream import topics
-from casestream.contracts.case import CaseTypeEnvelope, SubmissionOutcomeEnvelope
+from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope, SubmissionOutcomeEnvelope
 from casestream.contracts.intake import SubmissionEnvelope
 from casestream.http.app import create_service_app
 from casestream.logging import get_logger
@@ -40,6 +40,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers.record_outcomes,
         group="submission_outcomes",
         batched=True,
+    )
+    # Submissions follow their case's visibility (submission_rights): a read model, batched.
+    runtime.subscribe(
+        topics.CASE_EVENTS, CaseEnvelope, handlers.remember_cases, group="cases", batched=True
     )
     runtime.subscribe(
         topics.CASETYPE_EVENTS, CaseTypeEnvelope, handlers.learn_case_type, group="case_types"

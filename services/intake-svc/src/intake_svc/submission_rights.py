@@ -2,10 +2,11 @@
 
 Admins and tokens with ``configure`` or ``intake`` see every submission, also those with no
 case yet (received, rejected). Other tokens see a submission once it has its case, by the
-case visibility rule (``casestream.visibility``) over what intake-svc knows of that case: its
-instance (the form's case type's, as case-svc announced it). intake-svc keeps no read model
-of cases, so it cannot know a case's assignee: an ``own`` token sees none (a case opened from
-a web form is never opened by a staff user), an ``all`` token those of its instances."""
+case visibility rule (``casestream.visibility``) over intake-svc's read model of cases
+(``tables.cases``, each case's newest state from case.events): a ``cases:<instance>:all``
+token those whose case is in one of its instances, an ``own`` token those whose case is
+assigned to or was opened by its user. A submission whose case the read model does not know
+yet is seen only by those who see everything, as in every service."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from casestream.http.auth import StaffUser
+from casestream.persistence.read_models import case_columns
 from casestream.visibility import on_visible_case
-from intake_svc.tables import case_types, forms, submissions
+from intake_svc.tables import cases, submissions
 
 SEES_ALL = ("configure", "intake")  # besides admin
 
@@ -25,29 +27,12 @@ def _sees_all(staff: StaffUser) -> bool:
     return any(staff.may(right) for right in SEES_ALL)
 
 
-# Each submission that has its case, with what visible_cases filters on.
-submission_cases = (
-    sa.select(
-        submissions.c.id,
-        case_types.c.instance,
-        sa.null().cast(sa.Text).label("assignee"),
-        sa.null().cast(sa.Text).label("created_by"),
-    )
-    .select_from(
-        submissions.join(forms, forms.c.slug == submissions.c.form).join(
-            case_types, case_types.c.name == forms.c.case_type
-        )
-    )
-    .where(submissions.c.case_id.is_not(None))
-    .subquery("submission_cases")
-)
-
-
 def visible_submissions(staff: StaffUser) -> sa.ColumnElement[bool]:
     """A WHERE clause on ``submissions``."""
     if _sees_all(staff):
         return sa.true()
-    return on_visible_case(staff, submissions.c.id, submission_cases)
+    # No case yet (case_id NULL): NULL IN (...) holds for no row.
+    return on_visible_case(staff, submissions.c.case_id, case_columns(cases))
 
 
 async def may_see_submission(

@@ -3,7 +3,6 @@ again, and reading them back."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -12,10 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from casestream import topics
+from casestream import metrics, topics
 from casestream.contracts.intake import SUBMISSION_RECEIVED
 from casestream.envelope import Envelope, new_envelope
 from casestream.logging import get_logger
+from casestream.messaging.redrive import redrive_forever
 from casestream.persistence.database import Database, Transaction
 from casestream.settings import ServiceSettings
 from intake_svc.forms import get_form
@@ -214,15 +214,13 @@ async def announce_overdue(database: Database, settings: Any, limit: int = 200) 
             await _announce(tx, settings, form, submission, again=True)
     if rows:
         log.warning("submissions announced again: no outcome came", count=len(rows))
+        metrics.redriven.labels(settings.service_name, SUBMISSION_RECEIVED).inc(len(rows))
     return len(rows)
 
 
 async def redrive_submissions(database: Database, settings: Any) -> None:
     """The worker: look for overdue submissions every ``redrive_interval_s``."""
-    while True:
-        while await announce_overdue(database, settings) > 0:
-            pass
-        await asyncio.sleep(settings.redrive_interval_s)
+    await redrive_forever(lambda: announce_overdue(database, settings), settings.redrive_interval_s)
 
 
 async def get_submission(database: Database, submission_id: uuid.UUID) -> Submission | None:

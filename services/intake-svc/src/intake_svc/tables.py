@@ -1,11 +1,12 @@
-"""intake-svc's own tables: web form definitions and the submissions made through them."""
+"""intake-svc's own tables: web form definitions and the submissions made through them, and
+its read models of what case-svc announces (case types, cases)."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from casestream.persistence.read_models import case_types_table
+from casestream.persistence.read_models import case_types_table, cases_table
 
 metadata = sa.MetaData()
 
@@ -89,3 +90,7 @@ rate_counts = sa.Table(
 # What case-svc said of each case type on casetype.events (its newest version): forms are
 # checked against it when saved.
 case_types = case_types_table(metadata)
+
+# What case-svc said of each case on case.events (its newest state): who may see the
+# submissions that opened it or were attached to it (submission_rights).
+cases = cases_table(metadata)

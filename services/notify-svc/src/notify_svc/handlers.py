@@ -20,7 +20,7 @@ from casestream.persistence.read_models import keep_cases
 from casestream.settings import ServiceSettings
 from casestream.tracing import traced
 from notify_svc.composing import message_id_for
-from notify_svc.events import email_event
+from notify_svc.events import EVENT_TYPES, email_event
 from notify_svc.tables import cases, contacts, emails
 
 EMAIL_NAMESPACE = uuid.UUID("3c1e4a8e-92f4-4f6b-8d0a-6b2f1c7d9e55")
@@ -48,8 +48,19 @@ class Handlers:
         await _upsert_contacts(tx, [e.data.contact for e in envelopes], from_contact_events=True)
 
     async def queue_email(self, envelope: SendEmailEnvelope, tx: Transaction) -> None:
-        """One queued email per notification id, however often the command comes; one about
-        a case not heard of yet waits for it."""
+        """One queued email per notification id, however often the command comes; a repeat
+        for an email whose fate is known says that fate again (its sender did not hear it:
+        the event's id is the first's, so whoever heard it drops it); one about a case not
+        heard of yet waits for it."""
+        earlier = (
+            await tx.session.execute(
+                sa.select(emails).where(emails.c.notification_id == envelope.data.notification_id)
+            )
+        ).first()
+        if earlier is not None:
+            if earlier.status in EVENT_TYPES:  # else it is still on its way: that is said then
+                await self._say_fate(tx, earlier)
+            return
         case_id = envelope.data.case_id
         if case_id is not None and not await _known(tx, case_id):
             raise NotYet(awaited_case(case_id))
@@ -68,8 +79,12 @@ class Handlers:
             )
         ).one()
         if row.status == "failed":
-            with traced(row.correlation_id, str(row.notification_id)):
-                await tx.publish(self.settings.topic(topics.NOTIFY_EVENTS), email_event(row))
+            await self._say_fate(tx, row)
+
+    async def _say_fate(self, tx: Transaction, row: Any) -> None:
+        # With the correlation id of the request the email answers, as when it was settled.
+        with traced(row.correlation_id, str(row.notification_id)):
+            await tx.publish(self.settings.topic(topics.NOTIFY_EVENTS), email_event(row))
 
 
 async def _known(tx: Transaction, case_id: uuid.UUID) -> bool:

@@ -6,6 +6,10 @@ answers 422, not 500.
 
 Fields are typed so that this never happens: the typed refusal names the field, this one
 can only say "body". It is logged as a warning, for the field to be typed.
+
+A database out of reach (restarting, its connections dropped) is no fault of the request:
+503 with ``Retry-After``, so a client tries again (an ``Idempotency-Key`` or ``If-Match``
+makes the repeat safe).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
 from casestream.logging import get_logger
+from casestream.persistence.database import database_unavailable
 
 log = get_logger(__name__)
 
@@ -41,6 +46,13 @@ def refused_data(error: BaseException) -> str | None:
 
 
 async def _data_refused(request: Request, error: Exception) -> JSONResponse:
+    if database_unavailable(error):
+        log.warning("database unavailable", path=request.url.path, error=repr(error))
+        return JSONResponse(
+            {"detail": "the database is unavailable; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
     reason = refused_data(error)
     if reason is None:
         raise error  # any other database failure is the 500 it was
@@ -65,5 +77,7 @@ async def _data_refused(request: Request, error: Exception) -> JSONResponse:
 
 
 def refuse_unstorable_data(app: FastAPI) -> None:
-    """Answer 422 when the database refuses a value as data (see the module)."""
+    """Answer 422 when the database refuses a value as data, 503 while it is out of reach
+    (see the module)."""
     app.add_exception_handler(DBAPIError, _data_refused)
+    app.add_exception_handler(OSError, _data_refused)  # a refused or vanished socket

@@ -40,7 +40,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError
 from casestream import metrics
 from casestream.logging import get_logger
 from casestream.messaging.holding import BEHIND, Holding, NotYet, keys_with_held
-from casestream.persistence.database import Database, Transaction
+from casestream.persistence.database import Database, Transaction, database_unavailable
 from casestream.shutdown import cancel_and_wait
 from casestream.topics import dead_letter_topic
 from casestream.tracing import traced
@@ -164,13 +164,33 @@ class BatchConsumer:
         self._in_flight = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, join_within_s: float | None = None) -> None:
+        """Join the group and start consuming. Waits up to ``join_within_s`` for the join; a
+        group still rebalancing then (replicas starting together, one that vanished not yet
+        timed out) is joined in the background: the service starts all the same."""
         self.consumer = self._new_consumer()
         self.consumer.subscribe(
             [self.subscription.topic], listener=_FinishBatchFirst(self._in_flight)
         )
-        await self.consumer.start()
-        self._task = asyncio.create_task(self.run(), name=f"consume {self.subscription.group_id}")
+        joined = asyncio.Event()
+        self._task = asyncio.create_task(
+            self._join_then_run(joined), name=f"consume {self.subscription.group_id}"
+        )
+        try:
+            await asyncio.wait_for(joined.wait(), join_within_s)
+        except TimeoutError:
+            log.warning("still joining its group", group=self.subscription.group_id)
+
+    async def _join_then_run(self, joined: asyncio.Event) -> None:
+        while True:
+            try:
+                await self.consumer.start()
+                break
+            except KafkaError as error:
+                log.warning("joining failed", group=self.subscription.group_id, error=repr(error))
+                await asyncio.sleep(1)
+        joined.set()
+        await self.run()
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task, 15, f"consumer {self.subscription.group_id}")
@@ -303,6 +323,13 @@ class BatchConsumer:
                 if isinstance(error, NotYet) and sub.holds:
                     await self._hold(record, envelope, error.awaiting)
                     return
+                if database_unavailable(error):
+                    # Not the message's fault: it waits for the database, costing no attempt
+                    # (a restart must not send good messages to the dead-letter topic).
+                    log.warning("database unavailable; the message waits", error=repr(error))
+                    attempt -= 1
+                    await asyncio.sleep(self.policy.backoff_max_s)
+                    continue
                 if attempt >= self.policy.max_attempts:
                     await self.dead_letter(record, error, attempt, "handler kept failing")
                     return

@@ -25,6 +25,25 @@ class PayloadTooLarge(ValueError):
     pass
 
 
+def database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database is out of reach (restarting, connections dropped,
+    refusing connections), not that the work was wrong: such work is tried again later, and
+    costs no retry attempt. SQLAlchemy's own disconnect test marks ``connection_invalidated``;
+    SQLSTATE class 08 (connection exception) and 57P (the server shutting down or starting) and
+    a refused socket say the same."""
+    seen: BaseException | None = error
+    for _ in range(6):  # the chain: SQLAlchemy's error, the driver's, its cause
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) or getattr(seen, "connection_invalidated", False):
+            return True
+        sqlstate = str(getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None) or "")
+        if sqlstate.startswith(("08", "57P")):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
+
+
 # The inbox claim of a batch (built once: every batch of every consumer runs it).
 _CLAIM = (
     insert(inbox)
