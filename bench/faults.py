@@ -466,9 +466,10 @@ async def main() -> None:
         faults = SHORT
     if args.only:
         wanted = args.only.split(",")
-        faults = [f for f in FAULTS + SHORT if f.name in wanted]
+        known = {f.name: f for f in FAULTS + SHORT}
+        faults = [known[name] for name in wanted if name in known]
         if len(faults) != len(wanted):
-            raise SystemExit(f"unknown fault in {wanted}; known: {[f.name for f in FAULTS]}")
+            raise SystemExit(f"unknown fault in {wanted}; known: {list(known)}")
     campaign = Campaign(args)
     print(f"fault campaign: {len(faults)} faults, {args.n} forms a round, two replicas each")
     campaign.fresh()

@@ -48,6 +48,11 @@ class ServiceSettings(BaseSettings):
     # New consumer groups start at the beginning: nothing published before they joined is missed.
     kafka_auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     kafka_max_message_bytes: int = 1_000_000
+    # A stopping consumer says nothing to its group: its partitions move once its session
+    # times out (10 s). Tansu 0.6 keeps a leader that leaves mid-rebalance as the group's
+    # leader for ever, and then no member gets a partition again (docs/decisions.md); Kafka
+    # hands partitions over at once when this is on.
+    kafka_leave_group_on_stop: bool = False
 
     # Consumers per handler in this process, each in the handler's group owning some
     # partitions (order per key holds). One is enough with batches: each poll brings up to

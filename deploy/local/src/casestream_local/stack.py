@@ -52,8 +52,12 @@ class Stack(Infrastructure):
         if self.lost_broker_since is not None:
             self.republish_lost(self.lost_broker_since)
         self.start_sink()
-        self.start_services(to_start)
-        self.wait_until_ready()
+        # First replicas first: members joining a group all at once can keep its rebalance
+        # going for minutes on Tansu; one at a time per group, each join is one rebalance.
+        for number in sorted({r.number for r in to_start}):
+            batch = [r for r in to_start if r.number == number]
+            self.start_services(batch)
+            self.wait_until_ready(batch)
         if self.config.load_demo:
             self.echo("Loading the demo configuration:")
             demo.load_demo(
@@ -203,9 +207,9 @@ class Stack(Infrastructure):
                 )
             )
 
-    def wait_until_ready(self) -> None:
-        """Until every replica answers ``GET /readyz`` with 200, or one of them dies."""
-        pending = [r.name for r in self.replicas()]
+    def wait_until_ready(self, replicas: list[Replica] | None = None) -> None:
+        """Until every replica (or those given) answers ``GET /readyz`` with 200, or one dies."""
+        pending = [r.name for r in (self.replicas() if replicas is None else replicas)]
         deadline = time.monotonic() + self.config.ready_timeout_s
         last: dict[str, str] = {}
         while pending:

@@ -36,9 +36,26 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
     )
 
 
+class SilentlyStoppingConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # untyped
+    """Stops without a LeaveGroup request: the group drops it when its session times out,
+    a path every broker handles (see ``kafka_leave_group_on_stop``)."""
+
+    async def stop(self) -> None:
+        coordinator = getattr(self, "_coordinator", None)
+        if coordinator is not None:
+            # aiokafka leaves in the coordinator's close; nothing public turns that off.
+            coordinator._maybe_leave_group = _stay_in_group
+        await super().stop()
+
+
+async def _stay_in_group() -> None:
+    return None
+
+
 def create_consumer(settings: ServiceSettings, group_id: str) -> AIOKafkaConsumer:
     """A group member that commits only what it is told to (offsets are ours)."""
-    return AIOKafkaConsumer(
+    kind = AIOKafkaConsumer if settings.kafka_leave_group_on_stop else SilentlyStoppingConsumer
+    return kind(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=group_id,
         client_id=settings.service_name,
