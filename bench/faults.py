@@ -118,6 +118,7 @@ class Campaign:
     def fresh(self) -> None:
         self.stack.down()
         shutil.rmtree(self.config.data, ignore_errors=True)
+        self.stack = Stack(self.config, echo=self._echo)  # forget what the old one recorded
         print(f"  starting the stack in {self.config.data} (logs in {self.config.logs})")
         self.up()
 
@@ -386,8 +387,13 @@ AFTER_KILLS = [
     Fault("sigterm all", terminate_all),
 ]
 FAULTS = [*(Fault(f"kill-9 {name}", kill(name)) for name in SERVICE_NAMES), *AFTER_KILLS]
-# The short campaign kills a replica of every service at once, in one round.
-SHORT = [Fault("kill-9 every service", kill(*SERVICE_NAMES)), *AFTER_KILLS]
+# The short campaign (CI's) kills a replica of every service at once, in one round, and
+# leaves out the sink and the SIGSTOP, which the services' own tests cover (notify-svc's
+# SMTP failures, shared/tests/test_batches.py's rebalances): the suite must stay quick.
+SHORT = [
+    Fault("kill-9 every service", kill(*SERVICE_NAMES)),
+    *(f for f in AFTER_KILLS if f.name in {"broker-kill", "postgres-restart", "sigterm all"}),
+]
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -456,7 +462,7 @@ async def main() -> None:
     parser.add_argument(
         "--short",
         action="store_true",
-        help="CI's: 30 forms and 8 worked a round, the five kills in one, the sink down 10 s",
+        help="CI's: 30 forms and 8 worked a round; the five kills in one, the broker, PostgreSQL, SIGTERM",
     )
     parser.add_argument("--keep", action="store_true", help="leave the stack running after")
     args = parser.parse_args()

@@ -35,6 +35,7 @@ from typing import Any
 
 from casestream.logging import get_logger
 from casestream.persistence.database import Database, Transaction
+from casestream.shutdown import finish_within
 from notify_svc import smtp
 from notify_svc.claiming import claim
 from notify_svc.composing import sender_address
@@ -50,6 +51,7 @@ class DeliveryWorker:
         self.database = database
         self.settings = settings
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
@@ -58,7 +60,17 @@ class DeliveryWorker:
     async def run(self) -> None:
         while True:
             self._wake.clear()
-            if not await self.deliver_due():
+            batch = asyncio.ensure_future(self.deliver_due())
+            try:
+                claimed = await asyncio.shield(batch)
+            except asyncio.CancelledError:
+                # The service stops: the batch sends no more letters and records what went.
+                # Cancelled between the server's yes and that commit, an email would go
+                # again once its lease ran out.
+                self._stopping.set()
+                await finish_within(batch, self.settings.smtp_timeout_s + 3, "delivery batch")
+                raise
+            if not claimed:
                 with contextlib.suppress(TimeoutError):
                     # asyncio.timeout, not wait_for: wait_for can swallow a cancellation.
                     async with asyncio.timeout(self.settings.delivery_poll_interval_s):
@@ -84,6 +96,7 @@ class DeliveryWorker:
                 sender_address(self.settings.smtp_sender).addr_spec,
                 [(letter.raw, letter.to) for letter in letters],
                 stop_at=stop_at,
+                stopping=self._stopping,
             )
             await self._write(
                 self._settle,

@@ -3,6 +3,7 @@ is worth retrying."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ async def send_each(
     messages: Sequence[tuple[bytes, list[str]]],
     *,
     stop_at: float | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> list[str | DeliveryFailed]:
     """Send each message (flattened, see composing) as it is, to its addresses, in order,
     over one connection. Returns for each a note on recipients the server refused while
@@ -36,7 +38,7 @@ async def send_each(
     the conversation out of step, or a disconnect) is opened again once; when that fails or
     breaks as well, the messages not yet tried get that failure, temporary. So do those not
     started by ``stop_at`` (``time.monotonic()``): the caller's lease must not run out while
-    it still sends. A timeout after DATA is ambiguous: the retry sends the same bytes, never
+    it still sends; and those not started once ``stopping`` is set (the service stops). A timeout after DATA is ambiguous: the retry sends the same bytes, never
     a different message."""
     client = aiosmtplib.SMTP(
         hostname=settings.smtp_host,
@@ -55,6 +57,8 @@ async def send_each(
         for message, to in messages:
             if untried is None and stop_at is not None and time.monotonic() > stop_at:
                 untried = DeliveryFailed("not tried: the batch ran out of time", permanent=False)
+            if untried is None and stopping is not None and stopping.is_set():
+                untried = DeliveryFailed("not tried: the service is stopping", permanent=False)
             if untried is None and not client.is_connected:
                 if connections == 2:
                     untried = DeliveryFailed(

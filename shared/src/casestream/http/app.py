@@ -40,11 +40,13 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         tasks = [asyncio.create_task(_forever(name, w), name=name) for name, w in workers]
+        app.state.workers = tasks
         try:
             yield
         finally:
+            # A worker may finish what it has under way (notify's delivery: one SMTP reply).
             for task in tasks:
-                await cancel_and_wait(task, 10, task.get_name())
+                await cancel_and_wait(task, 15, task.get_name())
             await runtime.stop()
 
     app = FastAPI(title=title, lifespan=lifespan)

@@ -1,0 +1,61 @@
+"""notify-svc stopping while an email is with the SMTP server: the delivery worker waits for
+the server's reply and records it, so the email is not sent again after its lease (before,
+the stop cancelled the worker between the server's yes and the commit of "sent": in the
+fault campaign's `sigterm all`, one acknowledgement went out twice, two minutes apart)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+
+from casestream import topics
+from casestream.testing.harness import service_fixture
+from casestream.testing.plugin import eventually
+from notify_svc.config import Settings
+from notify_svc.main import create_app
+
+from .conftest import ADMIN, MIGRATIONS, SMTP_TIMEOUT_S, STAFF_TOKEN, sending_through
+
+# Its own notify-svc: the test stops its delivery worker for good.
+stopping_service = service_fixture(
+    create_app,
+    Settings,
+    MIGRATIONS,
+    scope="module",
+    name="notify",
+    arguments_from=sending_through("smtp_server"),
+    smtp_timeout_s=SMTP_TIMEOUT_S,
+    staff_tokens={STAFF_TOKEN: ADMIN},
+)
+
+
+async def test_an_email_under_way_when_the_service_stops_is_recorded_as_sent_once(
+    stopping_service,
+):
+    service = stopping_service
+    address = f"stopping-{uuid.uuid4().hex[:8]}@example.org"
+    release = threading.Event()
+    service.mailbox.data_holds[address] = release
+    opened = service.case_opened()
+    await service.deliver(topics.CASE_EVENTS, opened)
+    case_id = opened.data["case"]["id"]
+    await service.deliver(
+        topics.NOTIFY_COMMANDS,
+        service.send_email(case_id, to=[address], subject="Stopping", body_text="Bye"),
+    )
+
+    async def with_the_server():
+        return service.mailbox.all_to(address)
+
+    await eventually(with_the_server)  # the server has the letter and holds its reply
+    [worker] = [t for t in service.app.state.workers if t.get_name() == "delivery"]
+    worker.cancel()  # what the app's shutdown does
+    await asyncio.sleep(0.3)
+    release.set()  # the server says yes
+    await asyncio.wait({worker}, timeout=SMTP_TIMEOUT_S + 5)
+
+    assert worker.done()
+    [sent] = await service.emails(case_id=case_id)
+    assert (sent["status"], sent["attempts"]) == ("sent", 1)
+    assert len(service.mailbox.to(address)) == 1
