@@ -65,6 +65,7 @@ class Round:
     worked: list[str] = field(default_factory=list)  # case ids staff worked this round
     action_errors: Counter[str] = field(default_factory=Counter)
     counts: dict[str, int] = field(default_factory=dict)
+    doubled: Counter[str] = field(default_factory=Counter)  # what came twice, by kind
     seconds: float = 0.0
 
 
@@ -215,8 +216,9 @@ class Campaign:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                items = (await http.get(f"{self.activity_api}/cases/{case_id}/activities")).json()
-                for item in _items(items):
+                response = await http.get(f"{self.activity_api}/cases/{case_id}/activities")
+                # Anything but 200 (a 503 while PostgreSQL restarts): look again, as a person would.
+                for item in _items(response.json()) if response.status_code == 200 else []:
                     if item["type"] == "follow_up_call" and item["status"] == "scheduled":
                         return str(item["id"])
             except (httpx.HTTPError, ValueError):
@@ -275,6 +277,14 @@ class Campaign:
             + worked["more"]
         )
         round_.counts = c
+        round_.doubled = +Counter(
+            {
+                "cases": sum(by_subject[s] - 1 for s in round_.subjects if by_subject[s] > 1),
+                "emails": sum(len(emails[s]) - 1 for s in emails if len(emails[s]) > 1),
+                "timelines": timelines["more"],
+                "worked cases": worked["more"],
+            }
+        )
         self.to_work = [case["id"] for case in cases]
 
     async def _cases(self, http: httpx.AsyncClient, run: str) -> list[dict[str, Any]]:
@@ -442,6 +452,8 @@ def print_report(rounds: list[Round]) -> bool:
         print(f"{r.fault:<24}" + "".join(f"{cell!s:>10}" for cell in cells))
         if r.action_errors:
             print(f"    {dict(r.action_errors)}")
+        if r.doubled:
+            print(f"    twice: {dict(r.doubled)}")
     total = {k: sum(r.counts[k] for r in rounds) for k in ("forms", "duplicates", "lost")}
     ok = total["duplicates"] == 0 and total["lost"] == 0
     print(

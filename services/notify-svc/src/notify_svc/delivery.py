@@ -19,8 +19,12 @@ records them, in three transactions and over one SMTP connection per batch.
    it); retried later with backoff and jitter on a 4xx, a timeout or a connection error,
    until ``send_max_attempts``.
 
-So N emails cost three commits and one SMTP connection, not 1 + 2N commits and N
-connections. Every write is guarded by the claim (id, still queued, same attempts): a
+   Each letter the server takes is noted at once (``accepted_at``, one statement of its
+   own): a worker killed before the outcomes' commit leaves it known as sent, and the next
+   claim records it so instead of sending it again.
+
+So N emails cost three commits, N one-statement notes and one SMTP connection, not 1 + 2N
+commits and N connections. Every write is guarded by the claim (id, still queued, same attempts): a
 worker that lost its lease changes nothing.
 """
 
@@ -33,6 +37,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import sqlalchemy as sa
+
 from casestream.logging import get_logger
 from casestream.persistence.database import Database, Transaction
 from casestream.shutdown import finish_within
@@ -42,6 +48,7 @@ from notify_svc.composing import sender_address
 from notify_svc.config import Settings
 from notify_svc.preparing import Letter, Prepared, prepare, recorded
 from notify_svc.recording import RETRY, Outcome, record_drafts, settle
+from notify_svc.tables import emails
 
 log = get_logger(__name__)
 
@@ -82,8 +89,12 @@ class DeliveryWorker:
         # the lease does, or another worker could take the email and send it as well.
         stop_at = time.monotonic() + self.settings.delivery_lease_s / 2
         claimed = await claim(self.database, self.settings)
-        letters = [recorded(row) for row in claimed if row.raw_message is not None]
-        fresh = [row for row in claimed if row.raw_message is None]
+        # Taken by the server before a worker died, its outcome unrecorded: sent, not again.
+        taken = [Outcome(row, "sent", None) for row in claimed if row.accepted_at is not None]
+        await self._write(self._settle, taken)
+        claimed_unsent = [row for row in claimed if row.accepted_at is None]
+        letters = [recorded(row) for row in claimed_unsent if row.raw_message is not None]
+        fresh = [row for row in claimed_unsent if row.raw_message is None]
         if fresh:
             prepared = await prepare(self.database, self.settings, fresh)
             ours = set(await self._write(self._record, prepared))
@@ -97,12 +108,32 @@ class DeliveryWorker:
                 [(letter.raw, letter.to) for letter in letters],
                 stop_at=stop_at,
                 stopping=self._stopping,
+                accepted=lambda i: self._accepted(letters[i]),
             )
             await self._write(
                 self._settle,
                 [self._outcome(letter, r) for letter, r in zip(letters, results, strict=True)],
             )
         return len(claimed)
+
+    async def _accepted(self, letter: Letter) -> None:
+        """The server took it: say so at once, in a statement of its own (one round trip),
+        so that only the moment between its reply and this can send it twice."""
+        try:
+            async with self.database.statements() as conn:
+                await conn.execute(
+                    emails.update()
+                    .where(
+                        emails.c.id == letter.row.id,
+                        emails.c.status == "queued",
+                        emails.c.attempts == letter.row.attempts,
+                    )
+                    .values(accepted_at=sa.func.now())
+                )
+        except Exception as error:  # the batch's outcomes still record it
+            log.warning(
+                "could not note an accepted email", email_id=str(letter.row.id), error=repr(error)
+            )
 
     async def _record(self, tx: Transaction, prepared: list[Prepared]) -> list[uuid.UUID]:
         """Before any send: the drafts and bytes, and the outcomes of emails not sent.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiosmtplib
 
@@ -27,6 +27,7 @@ async def send_each(
     *,
     stop_at: float | None = None,
     stopping: asyncio.Event | None = None,
+    accepted: Callable[[int], Awaitable[None]] | None = None,
 ) -> list[str | DeliveryFailed]:
     """Send each message (flattened, see composing) as it is, to its addresses, in order,
     over one connection. Returns for each a note on recipients the server refused while
@@ -38,7 +39,8 @@ async def send_each(
     the conversation out of step, or a disconnect) is opened again once; when that fails or
     breaks as well, the messages not yet tried get that failure, temporary. So do those not
     started by ``stop_at`` (``time.monotonic()``): the caller's lease must not run out while
-    it still sends; and those not started once ``stopping`` is set (the service stops). A timeout after DATA is ambiguous: the retry sends the same bytes, never
+    it still sends; and those not started once ``stopping`` is set (the service stops).
+    ``accepted(i)`` is awaited as soon as the server has taken message ``i``. A timeout after DATA is ambiguous: the retry sends the same bytes, never
     a different message."""
     client = aiosmtplib.SMTP(
         hostname=settings.smtp_host,
@@ -74,7 +76,9 @@ async def send_each(
             if untried is not None:
                 results.append(untried)
                 continue
-            results.append(await _send(client, sender, message, to))
+            results.append(result := await _send(client, sender, message, to))
+            if accepted is not None and isinstance(result, str):
+                await accepted(len(results) - 1)
     finally:
         await _hang_up(client)
     return results

@@ -65,6 +65,9 @@ emails = sa.Table(
     sa.Column("raw_message", sa.LargeBinary),
     # Recipients that could not be resolved, with why (kept for the final record).
     sa.Column("unresolved", sa.Text),
+    # When the SMTP server took the letter (and what it refused), written the moment it said
+    # so, before the batch's outcomes: a worker that dies in between leaves it known as sent.
+    sa.Column("accepted_at", sa.DateTime(timezone=True)),
 )
 # The delivery worker claims due queued emails through this index.
 sa.Index("emails_due", emails.c.next_attempt_at, postgresql_where=emails.c.status == "queued")
