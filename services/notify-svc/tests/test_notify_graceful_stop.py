@@ -35,6 +35,18 @@ stopping_service = service_fixture(
 )
 
 
+async def _email_on_a_case(service, address: str) -> str:
+    """A case notify-svc knows, and an email on it to ``address``: the case's id."""
+    opened = service.case_opened()
+    await service.deliver(topics.CASE_EVENTS, opened)
+    case_id = opened.data["case"]["id"]
+    await service.deliver(
+        topics.NOTIFY_COMMANDS,
+        service.send_email(case_id, to=[address], subject="Goodbye", body_text="Once"),
+    )
+    return case_id
+
+
 async def test_an_email_under_way_when_the_service_stops_is_recorded_as_sent_once(
     stopping_service,
 ):
@@ -42,13 +54,7 @@ async def test_an_email_under_way_when_the_service_stops_is_recorded_as_sent_onc
     address = f"stopping-{uuid.uuid4().hex[:8]}@example.org"
     release = threading.Event()
     service.mailbox.data_holds[address] = release
-    opened = service.case_opened()
-    await service.deliver(topics.CASE_EVENTS, opened)
-    case_id = opened.data["case"]["id"]
-    await service.deliver(
-        topics.NOTIFY_COMMANDS,
-        service.send_email(case_id, to=[address], subject="Stopping", body_text="Bye"),
-    )
+    case_id = await _email_on_a_case(service, address)
 
     async def with_the_server():
         return service.mailbox.all_to(address)
@@ -82,13 +88,7 @@ async def test_an_email_the_server_took_before_its_worker_died_is_not_sent_again
     await asyncio.wait(service.app.state.workers, timeout=SMTP_TIMEOUT_S + 5)
     database = service.app.state.runtime.database
     address = f"dying-{uuid.uuid4().hex[:8]}@example.org"
-    opened = service.case_opened()
-    await service.deliver(topics.CASE_EVENTS, opened)
-    case_id = opened.data["case"]["id"]
-    await service.deliver(
-        topics.NOTIFY_COMMANDS,
-        service.send_email(case_id, to=[address], subject="Dying", body_text="Once"),
-    )
+    case_id = await _email_on_a_case(service, address)
     await eventually(lambda: service.emails(case_id=case_id))
 
     assert await DyingWorker(database, service.settings).deliver_due() == 1
