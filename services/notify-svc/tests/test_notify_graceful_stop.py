@@ -13,8 +13,10 @@ import uuid
 import sqlalchemy as sa
 
 from casestream import topics
+from casestream.persistence.database import Database
 from casestream.testing.harness import service_fixture
 from casestream.testing.plugin import eventually
+from casestream.testing.tcp_proxy import TcpProxy
 from notify_svc.config import Settings
 from notify_svc.delivery import DeliveryWorker
 from notify_svc.main import create_app
@@ -102,3 +104,50 @@ async def test_an_email_the_server_took_before_its_worker_died_is_not_sent_again
     [sent] = await service.emails(case_id=case_id)
     assert sent["status"] == "sent"
     assert len(service.mailbox.all_to(address)) == 1  # not handed to the server again
+
+
+async def test_letters_the_server_took_while_the_database_was_away_go_once(stopping_service):
+    """PostgreSQL goes away (a restart) just as the server takes a letter: the note fails.
+    The batch sends no more, writes its outcomes once the database is back, and nothing is
+    sent twice (before, the letters went on, nothing was noted, and after their lease all
+    went again: the campaign's postgres-restart counted 6 acknowledgements twice)."""
+    service = stopping_service
+    for task in service.app.state.workers:
+        task.cancel()
+    await asyncio.wait(service.app.state.workers, timeout=SMTP_TIMEOUT_S + 5)
+    database = service.app.state.runtime.database
+    url = sa.make_url(database.url)
+    proxy = await TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    through_proxy = Database(url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
+    run = uuid.uuid4().hex[:8]
+    addresses = [f"away-{run}-{n}@example.org" for n in range(3)]
+    release = threading.Event()
+    service.mailbox.data_holds[addresses[0]] = release
+    cases = [await _email_on_a_case(service, address) for address in addresses]
+    for case_id in cases:
+        await eventually(lambda case_id=case_id: service.emails(case_id=case_id))
+    try:
+        batch = asyncio.create_task(DeliveryWorker(through_proxy, service.settings).deliver_due())
+
+        async def with_the_server():
+            return service.mailbox.all_to(addresses[0])
+
+        await eventually(with_the_server)  # it holds its reply
+        await proxy.cut()
+        release.set()  # the server takes it; the database is away
+        await asyncio.sleep(1.5)
+        await proxy.mend()
+        assert await asyncio.wait_for(batch, timeout=30) == 3
+    finally:
+        await through_proxy.engine.dispose()
+        await proxy.cut()
+
+    [first] = await service.emails(case_id=cases[0])
+    assert (first["status"], first["attempts"]) == ("sent", 1)
+    async with database.statements() as conn:  # every lease runs out
+        await conn.execute(emails.update().values(next_attempt_at=sa.func.now()))
+    await DeliveryWorker(database, service.settings).deliver_due()
+    for case_id, address in zip(cases, addresses, strict=True):
+        [email] = await service.emails(case_id=case_id)
+        assert email["status"] == "sent"
+        assert len(service.mailbox.all_to(address)) == 1, address

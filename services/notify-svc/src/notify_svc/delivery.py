@@ -21,7 +21,10 @@ records them, in three transactions and over one SMTP connection per batch.
 
    Each letter the server takes is noted at once (``accepted_at``, one statement of its
    own): a worker killed before the outcomes' commit leaves it known as sent, and the next
-   claim records it so instead of sending it again.
+   claim records it so instead of sending it again. Should the database be out of reach
+   (restarting), no further letter goes, and the outcomes are written again and again
+   until it is back, while the lease still holds: a letter the server took but nothing
+   noted would otherwise go a second time when its lease ran out.
 
 So N emails cost three commits, N one-statement notes and one SMTP connection, not 1 + 2N
 commits and N connections. Every write is guarded by the claim (id, still queued, same attempts): a
@@ -40,7 +43,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from casestream.logging import get_logger
-from casestream.persistence.database import Database, Transaction
+from casestream.persistence.database import Database, Transaction, database_unavailable
 from casestream.shutdown import finish_within
 from notify_svc import smtp
 from notify_svc.claiming import claim
@@ -87,7 +90,10 @@ class DeliveryWorker:
         """One batch; returns how many emails it claimed."""
         # Start no send after half the lease: one more SMTP conversation must end before
         # the lease does, or another worker could take the email and send it as well.
-        stop_at = time.monotonic() + self.settings.delivery_lease_s / 2
+        started = time.monotonic()
+        stop_at = started + self.settings.delivery_lease_s / 2
+        # The outcomes are ours to write until the lease runs out; then another may claim.
+        lease_ends = started + self.settings.delivery_lease_s * 0.9
         claimed = await claim(self.database, self.settings)
         # Taken by the server before a worker died, its outcome unrecorded: sent, not again.
         taken = [Outcome(row, "sent", None) for row in claimed if row.accepted_at is not None]
@@ -113,12 +119,14 @@ class DeliveryWorker:
             await self._write(
                 self._settle,
                 [self._outcome(letter, r) for letter, r in zip(letters, results, strict=True)],
+                until=lease_ends,
             )
         return len(claimed)
 
-    async def _accepted(self, letter: Letter) -> None:
+    async def _accepted(self, letter: Letter) -> bool:
         """The server took it: say so at once, in a statement of its own (one round trip),
-        so that only the moment between its reply and this can send it twice."""
+        so that only the moment between its reply and this can send it twice. Whether that
+        was noted: if not, the batch sends no more."""
         try:
             async with self.database.statements() as conn:
                 await conn.execute(
@@ -134,6 +142,8 @@ class DeliveryWorker:
             log.warning(
                 "could not note an accepted email", email_id=str(letter.row.id), error=repr(error)
             )
+            return False
+        return True
 
     async def _record(self, tx: Transaction, prepared: list[Prepared]) -> list[uuid.UUID]:
         """Before any send: the drafts and bytes, and the outcomes of emails not sent.
@@ -154,22 +164,41 @@ class DeliveryWorker:
         return Outcome(letter.row, "sent", "; ".join(filter(None, [letter.notes, result])) or None)
 
     async def _write(
-        self, write: Callable[[Transaction, list[Any]], Awaitable[list[Any]]], items: list[Any]
+        self,
+        write: Callable[[Transaction, list[Any]], Awaitable[list[Any]]],
+        items: list[Any],
+        *,
+        until: float | None = None,
     ) -> list[Any]:
         """``write`` the batch's items (each with its ``row``) in one transaction; should that
         fail, each in its own, so one bad row (say, an event too large to publish) costs only
-        itself. An item that cannot be written is left to its lease."""
+        itself. An item that cannot be written is left to its lease. Given ``until``
+        (``time.monotonic()``), a database out of reach is waited for until then."""
         if not items:
             return []
-        try:
-            async with self.database.transaction() as tx:
-                return await write(tx, items)
-        except Exception as error:
-            if len(items) == 1:
-                log.error("delivery write failed", email_id=str(items[0].row.id), error=repr(error))
-                return []
-            log.warning("batch write failed; writing one email at a time", error=repr(error))
+        pause = 0.2
+        while True:
+            try:
+                async with self.database.transaction() as tx:
+                    return await write(tx, items)
+            except Exception as error:
+                if (
+                    until is not None
+                    and database_unavailable(error)
+                    and time.monotonic() + pause < until
+                ):
+                    log.warning("database out of reach; writing outcomes again", error=repr(error))
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 5.0)
+                    continue
+                if len(items) == 1:
+                    log.error(
+                        "delivery write failed", email_id=str(items[0].row.id), error=repr(error)
+                    )
+                    return []
+                log.warning("batch write failed; writing one email at a time", error=repr(error))
+                break
         written = []
         for item in items:
-            written += await self._write(write, [item])
+            written += await self._write(write, [item], until=until)
         return written

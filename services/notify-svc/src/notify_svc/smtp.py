@@ -27,7 +27,7 @@ async def send_each(
     *,
     stop_at: float | None = None,
     stopping: asyncio.Event | None = None,
-    accepted: Callable[[int], Awaitable[None]] | None = None,
+    accepted: Callable[[int], Awaitable[bool]] | None = None,
 ) -> list[str | DeliveryFailed]:
     """Send each message (flattened, see composing) as it is, to its addresses, in order,
     over one connection. Returns for each a note on recipients the server refused while
@@ -40,8 +40,9 @@ async def send_each(
     breaks as well, the messages not yet tried get that failure, temporary. So do those not
     started by ``stop_at`` (``time.monotonic()``): the caller's lease must not run out while
     it still sends; and those not started once ``stopping`` is set (the service stops).
-    ``accepted(i)`` is awaited as soon as the server has taken message ``i``. A timeout after DATA is ambiguous: the retry sends the same bytes, never
-    a different message."""
+    ``accepted(i)`` is awaited as soon as the server has taken message ``i``; when it answers
+    False (that could not be noted), the messages left are not tried. A timeout after DATA is
+    ambiguous: the retry sends the same bytes, never a different message."""
     client = aiosmtplib.SMTP(
         hostname=settings.smtp_host,
         port=settings.smtp_port,
@@ -77,8 +78,11 @@ async def send_each(
                 results.append(untried)
                 continue
             results.append(result := await _send(client, sender, message, to))
-            if accepted is not None and isinstance(result, str):
-                await accepted(len(results) - 1)
+            taken = isinstance(result, str)
+            if taken and accepted is not None and not await accepted(len(results) - 1):
+                untried = DeliveryFailed(
+                    "not tried: the letter before could not be noted as sent", permanent=False
+                )
     finally:
         await _hang_up(client)
     return results
