@@ -126,6 +126,12 @@ async def test_letters_the_server_took_while_the_database_was_away_go_once(stopp
     cases = [await _email_on_a_case(service, address) for address in addresses]
     for case_id in cases:
         await eventually(lambda case_id=case_id: service.emails(case_id=case_id))
+    async with database.statements() as conn:  # this claim is their last attempt
+        await conn.execute(
+            emails.update()
+            .where(emails.c.case_id.in_([uuid.UUID(c) for c in cases]))
+            .values(attempts=service.settings.send_max_attempts - 1)
+        )
     try:
         batch = asyncio.create_task(DeliveryWorker(through_proxy, service.settings).deliver_due())
 
@@ -143,7 +149,10 @@ async def test_letters_the_server_took_while_the_database_was_away_go_once(stopp
         await proxy.cut()
 
     [first] = await service.emails(case_id=cases[0])
-    assert (first["status"], first["attempts"]) == ("sent", 1)
+    assert first["status"] == "sent"
+    for case_id in cases[1:]:  # not tried: that used up no attempt, they wait
+        [email] = await service.emails(case_id=case_id)
+        assert email["status"] in {"sent", "queued"}, email
     async with database.statements() as conn:  # every lease runs out
         await conn.execute(emails.update().values(next_attempt_at=sa.func.now()))
     await DeliveryWorker(database, service.settings).deliver_due()

@@ -158,7 +158,9 @@ class DeliveryWorker:
 
     def _outcome(self, letter: Letter, result: str | smtp.DeliveryFailed) -> Outcome:
         if isinstance(result, smtp.DeliveryFailed):
-            if result.permanent or letter.row.attempts >= self.settings.send_max_attempts:
+            # One never handed to the server has not used up its attempts.
+            spent = result.tried and letter.row.attempts >= self.settings.send_max_attempts
+            if result.permanent or spent:
                 return Outcome(letter.row, "failed", str(result))
             return Outcome(letter.row, RETRY, str(result))
         return Outcome(letter.row, "sent", "; ".join(filter(None, [letter.notes, result])) or None)

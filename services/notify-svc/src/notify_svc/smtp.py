@@ -15,9 +15,12 @@ from notify_svc.config import Settings
 
 
 class DeliveryFailed(Exception):
-    def __init__(self, reason: str, *, permanent: bool) -> None:
+    """Why a letter did not go; ``tried`` is False for one never handed to the server."""
+
+    def __init__(self, reason: str, *, permanent: bool, tried: bool = True) -> None:
         super().__init__(reason)
         self.permanent = permanent
+        self.tried = tried
 
 
 async def send_each(
@@ -59,13 +62,17 @@ async def send_each(
     try:
         for message, to in messages:
             if untried is None and stop_at is not None and time.monotonic() > stop_at:
-                untried = DeliveryFailed("not tried: the batch ran out of time", permanent=False)
+                untried = DeliveryFailed(
+                    "not tried: the batch ran out of time", permanent=False, tried=False
+                )
             if untried is None and stopping is not None and stopping.is_set():
-                untried = DeliveryFailed("not tried: the service is stopping", permanent=False)
+                untried = DeliveryFailed(
+                    "not tried: the service is stopping", permanent=False, tried=False
+                )
             if untried is None and not client.is_connected:
                 if connections == 2:
                     untried = DeliveryFailed(
-                        "not tried: the SMTP connection broke twice", permanent=False
+                        "not tried: the SMTP connection broke twice", permanent=False, tried=False
                     )
                 else:
                     connections += 1
@@ -81,7 +88,9 @@ async def send_each(
             taken = isinstance(result, str)
             if taken and accepted is not None and not await accepted(len(results) - 1):
                 untried = DeliveryFailed(
-                    "not tried: the letter before could not be noted as sent", permanent=False
+                    "not tried: the letter before could not be noted as sent",
+                    permanent=False,
+                    tried=False,
                 )
     finally:
         await _hang_up(client)
