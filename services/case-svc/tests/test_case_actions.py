@@ -393,6 +393,7 @@ async def test_sales_opportunities_carry_amounts(api):
         "amount": "1200.50",
         "currency": "EUR",
         "probability": None,
+        "probability_set": False,
         "expected_close_date": "2027-01-31",
     }
     patched = await api.patch(

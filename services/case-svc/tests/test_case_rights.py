@@ -50,6 +50,8 @@ async def test_every_operation_asks_for_its_rights(service):
             ("GET", "/cases"): rights.Need(lists=True),
             ("POST", "/cases"): rights.Need(right="add_cases"),
             ("GET", "/dashboard/summary"): rights.STAFF,
+            # Over what the token may see (test_case_pipeline: own cases only).
+            ("GET", "/dashboard/pipeline"): rights.STAFF,
             ("GET", "/cases/{case_id}"): rights.Need(
                 outside=rights.Call(path={"case_id": theirs}),
                 inside=rights.Call(path={"case_id": mine}),

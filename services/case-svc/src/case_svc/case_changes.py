@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from case_svc.cases import case_state, record_case_event
 from case_svc.config import Settings
+from case_svc.opportunities import following_status
 from case_svc.permissions import ensure_can_see
 from case_svc.tables import cases
 from casestream.commands import ensure_version, not_found
@@ -54,7 +55,8 @@ async def save_case(
 ) -> CaseState:
     """Write ``values`` on the locked case ``before``, bump its version, and record what
     changed (``values`` that differ, plus ``extra_changes`` for related rows such as clients,
-    roles or links)."""
+    roles or links). A new status brings its probability to a sales opportunity."""
+    values = await following_status(tx, before, values)
     changes = {
         k: Change(before=_plain(getattr(before, k)), after=_plain(v))
         for k, v in values.items()

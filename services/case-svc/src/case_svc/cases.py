@@ -67,10 +67,9 @@ async def checked_case(
     custom = await validated_custom(tx, definition.custom_fields, request.custom)
     opportunity = None
     if request.opportunity is not None:
-        opportunity = await checked_opportunity(tx, case_type.instance, None, request.opportunity)
-        if opportunity and opportunity.get("probability") is None:
-            # A sales stage gives its default probability.
-            opportunity["probability"] = (await statuses_by_name(tx))[status].probability
+        opportunity = await checked_opportunity(
+            tx, case_type.instance, status, None, request.opportunity
+        )
     return CheckedCase(case_type, status, custom, opportunity)
 
 

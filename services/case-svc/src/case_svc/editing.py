@@ -45,7 +45,7 @@ async def edit(
         )
     if "opportunity" in given:
         values["opportunity"] = await checked_opportunity(
-            tx, case.instance, case.opportunity, patch.opportunity
+            tx, case.instance, case.status, case.opportunity, patch.opportunity
         )
     values = {k: v for k, v in values.items() if getattr(case, k) != v}
     if not values:

@@ -1,4 +1,5 @@
-"""Staff HTTP: finding cases (GET /cases) and the dashboard (GET /dashboard/summary)."""
+"""Staff HTTP: finding cases (GET /cases) and the dashboards (GET /dashboard/summary, the
+caseload; GET /dashboard/pipeline, the sales pipeline)."""
 
 import uuid
 from datetime import date
@@ -11,6 +12,7 @@ from case_svc.cases import states_of
 from case_svc.dashboard import DashboardSummary, summary
 from case_svc.finding import Active, CaseFilters, Sort, cursor_key, page_query
 from case_svc.permissions import access_to
+from case_svc.pipeline import Pipeline, PipelineFilters, pipeline
 from case_svc.schemas import Case
 from case_svc.tables import instances
 from casestream.commands import forbidden, invalid, not_found
@@ -81,6 +83,46 @@ async def dashboard_summary(staff: Staff, runtime: Service, instance: Line | Non
             await ensure_instance_exists(tx, instance)
             ensure_instance_rights(staff, instance)
         return await summary(tx, staff, instance)
+
+
+Currency = Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")]
+
+
+@router.get("/dashboard/pipeline", response_model=Pipeline)
+async def dashboard_pipeline(
+    staff: Staff,
+    runtime: Service,
+    instance: Line | None = None,
+    case_type: Line | None = None,
+    owner: Annotated[Line | None, Query(description="a user, `me` or `none`")] = None,
+    currency: Currency = None,
+    closed_from: date | None = None,
+    closed_to: date | None = None,
+):
+    """The sales pipeline over the opportunities the caller may see (every sales instance
+    unless ``instance``): per status, the forecast by expected-close month, the win rate of
+    those closed from ``closed_from`` to ``closed_to`` (default: the 365 days to today), and
+    per owner. Money per currency, as decimal strings."""
+    if closed_from and closed_to and closed_from > closed_to:
+        raise invalid(("query", "closed_from"), "closed_from is after closed_to")
+    who = {"me": staff.user, "none": ""}.get(owner, owner) if owner is not None else None
+    filters = PipelineFilters(instance, case_type, who, currency, closed_from, closed_to)
+    async with runtime.database.transaction() as tx:
+        if instance:
+            await ensure_instance_exists(tx, instance)
+            ensure_instance_rights(staff, instance)
+            await ensure_sales_instance(tx, instance)
+        return await pipeline(tx, staff, filters)
+
+
+async def ensure_sales_instance(tx: Transaction, instance: str) -> None:
+    kind = (
+        await tx.session.execute(
+            sa.select(instances.c.instance_type).where(instances.c.name == instance)
+        )
+    ).scalar_one()
+    if kind != "sales_opportunity":
+        raise invalid(("query", "instance"), f"{instance!r} is not a sales-opportunity instance")
 
 
 def ensure_instance_rights(staff: StaffUser, instance: str) -> None:

@@ -1,0 +1,389 @@
+"""GET /dashboard/pipeline: the sales pipeline of sales-opportunity instances, over what the
+caller may see: per status, a forecast by expected-close month, the win rate over a period,
+and per owner. Money is summed per currency, never across currencies.
+
+Where the caller sees every case of an instance, the figures come from ``pipeline_totals``
+and ``pipeline_closings``, kept by triggers on ``cases`` (migration 0008): a few thousand rows
+however many opportunities. Where a token sees only its own cases, those are summed from
+``cases`` (the assignee and creator indexes find them), into the same rows.
+
+Amounts are exact decimals; a weighted amount (amount x probability / 100) is summed exactly
+and rounded once, to cents, half up."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+
+from case_svc.configuration import statuses_by_name
+from case_svc.permissions import access_to, visible_cases
+from case_svc.tables import cases, instances, metadata
+from casestream.http.auth import StaffUser
+from casestream.persistence.database import Transaction
+
+# Filled by the triggers on cases (migration 0008), never by this code.
+pipeline_totals = sa.Table(
+    "pipeline_totals",
+    metadata,
+    sa.Column("instance", sa.Text, primary_key=True),
+    sa.Column("case_type", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, primary_key=True),
+    sa.Column("active", sa.Boolean, primary_key=True),
+    sa.Column("owner", sa.Text, primary_key=True),  # '' = none
+    sa.Column("currency", sa.Text, primary_key=True),  # '' = none
+    sa.Column("close_month", sa.Date, primary_key=True),  # 'infinity': none, or closed
+    sa.Column("slot", sa.SmallInteger, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("amount", sa.Numeric, nullable=False),
+    sa.Column("weighted", sa.Numeric, nullable=False),
+)
+pipeline_closings = sa.Table(
+    "pipeline_closings",
+    metadata,
+    sa.Column("instance", sa.Text, primary_key=True),
+    sa.Column("case_type", sa.Text, primary_key=True),
+    sa.Column("owner", sa.Text, primary_key=True),
+    sa.Column("currency", sa.Text, primary_key=True),
+    sa.Column("outcome", sa.Text, primary_key=True),  # won, lost
+    sa.Column("closed_on", sa.Date, primary_key=True),
+    sa.Column("slot", sa.SmallInteger, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("amount", sa.Numeric, nullable=False),
+    sa.Column("days_open", sa.BigInteger, nullable=False),
+)
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class PipelineFilters:
+    instance: str | None = None
+    case_type: str | None = None
+    owner: str | None = None  # a user, '' for none
+    currency: str | None = None
+    closed_from: date | None = None
+    closed_to: date | None = None
+
+
+class Amounts(BaseModel):
+    currency: str | None
+    count: int
+    amount: str
+    weighted_amount: str
+
+
+class StatusLine(Amounts):
+    status: str
+    status_label: str
+    status_class: Literal["opened", "closed"]
+    probability: int | None  # the status's default
+
+
+class MonthLine(Amounts):
+    # "2027-01", or "past_due": every open opportunity expected to close before this month.
+    month: str
+
+
+class OwnerLine(Amounts):
+    owner: str | None  # None: in the pool, no one's
+
+
+class CurrencyWins(BaseModel):
+    currency: str | None
+    won: int
+    lost: int
+    won_amount: str
+    lost_amount: str
+    by_amount: float | None  # won / (won + lost), by amount
+
+
+class WinRate(BaseModel):
+    closed_from: date
+    closed_to: date
+    won: int
+    lost: int
+    by_count: float | None  # won / (won + lost); None when none closed
+    average_days_to_win: float | None  # from the start date to the close, of those won
+    by_currency: list[CurrencyWins]
+
+
+class Pipeline(BaseModel):
+    instance: str | None
+    by_status: list[StatusLine]  # in status order, then currency
+    forecast: list[MonthLine]  # open ones: past due, then this month and the 11 after
+    win_rate: WinRate
+    by_owner: list[OwnerLine]  # open ones
+    as_of: datetime
+
+
+@dataclass
+class _Sum:
+    n: int = 0
+    amount: Decimal = Decimal(0)
+    weighted: Decimal = Decimal(0)
+
+    def add(self, n: int, amount: Decimal, weighted: Decimal) -> None:
+        self.n += n
+        self.amount += amount
+        self.weighted += weighted
+
+
+@dataclass
+class _Tally:
+    today: date
+    statuses: dict[tuple[str, str], _Sum] = field(default_factory=lambda: defaultdict(_Sum))
+    months: dict[tuple[str, str], _Sum] = field(default_factory=lambda: defaultdict(_Sum))
+    owners: dict[tuple[str, str], _Sum] = field(default_factory=lambda: defaultdict(_Sum))
+    closings: dict[tuple[str, str], _Sum] = field(default_factory=lambda: defaultdict(_Sum))
+    days_to_win: int = 0
+
+    def add_totals(self, rows: Any) -> None:
+        """Rows of (status, active, owner, currency, close_month, n, amount, weighted)."""
+        this_month = self.today.replace(day=1)
+        horizon = _add_months(this_month, 12)
+        # 'infinity' (no date, or closed) reads as date.max: in no month.
+        for status, active, owner, currency, month, n, amount, weighted in rows:
+            self.statuses[(status, currency)].add(n, amount, weighted)
+            if not active:
+                continue
+            self.owners[(owner, currency)].add(n, amount, weighted)
+            if month < this_month:
+                self.months[("past_due", currency)].add(n, amount, weighted)
+            elif month < horizon:
+                self.months[(f"{month:%Y-%m}", currency)].add(n, amount, weighted)
+
+    def add_closings(self, rows: Any) -> None:
+        """Rows of (outcome, currency, n, amount, days_open)."""
+        for outcome, currency, n, amount, days_open in rows:
+            self.closings[(outcome, currency)].add(n, amount, Decimal(0))
+            if outcome == "won":
+                self.days_to_win += days_open
+
+
+def _add_months(month: date, k: int) -> date:
+    index = month.year * 12 + month.month - 1 + k
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def _amounts(currency: str, s: _Sum) -> dict[str, Any]:
+    return {
+        "currency": currency or None,
+        "count": s.n,
+        "amount": _money(s.amount),
+        "weighted_amount": _money(s.weighted),
+    }
+
+
+def _ratio(part: Decimal | int, whole: Decimal | int) -> float | None:
+    return round(float(Decimal(part) / Decimal(whole)), 4) if whole else None
+
+
+async def pipeline(tx: Transaction, staff: StaffUser, filters: PipelineFilters) -> Pipeline:
+    now = (await tx.session.execute(sa.select(sa.func.now()))).scalar_one()
+    today = now.date()
+    closed_to = filters.closed_to or today
+    closed_from = filters.closed_from or closed_to - timedelta(days=364)
+    sales = (
+        await tx.session.execute(
+            sa.select(instances.c.name).where(
+                instances.c.enabled, instances.c.instance_type == "sales_opportunity"
+            )
+        )
+    ).scalars()
+    scope = [i for i in sales if filters.instance in (None, i)]
+    every = [i for i in scope if access_to(staff, i) == "all"]
+    own = [i for i in scope if access_to(staff, i) == "own"]
+    tally = _Tally(today)
+    if every:
+        tally.add_totals(await tx.session.execute(_totals(every, filters)))
+        tally.add_closings(
+            await tx.session.execute(_closings(every, filters, closed_from, closed_to))
+        )
+    if own:
+        mine = sa.and_(visible_cases(staff), cases.c.instance.in_(own))
+        tally.add_totals(await tx.session.execute(_own_totals(mine, filters)))
+        tally.add_closings(
+            await tx.session.execute(_own_closings(mine, filters, closed_from, closed_to))
+        )
+    return await _pipeline(tx, filters, tally, now, closed_from, closed_to)
+
+
+def _filtered(filters: PipelineFilters, case_type: Any, owner: Any, currency: Any) -> list[Any]:
+    where = []
+    if filters.case_type is not None:
+        where.append(case_type == filters.case_type)
+    if filters.owner is not None:
+        where.append(owner == filters.owner)
+    if filters.currency is not None:
+        where.append(currency == filters.currency)
+    return where
+
+
+def _totals(every: list[str], filters: PipelineFilters) -> Any:
+    t = pipeline_totals
+    key = [t.c.status, t.c.active, t.c.owner, t.c.currency, t.c.close_month]
+    return (
+        sa.select(*key, sa.func.sum(t.c.n), sa.func.sum(t.c.amount), sa.func.sum(t.c.weighted))
+        .where(t.c.instance.in_(every), *_filtered(filters, t.c.case_type, t.c.owner, t.c.currency))
+        .group_by(*key)
+    )
+
+
+def _closings(every: list[str], filters: PipelineFilters, start: date, end: date) -> Any:
+    c = pipeline_closings
+    return (
+        sa.select(
+            c.c.outcome,
+            c.c.currency,
+            sa.func.sum(c.c.n),
+            sa.func.sum(c.c.amount),
+            sa.func.sum(c.c.days_open),
+        )
+        .where(
+            c.c.instance.in_(every),
+            c.c.closed_on.between(start, end),
+            *_filtered(filters, c.c.case_type, c.c.owner, c.c.currency),
+        )
+        .group_by(c.c.outcome, c.c.currency)
+    )
+
+
+# The same values as the triggers' (migration 0008), from a case row.
+_opportunity = cases.c.opportunity
+_case_owner = sa.func.coalesce(cases.c.assignee, "")
+_case_currency = sa.func.coalesce(_opportunity["currency"].astext, "")
+_case_amount = sa.func.coalesce(_opportunity["amount"].astext.cast(sa.Numeric), 0)
+_case_weighted = (
+    _case_amount * sa.func.coalesce(_opportunity["probability"].astext.cast(sa.Numeric), 0) / 100
+)
+_case_month = sa.case(
+    (
+        cases.c.active,
+        sa.func.coalesce(
+            sa.cast(
+                sa.func.date_trunc(
+                    "month", _opportunity["expected_close_date"].astext.cast(sa.Date)
+                ),
+                sa.Date,
+            ),
+            sa.literal("infinity").cast(sa.Date),
+        ),
+    ),
+    else_=sa.literal("infinity").cast(sa.Date),
+)
+_case_outcome = sa.func.lower(cases.c.outcome)
+
+
+def _own_totals(mine: Any, filters: PipelineFilters) -> Any:
+    key = [cases.c.status, cases.c.active, _case_owner, _case_currency, _case_month]
+    return (
+        sa.select(*key, sa.func.count(), sa.func.sum(_case_amount), sa.func.sum(_case_weighted))
+        .where(mine, *_filtered(filters, cases.c.case_type, _case_owner, _case_currency))
+        .group_by(*key)
+    )
+
+
+def _own_closings(mine: Any, filters: PipelineFilters, start: date, end: date) -> Any:
+    key = [_case_outcome, _case_currency]
+    return (
+        sa.select(
+            *key,
+            sa.func.count(),
+            sa.func.sum(_case_amount),
+            sa.func.sum(cases.c.end_date - cases.c.start_date),
+        )
+        .where(
+            mine,
+            sa.not_(cases.c.active),
+            _case_outcome.in_(["won", "lost"]),
+            cases.c.end_date.between(start, end),
+            *_filtered(filters, cases.c.case_type, _case_owner, _case_currency),
+        )
+        .group_by(*key)
+    )
+
+
+async def _pipeline(
+    tx: Transaction,
+    filters: PipelineFilters,
+    tally: _Tally,
+    now: datetime,
+    closed_from: date,
+    closed_to: date,
+) -> Pipeline:
+    statuses = await statuses_by_name(tx)
+    by_status = [
+        StatusLine(
+            status=status,
+            status_label=statuses[status].label,
+            status_class=statuses[status].grouping,
+            probability=statuses[status].probability,
+            **_amounts(currency, s),
+        )
+        for (status, currency), s in tally.statuses.items()
+        if s.n
+    ]
+    by_status.sort(
+        key=lambda line: (statuses[line.status].weight, line.status, line.currency or "")
+    )
+    this_month = tally.today.replace(day=1)
+    months = ["past_due"] + [f"{_add_months(this_month, k):%Y-%m}" for k in range(12)]
+    # Every month of every currency with open opportunities, empty ones too: a chart's axis.
+    open_currencies = sorted({currency for (_, currency), s in tally.owners.items() if s.n})
+    forecast = [
+        MonthLine(month=month, **_amounts(currency, tally.months.get((month, currency), _Sum())))
+        for currency in open_currencies
+        for month in months
+    ]
+    by_owner = [
+        OwnerLine(owner=owner or None, **_amounts(currency, s))
+        for (owner, currency), s in sorted(tally.owners.items())
+        if s.n
+    ]
+    return Pipeline(
+        instance=filters.instance,
+        by_status=by_status,
+        forecast=forecast,
+        win_rate=_win_rate(tally, closed_from, closed_to),
+        by_owner=by_owner,
+        as_of=now,
+    )
+
+
+def _win_rate(tally: _Tally, start: date, end: date) -> WinRate:
+    closed = sorted({currency for (_, currency) in tally.closings})
+    won = sum(s.n for (outcome, _), s in tally.closings.items() if outcome == "won")
+    lost = sum(s.n for (outcome, _), s in tally.closings.items() if outcome == "lost")
+    by_currency = []
+    for currency in closed:
+        w = tally.closings.get(("won", currency), _Sum())
+        lo = tally.closings.get(("lost", currency), _Sum())
+        by_currency.append(
+            CurrencyWins(
+                currency=currency or None,
+                won=w.n,
+                lost=lo.n,
+                won_amount=_money(w.amount),
+                lost_amount=_money(lo.amount),
+                by_amount=_ratio(w.amount, w.amount + lo.amount),
+            )
+        )
+    return WinRate(
+        closed_from=start,
+        closed_to=end,
+        won=won,
+        lost=lost,
+        by_count=_ratio(won, won + lost),
+        average_days_to_win=round(tally.days_to_win / won, 1) if won else None,
+        by_currency=by_currency,
+    )
