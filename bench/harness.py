@@ -201,7 +201,11 @@ async def timed(
         if i >= 3:
             times.append(elapsed)
         body = response.json()
-        size = len(body["items"]) if "items" in body else len(body.get("counts", ()))
+        size = (
+            len(body["items"])
+            if "items" in body
+            else len(body.get("counts", body.get("by_status", ())))
+        )
     return times, size
 
 

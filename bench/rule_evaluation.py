@@ -39,12 +39,12 @@ from harness import (
 from sqlalchemy.dialects.postgresql import insert
 
 import automation_svc
-from automation_svc.clock import SystemClock
 from automation_svc.config import Settings
 from automation_svc.handlers import Handlers
 from automation_svc.matching import triggers_for
 from automation_svc.schemas import RuleIn
 from automation_svc.tables import rules
+from casestream.clock import SystemClock
 from casestream.contracts.case import (
     CASE_OPENED,
     CASE_STATUS_CHANGED,

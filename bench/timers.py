@@ -36,10 +36,10 @@ from harness import (
 )
 
 import automation_svc
-from automation_svc.clock import ManualClock
 from automation_svc.config import Settings
 from automation_svc.schemas import RuleIn
 from automation_svc.timers import TimerWorker
+from casestream.clock import ManualClock
 from casestream.contracts.case import RoleState
 from casestream.persistence.database import Database
 from casestream.service import Runtime

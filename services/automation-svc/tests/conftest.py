@@ -12,11 +12,11 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from automation_svc.clock import ManualClock
 from automation_svc.config import Settings
 from automation_svc.main import create_app
 from automation_svc.tables import case_types, templates
 from casestream import topics
+from casestream.clock import ManualClock
 from casestream.contracts.activity import ActivityState
 from casestream.contracts.case import (
     CASE_OPENED,

@@ -80,12 +80,14 @@ async def case_service(
     *,
     demo: bool = True,
     tokens: dict[str, StaffToken] | None = None,
+    app: Any = create_app,
     **overrides: Any,
 ) -> AsyncIterator[CaseService]:
     """case-svc with a database of its own; its client sends the admin's token. ``demo``:
-    set up as the demo is; ``tokens``: staff tokens besides the admin's and OTHER_TOKENS."""
+    set up as the demo is; ``tokens``: staff tokens besides the admin's and OTHER_TOKENS;
+    ``app``: what makes the app from its settings."""
     async with start_service(
-        create_app,
+        app,
         Settings,
         MIGRATIONS,
         create_database,

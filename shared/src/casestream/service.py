@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from casestream.clock import Clock, SystemClock
 from casestream.logging import configure_logging, get_logger
 from casestream.messaging.broker import (
     create_broker,
@@ -39,8 +40,10 @@ log = get_logger(__name__)
 class Runtime:
     """The plumbing of one service process, built from its settings."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.settings = settings
+        # What "now" is for timers and dates (a manual one in tests).
+        self.clock: Clock = clock or SystemClock()
         self.database = Database(
             settings.database_url,
             pool_size=settings.database_pool_size,

@@ -20,6 +20,7 @@ ACTIVITY_COMMANDS = "activity.commands"
 NOTIFY_COMMANDS = "notify.commands"
 NOTIFY_EVENTS = "notify.events"
 NOTIFY_TEMPLATES = "notify.templates"  # each template as saved, keyed by its name
+SALES_EVENTS = "sales.events"  # quotations (case-svc), keyed by the case id
 
 DEFAULT_PARTITIONS = 6
 
@@ -42,6 +43,7 @@ ALL_TOPICS: tuple[str, ...] = (
     NOTIFY_COMMANDS,
     NOTIFY_EVENTS,
     NOTIFY_TEMPLATES,
+    SALES_EVENTS,
 )
 
 

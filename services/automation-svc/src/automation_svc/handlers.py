@@ -9,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from automation_svc import read_models, redrive
-from automation_svc.clock import Clock
 from automation_svc.firing import Event, Firings, anchored_due_at
 from automation_svc.tables import firing_actions
+from casestream.clock import Clock
 from casestream.contracts.activity import ActivityEnvelope
 from casestream.contracts.case import CaseEnvelope, CaseTypeEnvelope
 from casestream.contracts.notify import (

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from automation_svc.clock import Clock, SystemClock
 from automation_svc.config import Settings
 from automation_svc.handlers import Handlers
 from automation_svc.redrive import redrive_commands
 from automation_svc.routes import router
 from automation_svc.timers import TimerWorker
 from casestream import topics
+from casestream.clock import Clock, SystemClock
 from casestream.contracts.activity import ActivityCommandEnvelope, ActivityEnvelope
 from casestream.contracts.case import CaseCommandEnvelope, CaseEnvelope, CaseTypeEnvelope
 from casestream.contracts.notify import EmailEnvelope, SendEmailEnvelope, TemplateEnvelope

@@ -23,11 +23,11 @@ from prometheus_client import Counter, Histogram
 
 from automation_svc import actions, read_models, redrive
 from automation_svc.actions import ActionFailed
-from automation_svc.clock import Clock
 from automation_svc.config import Settings
 from automation_svc.firing import repeat_row
 from automation_svc.matching import first_holding
 from automation_svc.tables import firing_actions, rules
+from casestream.clock import Clock
 from casestream.logging import get_logger
 from casestream.persistence.database import Database, Transaction
 

@@ -3,9 +3,11 @@
 from fastapi import FastAPI
 
 from case_svc.config import Settings
+from case_svc.expiry import ExpiryWorker
 from case_svc.handlers import Handlers
-from case_svc.routes import case_actions, cases, configuration, contacts, finding
+from case_svc.routes import case_actions, cases, configuration, contacts, finding, quotations
 from casestream import topics
+from casestream.clock import Clock
 from casestream.contracts.activity import ActivityEnvelope
 from casestream.contracts.case import (
     CaseCommandEnvelope,
@@ -15,14 +17,15 @@ from casestream.contracts.case import (
     SubmissionOutcomeEnvelope,
 )
 from casestream.contracts.intake import SubmissionEnvelope
+from casestream.contracts.sales import SalesEnvelope
 from casestream.http.app import create_service_app
 from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, clock)
     broker = runtime.broker
     handlers = Handlers(settings)
 
@@ -69,6 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         CaseTypeEnvelope,
         "Each new version of a case type definition",
     )
+    declare_publisher(
+        broker,
+        settings.topic(topics.SALES_EVENTS),
+        SalesEnvelope,
+        "Every change to a quotation, with its full new state and what changed",
+    )
+    expiry = ExpiryWorker(runtime.database, settings, runtime.clock)
 
     app = create_service_app(
         runtime,
@@ -79,7 +89,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finding.router,
             cases.router,
             case_actions.router,
+            quotations.router,
         ],
+        workers=[("quotation expiry", expiry.run)],
     )
+    app.state.expiry = expiry
 
     return app

@@ -203,3 +203,45 @@ case_history = sa.Table(
     sa.Column("changes", JSONB, nullable=False),
 )
 sa.Index("case_history_case", case_history.c.case_id, case_history.c.id)
+
+
+# Numbers of quotations and invoices, per instance and series (Q-2026): the next one is taken
+# in the transaction that needs it, so a rolled-back one leaves no gap.
+document_counters = sa.Table(
+    "document_counters",
+    metadata,
+    sa.Column("instance", sa.Text, primary_key=True),
+    sa.Column("series", sa.Text, primary_key=True),
+    sa.Column("last", sa.BigInteger, nullable=False),
+)
+
+quotations = sa.Table(
+    "quotations",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("case_id", UUID(as_uuid=True), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("instance", sa.Text, nullable=False),
+    sa.Column("number", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # draft, sent, accepted, declined, expired
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("lines", JSONB, nullable=False),  # each with its net, tax and total (money)
+    sa.Column("subtotal", sa.Numeric, nullable=False),
+    sa.Column("tax", sa.Numeric, nullable=False),
+    sa.Column("total", sa.Numeric, nullable=False),
+    sa.Column("valid_until", sa.Date, nullable=False),
+    sa.Column("notes", sa.Text),
+    sa.Column("recipient_contact_id", UUID(as_uuid=True)),
+    sa.Column("created_by", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.UniqueConstraint("instance", "number", name="quotations_number"),
+)
+sa.Index("quotations_case", quotations.c.case_id, quotations.c.created_at)
+sa.Index(
+    "quotations_expiring",
+    quotations.c.valid_until,
+    postgresql_where=quotations.c.status == "sent",
+)

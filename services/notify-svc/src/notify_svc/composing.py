@@ -8,6 +8,7 @@ kept, so a retry after an ambiguous SMTP failure sends the very same bytes.
 
 from __future__ import annotations
 
+import base64
 import email.policy
 import email.utils
 import functools
@@ -16,6 +17,7 @@ import re
 from datetime import datetime
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
+from typing import Any
 
 from notify_svc.recipients import Recipient
 
@@ -72,8 +74,10 @@ def compose(
     message_id: str,
     dated: datetime,
     correlation_id: str | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> EmailMessage:
-    """``dated``: when the email was asked for (its row's created_at), not now."""
+    """``dated``: when the email was asked for (its row's created_at), not now.
+    ``attachments``: filename, content_type and content_base64 of each."""
     message = EmailMessage(policy=_COMPOSING)
     message["From"] = sender_address(sender)
     message["To"] = tuple(address(r.address, r.name) for r in recipients)
@@ -84,13 +88,21 @@ def compose(
         message["X-Correlation-ID"] = one_line(correlation_id)
     text = (body_text or "").replace("\x00", "")
     message.set_content(text)
-    if body_html:
-        html = body_html.replace("\x00", "")
+    html = (body_html or "").replace("\x00", "")
+    if html:
         message.add_alternative(html, subtype="html")
-        # The generator would pick a random boundary. One derived from the content cannot
-        # occur in it (nobody writes a text containing its own hash).
-        digest = hashlib.sha256(f"{message_id}\0{text}\0{html}".encode()).hexdigest()
-        message.set_boundary(f"=_{digest[:40]}")
+    content = hashlib.sha256(f"{message_id}\0{text}\0{html}".encode())
+    for attachment in attachments or []:
+        data = base64.b64decode(attachment["content_base64"])
+        maintype, _, subtype = attachment["content_type"].partition("/")
+        filename = one_line(attachment["filename"])
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+        content.update(data)
+    # The generator would pick random boundaries. Ones derived from the content cannot occur
+    # in it (nobody writes a text containing its own hash).
+    digest = content.hexdigest()
+    for depth, part in enumerate(p for p in message.walk() if p.is_multipart()):
+        part.set_boundary(f"=_{depth}_{digest[:40]}")
     return message
 
 

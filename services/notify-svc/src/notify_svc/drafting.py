@@ -44,6 +44,7 @@ class Request:
     template: str | None = None
     inline: dict[str, str | None] = field(default_factory=dict)
     activity: dict[str, Any] | None = None
+    quotation: dict[str, Any] | None = None
 
 
 @dataclass
@@ -79,12 +80,13 @@ def draft(request: Request, known: Known, staff: dict[str, StaffToken] | None = 
     if case is None:
         raise CaseNotKnown(str(request.case_id))
     parts = _parts(request.template, request.inline, known.templates)
-    if request.activity is None:
+    for name, given in (("activity", request.activity), ("quotation", request.quotation)):
         for part, source in parts.items():
-            if source is not None and "activity" in names_used(source):
-                raise CannotRender(f"{part}: uses activity tokens, but no activity asked for it")
+            if given is None and source is not None and name in names_used(source):
+                raise CannotRender(f"{part}: uses {name} tokens, but no {name} asked for it")
     people = known.contacts  # looked up by id only, so others' contacts do no harm
-    rendered = render(parts, template_context(case, people, request.activity))
+    context = template_context(case, people, request.activity, request.quotation)
+    rendered = render(parts, context)
     if not (rendered["subject"] or "").strip():
         raise CannotRender("subject: renders empty")
     recipients, unresolved = resolve(request.to_spec, case, people, staff)
@@ -102,9 +104,10 @@ async def draft_email(
     inline: dict[str, str | None],
     activity: dict[str, Any] | None = None,
     staff: dict[str, StaffToken] | None = None,
+    quotation: dict[str, Any] | None = None,
 ) -> Draft:
     """One email's draft (template previews): see ``draft``."""
-    request = Request(case_id, to_spec, template, inline, activity)
+    request = Request(case_id, to_spec, template, inline, activity, quotation)
     return draft(request, await read_known(session, [request]), staff)
 
 
@@ -112,10 +115,12 @@ def template_context(
     case: dict[str, Any],
     people: dict[str, dict[str, Any]],
     activity: dict[str, Any] | None = None,
+    quotation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``case``, ``clients``, ``client`` (the first; absent when the case has none, so a
-    template using it fails rather than greeting nobody), ``roles`` (role name -> contact)
-    and ``activity`` (the one that triggered the email, when one did)."""
+    template using it fails rather than greeting nobody), ``roles`` (role name -> contact),
+    ``activity`` (the one that triggered the email, when one did) and ``quotation`` (the
+    one the email is about)."""
     clients = [freshest(c, people) for c in case.get("clients", [])]
     roles: dict[str, Any] = {}
     for role in active_roles(case):
@@ -125,6 +130,8 @@ def template_context(
         context["client"] = clients[0]
     if activity is not None:
         context["activity"] = activity
+    if quotation is not None:
+        context["quotation"] = quotation
     return context
 
 

@@ -107,6 +107,8 @@ async def queue(
             subject=command.subject,
             body_text=command.body_text,
             activity=command.activity,
+            quotation=command.quotation,
+            attachments=[a.model_dump() for a in command.attachments],
             status=status,
             last_error=error,
             message_id=message_id_for(command.notification_id),

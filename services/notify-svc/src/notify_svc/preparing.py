@@ -57,6 +57,7 @@ async def prepare(database: Database, settings: Settings, rows: list[Any]) -> li
             row.template,
             {"subject": row.subject, "body_text": row.body_text, "body_html": row.body_html},
             row.activity,
+            row.quotation,
         )
         for row in rows
     ]
@@ -109,6 +110,7 @@ def _prepare(
             message_id=row.message_id,
             dated=row.created_at,
             correlation_id=row.correlation_id,
+            attachments=row.attachments,
         )
         raw = flatten(message, utf8=needs_smtputf8(to))
     except (ValueError, TypeError) as error:  # an address or header email refuses

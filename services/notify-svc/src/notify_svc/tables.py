@@ -68,6 +68,10 @@ emails = sa.Table(
     # When the SMTP server took the letter (and what it refused), written the moment it said
     # so, before the batch's outcomes: a worker that dies in between leaves it known as sent.
     sa.Column("accepted_at", sa.DateTime(timezone=True)),
+    # The quotation the email is about (QuotationState as JSON): the {{ quotation.* }} tokens.
+    sa.Column("quotation", JSONB),
+    # Files sent with it: filename, content_type, content_base64 (a quotation's PDF).
+    sa.Column("attachments", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
 )
 # The delivery worker claims due queued emails through this index.
 sa.Index("emails_due", emails.c.next_attempt_at, postgresql_where=emails.c.status == "queued")

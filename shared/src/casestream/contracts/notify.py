@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -13,6 +15,7 @@ from casestream.contracts.activity import ActivityState
 from casestream.contracts.commands import Command, CommandEnvelope, registry
 from casestream.contracts.events import EventEnvelope, event_types
 from casestream.contracts.inputs import Line, Text, storable_json
+from casestream.contracts.sales import QuotationState
 
 SEND_EMAIL = "notify.send_email"
 EMAIL_SENT = "notify.email_sent"
@@ -38,6 +41,40 @@ ActivitySnapshot = Annotated[
 ]
 
 
+def _a_quotation_state(value: dict[str, Any]) -> dict[str, Any]:
+    QuotationState.model_validate(value)
+    storable_json(value)
+    return value
+
+
+# A quotation as sales.events carries it: the ``{{ quotation.* }}`` tokens.
+QuotationSnapshot = Annotated[
+    dict[str, Any],
+    AfterValidator(_a_quotation_state),
+    Field(description="a QuotationState, as sales.events carries it"),
+]
+
+MAX_ATTACHMENT_BYTES = 512 * 1024  # the whole command must fit one Kafka message (1 MB)
+
+
+def _base64(value: str) -> str:
+    try:
+        content = base64.b64decode(value, validate=True)
+    except binascii.Error as error:
+        raise ValueError("not base64") from error
+    if len(content) > MAX_ATTACHMENT_BYTES:
+        raise ValueError(f"larger than {MAX_ATTACHMENT_BYTES} bytes")
+    return value
+
+
+class Attachment(BaseModel):
+    """A file sent with the email (a quotation's PDF), its bytes in base64."""
+
+    filename: Line = Field(min_length=1, max_length=200)
+    content_type: str = Field(pattern=r"^[a-z]+/[a-z0-9.+-]+$", max_length=100)
+    content_base64: Annotated[str, AfterValidator(_base64)]
+
+
 class SendEmail(Command):
     """Send one logical email. ``notification_id`` is chosen by the sender and is
     deterministic (a rule firing's action id), so a repeated command sends nothing twice."""
@@ -58,6 +95,9 @@ class SendEmail(Command):
     # The activity that triggered the rule, as it stood when the email was asked for: the
     # ``{{ activity.* }}`` tokens.
     activity: ActivitySnapshot | None = None
+    # The quotation the email is about: the ``{{ quotation.* }}`` tokens.
+    quotation: QuotationSnapshot | None = None
+    attachments: list[Attachment] = Field(default_factory=list, max_length=5)
 
 
 class RecipientState(BaseModel):

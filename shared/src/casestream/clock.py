@@ -1,5 +1,5 @@
 """The time timers are compared with. Production reads the system clock; tests move a
-manual clock forward to see a 7-day delay come due without waiting 7 days."""
+manual clock forward to see a 7-day delay (or a validity date) come due without waiting."""
 
 from __future__ import annotations
 

@@ -1,0 +1,386 @@
+"""Quotations on the cases of sales instances with the ``quotations`` feature.
+
+A quotation has line items priced exactly (``money``: the rounding rule), a number per
+instance and year (``numbering``: Q-2026-0001), a validity date, and its states: ``draft``
+(editable) → ``sent`` → ``accepted`` | ``declined`` | ``expired`` (sent, and its validity
+date passed: ``expire_due``, the expiry worker's). Accepting one sets the opportunity's
+amount and currency to its total, a change of the case's own. Every change is written with
+its event on ``sales.events`` (the full quotation and what changed), in one transaction.
+Rights are the case's: who may see the case may work on its quotations."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+
+from case_svc.case_changes import lock_case, save_case
+from case_svc.cases import case_state
+from case_svc.config import Settings
+from case_svc.documents import quotation_pdf
+from case_svc.money import priced
+from case_svc.numbering import take_number
+from case_svc.permissions import ensure_can_see
+from case_svc.tables import cases, instances, quotations
+from casestream import topics
+from casestream.commands import Caller, conflict, ensure_version, invalid, not_found
+from casestream.contracts.case import CASE_UPDATED, Change
+from casestream.contracts.inputs import Line, Text
+from casestream.contracts.notify import Attachment, SendEmail
+from casestream.contracts.sales import (
+    QUOTATION_ACCEPTED,
+    QUOTATION_CREATED,
+    QUOTATION_DECLINED,
+    QUOTATION_EXPIRED,
+    QUOTATION_SENT,
+    QUOTATION_UPDATED,
+    QuotationState,
+    SalesEvent,
+)
+from casestream.envelope import new_envelope
+from casestream.persistence.database import Transaction
+
+
+class LineIn(BaseModel):
+    """Numbers as JSON numbers or decimal strings ("12.50"); percentages of 0-100."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: Line = Field(min_length=1, max_length=500)
+    quantity: Decimal = Field(gt=0, max_digits=12, decimal_places=3)
+    unit_price: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    discount: Decimal = Field(default=Decimal(0), ge=0, le=100, decimal_places=2)  # off the line
+    tax_rate: Decimal = Field(default=Decimal(0), ge=0, le=100, decimal_places=2)  # on the net
+
+
+class QuotationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    currency: str | None = Field(
+        default=None, pattern=r"^[A-Z]{3}$", description="default: the opportunity's"
+    )
+    valid_until: date | None = Field(default=None, description="default: 30 days from today")
+    notes: Text | None = None
+    lines: list[LineIn] = Field(min_length=1, max_length=200)
+
+
+class QuotationPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    valid_until: date | None = None
+    notes: Text | None = None
+    lines: list[LineIn] | None = Field(default=None, min_length=1, max_length=200)
+
+
+def _lines(given: list[LineIn]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    return priced(
+        [
+            {
+                "description": line.description,
+                "quantity": str(line.quantity),
+                "unit_price": str(line.unit_price),
+                "discount": str(line.discount),
+                "tax_rate": str(line.tax_rate),
+            }
+            for line in given
+        ]
+    )
+
+
+def state_of(row: Any) -> QuotationState:
+    return QuotationState(
+        **{c: getattr(row, c) for c in row._fields if c in QuotationState.model_fields}
+        | {"subtotal": f"{row.subtotal:.2f}", "tax": f"{row.tax:.2f}", "total": f"{row.total:.2f}"}
+    )
+
+
+async def create(
+    tx: Transaction,
+    settings: Settings,
+    caller: Caller,
+    case_id: uuid.UUID,
+    body: QuotationIn,
+    today: date,
+) -> QuotationState:
+    case = await lock_case(tx, case_id, staff=caller.staff)
+    await _ensure_feature(tx, case.instance, "quotations")
+    currency = body.currency or (case.opportunity or {}).get("currency")
+    if not currency:
+        raise invalid(("body", "currency"), "the opportunity has no currency: give one")
+    valid_until = body.valid_until or today + timedelta(days=settings.quotation_validity_days)
+    if valid_until < today:
+        raise invalid(("body", "valid_until"), "the validity date has passed")
+    lines, totals = _lines(body.lines)
+    row = (
+        await tx.session.execute(
+            quotations.insert()
+            .values(
+                id=uuid.uuid4(),
+                case_id=case.id,
+                instance=case.instance,
+                number=await take_number(tx, case.instance, "Q", today.year),
+                status="draft",
+                currency=currency,
+                lines=lines,
+                valid_until=valid_until,
+                notes=body.notes,
+                created_by=caller.actor,
+                **totals,
+            )
+            .returning(quotations)
+        )
+    ).one()
+    state = state_of(row)
+    await _announce(tx, settings, QUOTATION_CREATED, state, {}, caller.actor)
+    return state
+
+
+async def lock(
+    tx: Transaction, caller: Caller, quotation_id: uuid.UUID, version: int | None
+) -> Any:
+    """The quotation's row, locked; 404, 403 (the case is outside the caller's rights) or
+    409 (another version than the caller saw) as for cases."""
+    row = (
+        await tx.session.execute(
+            sa.select(quotations).where(quotations.c.id == quotation_id).with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise not_found(f"quotation {quotation_id}")
+    if caller.staff is not None:
+        case = (await tx.session.execute(sa.select(cases).where(cases.c.id == row.case_id))).one()
+        ensure_can_see(caller.staff, case)
+    ensure_version("quotation", row.version, version)
+    return row
+
+
+async def edit(
+    tx: Transaction,
+    settings: Settings,
+    caller: Caller,
+    quotation_id: uuid.UUID,
+    patch: QuotationPatch,
+    today: date,
+    version: int | None = None,
+) -> QuotationState:
+    row = await lock(tx, caller, quotation_id, version)
+    _ensure_status(row, "edited", {"draft"})
+    given = patch.model_fields_set
+    values = {n: getattr(patch, n) for n in ("currency", "valid_until", "notes") if n in given}
+    if "currency" in values and values["currency"] is None:
+        raise invalid(("body", "currency"), "a quotation needs its currency")
+    if "valid_until" in values and (values["valid_until"] is None or values["valid_until"] < today):
+        raise invalid(("body", "valid_until"), "a validity date from today on")
+    if patch.lines is not None:
+        values["lines"], totals = _lines(patch.lines)
+        values.update(totals)
+    return await _save(tx, settings, caller, row, values, QUOTATION_UPDATED)
+
+
+class SendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: list[Line] = Field(
+        default_factory=lambda: ["clients"],
+        min_length=1,
+        max_length=20,
+        description="contact ids, `clients` or a role name, as for emails",
+    )
+    template: Line | None = Field(
+        default=None, description="a notify-svc template; default: a plain letter"
+    )
+
+
+# The letter when no template is named: {{ quotation.* }} and the case's tokens.
+DEFAULT_SUBJECT = "Quotation {{ quotation.number }}: {{ case.subject }}"
+DEFAULT_BODY = """Hello,
+
+please find attached our quotation {{ quotation.number }}, valid until \
+{{ quotation.valid_until }}.
+
+{% for line in quotation.lines %}- {{ line.description }}: {{ line.quantity }} x \
+{{ line.unit_price }} = {{ line.total }} {{ quotation.currency }}
+{% endfor %}
+Total: {{ quotation.total }} {{ quotation.currency }} (tax {{ quotation.tax }})
+"""
+EMAILS = uuid.UUID("4f0c39a4-5d9e-4c1b-9d55-0b7c8f3e6a21")  # namespace of its emails' ids
+
+
+async def send(
+    tx: Transaction,
+    settings: Settings,
+    caller: Caller,
+    quotation_id: uuid.UUID,
+    body: SendIn,
+    now: datetime,
+    version: int | None = None,
+) -> QuotationState:
+    """Sent: an email to the client (notify-svc renders it; the PDF goes with it), in the
+    same transaction as the change."""
+    row = await lock(tx, caller, quotation_id, version)
+    _ensure_status(row, "sent", {"draft"})
+    if row.valid_until < now.date():
+        raise conflict(f"its validity date ({row.valid_until}) has passed: change it first")
+    state = await _save(
+        tx, settings, caller, row, {"status": "sent", "sent_at": now}, QUOTATION_SENT
+    )
+    case = await case_state(tx, row.case_id)
+    client = case.clients[0].display_name if case.clients else None
+    pdf = quotation_pdf(state, title=case.subject, client=client)
+    notification_id = uuid.uuid5(EMAILS, f"quotation:{state.id}:sent")
+    command = SendEmail(
+        notification_id=notification_id,
+        case_id=state.case_id,
+        to=body.to,
+        template=body.template,
+        subject=None if body.template else DEFAULT_SUBJECT,
+        body_text=None if body.template else DEFAULT_BODY,
+        requested_by=caller.actor,
+        quotation=state.model_dump(mode="json"),
+        attachments=[
+            Attachment(
+                filename=f"{state.number}.pdf",
+                content_type="application/pdf",
+                content_base64=base64.b64encode(pdf).decode(),
+            )
+        ],
+    )
+    await tx.publish(
+        settings.topic(topics.NOTIFY_COMMANDS),
+        new_envelope(
+            type=command.command_type,
+            source="case-svc",
+            subject=topics.case_key(state.case_id),
+            data=command,
+            id=notification_id,
+        ),
+    )
+    return state
+
+
+async def accept(
+    tx: Transaction,
+    settings: Settings,
+    caller: Caller,
+    quotation_id: uuid.UUID,
+    now: datetime,
+    version: int | None = None,
+) -> QuotationState:
+    """Accepted: the opportunity's amount and currency become the quotation's total."""
+    row = await lock(tx, caller, quotation_id, version)
+    _ensure_status(row, "accepted", {"sent"})
+    if row.valid_until < now.date():
+        raise conflict(f"its validity ended on {row.valid_until}")
+    case = await lock_case(tx, row.case_id, staff=caller.staff)
+    opportunity = {**(case.opportunity or {}), "amount": f"{row.total:.2f}"}
+    opportunity["currency"] = row.currency
+    await save_case(
+        tx,
+        settings,
+        case,
+        values={"opportunity": opportunity},
+        event_type=CASE_UPDATED,
+        actor=caller.actor,
+    )
+    values = {"status": "accepted", "decided_at": now}
+    return await _save(tx, settings, caller, row, values, QUOTATION_ACCEPTED)
+
+
+async def decline(
+    tx: Transaction,
+    settings: Settings,
+    caller: Caller,
+    quotation_id: uuid.UUID,
+    now: datetime,
+    version: int | None = None,
+) -> QuotationState:
+    row = await lock(tx, caller, quotation_id, version)
+    _ensure_status(row, "declined", {"sent"})
+    values = {"status": "declined", "decided_at": now}
+    return await _save(tx, settings, caller, row, values, QUOTATION_DECLINED)
+
+
+async def expire_due(tx: Transaction, settings: Settings, now: datetime, limit: int = 500) -> int:
+    """Sent quotations whose validity date is before ``now``'s date become expired, a batch
+    at a time (SKIP LOCKED: replicas share the work). Returns how many."""
+    due = (
+        await tx.session.execute(
+            sa.select(quotations)
+            .where(quotations.c.status == "sent", quotations.c.valid_until < now.date())
+            .order_by(quotations.c.valid_until)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for row in due:
+        values = {"status": "expired", "decided_at": now}
+        await _save(tx, settings, Caller(actor=None, staff=None), row, values, QUOTATION_EXPIRED)
+    return len(due)
+
+
+def _ensure_status(row: Any, action: str, allowed: set[str]) -> None:
+    if row.status not in allowed:
+        raise conflict(f"a {row.status} quotation cannot be {action}")
+
+
+async def _ensure_feature(tx: Transaction, instance: str, feature: str) -> None:
+    features = (
+        await tx.session.execute(
+            sa.select(instances.c.features).where(instances.c.name == instance)
+        )
+    ).scalar_one()
+    if feature not in (features or []):
+        raise invalid(("path", "case_id"), f"instance {instance!r} does not use {feature}")
+
+
+async def _save(
+    tx: Transaction,
+    settings: Settings,
+    caller: Caller,
+    row: Any,
+    values: dict[str, Any],
+    event_type: str,
+) -> QuotationState:
+    before = state_of(row).model_dump(mode="json")
+    updated = (
+        await tx.session.execute(
+            quotations.update()
+            .where(quotations.c.id == row.id)
+            .values(**values, version=quotations.c.version + 1, updated_at=sa.func.now())
+            .returning(quotations)
+        )
+    ).one()
+    state = state_of(updated)
+    after = state.model_dump(mode="json")
+    changes = {
+        k: Change(before=before[k], after=after[k])
+        for k in after
+        if before[k] != after[k] and k not in ("version", "updated_at")
+    }
+    await _announce(tx, settings, event_type, state, changes, caller.actor)
+    return state
+
+
+async def _announce(
+    tx: Transaction,
+    settings: Settings,
+    event_type: str,
+    state: QuotationState,
+    changes: dict[str, Change],
+    actor: str | None,
+) -> None:
+    await tx.publish(
+        settings.topic(topics.SALES_EVENTS),
+        new_envelope(
+            type=event_type,
+            source="case-svc",
+            subject=topics.case_key(state.case_id),
+            data=SalesEvent(quotation=state, changes=changes, actor=actor),
+        ),
+    )
