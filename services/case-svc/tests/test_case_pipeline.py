@@ -25,6 +25,7 @@ STATUSES = [
 ]
 PROBABILITY = {name: p for name, _, _, p in STATUSES}
 TOKENS = {"seller-token": StaffToken(user="seller", rights=["cases:sales:own", "add_cases"])}
+SELLER = as_user("seller-token")
 TODAY = datetime.now(UTC).date()  # the database's today (UTC)
 
 
@@ -44,7 +45,9 @@ DEALS = {
     "f": ("lost", "999.99", "EUR", 3, "manager", None),
     "g": ("lead", "10.01", "EUR", 14, None, None),  # beyond the 12 months
     "h": ("proposal", "0.01", "EUR", -3, None, None),  # weighted: 0.005, half up
+    "i": ("proposal", "77.77", "USD", 4, "manager", None),  # opened by the seller
 }
+OPENED_BY_SELLER = {"i"}
 
 
 def cents(value: Decimal) -> str:
@@ -66,17 +69,20 @@ async def sales(create_database, kafka_bootstrap):
             assert (await api.post("/instances", json=body)).status_code == 201
         deal = {"title": "Deal", "instance": "sales", "definition": {"statuses": list(PROBABILITY)}}
         assert (await api.put("/case-types/deal", json=deal)).status_code == 201
-        ids = {key: await _open(api, service.database, key, *spec) for key, spec in DEALS.items()}
+        ids = {}
+        for key, spec in DEALS.items():
+            opener = SELLER if key in OPENED_BY_SELLER else {}
+            ids[key] = await _open(api, service.database, opener, key, *spec)
         yield SimpleNamespace(api=api, ids=ids, database=service.database)
 
 
-async def _open(api, database, key, status, amount, currency, close_in, owner, probability):
+async def _open(api, database, opener, key, status, amount, currency, close_in, owner, probability):
     opportunity = {"amount": amount, "currency": currency}
     opportunity["expected_close_date"] = str(month(close_in))
     if probability is not None:
         opportunity["probability"] = probability
     body = {"case_type": "deal", "subject": f"Deal {key}", "client": {"first_name": key}}
-    response = await api.post("/cases", json=body | {"opportunity": opportunity})
+    response = await api.post("/cases", json=body | {"opportunity": opportunity}, headers=opener)
     assert response.status_code == 201, response.text
     case_id = response.json()["id"]
     # Opened as a lead (the first status) ten days ago.
@@ -173,18 +179,21 @@ async def test_the_win_rate_by_count_by_amount_and_days(sales):
 
 
 async def test_filters_narrow_it(sales):
-    assert figures(await pipeline(sales.api, currency="USD")) == by_hand("de")
+    assert figures(await pipeline(sales.api, currency="USD")) == by_hand("dei")
     assert figures(await pipeline(sales.api, owner="none")) == by_hand("cgh")
-    assert figures(await pipeline(sales.api, owner="manager")) == by_hand("bf")
+    assert figures(await pipeline(sales.api, owner="manager")) == by_hand("bfi")
     assert figures(await pipeline(sales.api, case_type="other")) == ({}, {}, {})
 
 
-async def test_an_own_cases_token_sees_its_own_and_agrees_with_the_totals(sales):
+async def test_an_own_cases_token_sees_what_it_holds_and_what_it_opened(sales):
     mine = await pipeline(sales.api, "seller-token")
-    theirs = await pipeline(sales.api, owner="seller")
+    held = await pipeline(sales.api, owner="seller")
 
-    assert figures(mine) == by_hand("ade") == figures(theirs)
-    assert mine["win_rate"] == theirs["win_rate"]
+    assert figures(mine) == by_hand("adei")  # i: opened by the seller, held by the manager
+    assert figures(held) == by_hand("ade")
+    assert figures(await pipeline(sales.api, "seller-token", owner="seller")) == by_hand("ade")
+    assert figures(await pipeline(sales.api, "seller-token", owner="manager")) == by_hand("i")
+    assert mine["win_rate"] == held["win_rate"]
     assert (mine["win_rate"]["won"], mine["win_rate"]["lost"]) == (1, 0)
 
 

@@ -16,6 +16,8 @@ from case_svc.tables import instances
 from casestream.commands import invalid
 from casestream.persistence.database import Transaction
 
+MAX_AMOUNT = Decimal("9999999999.99")
+
 
 async def checked_opportunity(
     tx: Transaction,
@@ -53,6 +55,8 @@ async def checked_opportunity(
             raise invalid(
                 ("body", "opportunity", "amount"), "a non-negative amount with at most 2 decimals"
             )
+        if amount > MAX_AMOUNT:  # the pipeline's totals are integers of cents
+            raise invalid(("body", "opportunity", "amount"), f"at most {MAX_AMOUNT}")
         merged["amount"] = f"{amount:.2f}"
         if not merged.get("currency"):
             raise invalid(("body", "opportunity", "currency"), "an amount needs its currency")

@@ -2,13 +2,14 @@
 caller may see: per status, a forecast by expected-close month, the win rate over a period,
 and per owner. Money is summed per currency, never across currencies.
 
-Where the caller sees every case of an instance, the figures come from ``pipeline_totals``
-and ``pipeline_closings``, kept by triggers on ``cases`` (migration 0008): a few thousand rows
-however many opportunities. Where a token sees only its own cases, those are summed from
-``cases`` (the assignee and creator indexes find them), into the same rows.
+The figures come from ``pipeline_totals`` and ``pipeline_closings``, kept by triggers on
+``cases`` (migration 0008): a few thousand rows however many opportunities. A token that sees
+only its own cases (those it holds or opened) reads the totals of those it holds; those it
+opened for someone else are summed from ``cases`` (the creator index finds them), into the
+same rows.
 
-Amounts are exact decimals; a weighted amount (amount x probability / 100) is summed exactly
-and rounded once, to cents, half up."""
+Amounts are summed exactly, as integers (cents, and cents x probability); a weighted amount
+(amount x probability / 100) is rounded once, at the end, to cents, half up."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 
 from case_svc.configuration import statuses_by_name
-from case_svc.permissions import access_to, visible_cases
+from case_svc.permissions import access_to
 from case_svc.tables import cases, instances, metadata
 from casestream.http.auth import StaffUser
 from casestream.persistence.database import Transaction
@@ -40,8 +41,8 @@ pipeline_totals = sa.Table(
     sa.Column("close_month", sa.Date, primary_key=True),  # 'infinity': none, or closed
     sa.Column("slot", sa.SmallInteger, primary_key=True),
     sa.Column("n", sa.BigInteger, nullable=False),
-    sa.Column("amount", sa.Numeric, nullable=False),
-    sa.Column("weighted", sa.Numeric, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),  # cents
+    sa.Column("weighted", sa.BigInteger, nullable=False),  # cents x probability (%)
 )
 pipeline_closings = sa.Table(
     "pipeline_closings",
@@ -54,7 +55,7 @@ pipeline_closings = sa.Table(
     sa.Column("closed_on", sa.Date, primary_key=True),
     sa.Column("slot", sa.SmallInteger, primary_key=True),
     sa.Column("n", sa.BigInteger, nullable=False),
-    sa.Column("amount", sa.Numeric, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),  # cents
     sa.Column("days_open", sa.BigInteger, nullable=False),
 )
 
@@ -124,11 +125,13 @@ class Pipeline(BaseModel):
 
 @dataclass
 class _Sum:
-    n: int = 0
-    amount: Decimal = Decimal(0)
-    weighted: Decimal = Decimal(0)
+    """Counted, in cents, and in cents x probability (exact integers)."""
 
-    def add(self, n: int, amount: Decimal, weighted: Decimal) -> None:
+    n: int = 0
+    amount: int = 0
+    weighted: int = 0
+
+    def add(self, n: int, amount: int, weighted: int) -> None:
         self.n += n
         self.amount += amount
         self.weighted += weighted
@@ -144,24 +147,27 @@ class _Tally:
     days_to_win: int = 0
 
     def add_totals(self, rows: Any) -> None:
-        """Rows of (status, active, owner, currency, close_month, n, amount, weighted)."""
+        """Rows of ``_grouped``: per status, per owner and per close month, each per currency.
+        Months before this one fold into one past-due line; 'infinity' (no date, or closed)
+        reads as date.max, in no month."""
         this_month = self.today.replace(day=1)
         horizon = _add_months(this_month, 12)
-        # 'infinity' (no date, or closed) reads as date.max: in no month.
-        for status, active, owner, currency, month, n, amount, weighted in rows:
-            self.statuses[(status, currency)].add(n, amount, weighted)
-            if not active:
+        for mask, status, owner, month, currency, *sums in rows:
+            every, open_ = _Sum(*_zeroed(sums[:3])), _Sum(*_zeroed(sums[3:]))
+            if mask == BY_STATUS:
+                self.statuses[(status, currency)].add(every.n, every.amount, every.weighted)
+            elif not open_.n:
                 continue
-            self.owners[(owner, currency)].add(n, amount, weighted)
-            if month < this_month:
-                self.months[("past_due", currency)].add(n, amount, weighted)
-            elif month < horizon:
-                self.months[(f"{month:%Y-%m}", currency)].add(n, amount, weighted)
+            elif mask == BY_OWNER:
+                self.owners[(owner, currency)].add(open_.n, open_.amount, open_.weighted)
+            elif mask == BY_MONTH and month < horizon:
+                line = "past_due" if month < this_month else f"{month:%Y-%m}"
+                self.months[(line, currency)].add(open_.n, open_.amount, open_.weighted)
 
     def add_closings(self, rows: Any) -> None:
         """Rows of (outcome, currency, n, amount, days_open)."""
         for outcome, currency, n, amount, days_open in rows:
-            self.closings[(outcome, currency)].add(n, amount, Decimal(0))
+            self.closings[(outcome, currency)].add(n, amount, 0)
             if outcome == "won":
                 self.days_to_win += days_open
 
@@ -175,12 +181,20 @@ def _money(value: Decimal) -> str:
     return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
+def _cents(amount: int) -> str:
+    return _money(Decimal(amount) / 100)
+
+
+def _weighted(amount_x_probability: int) -> str:
+    return _money(Decimal(amount_x_probability) / 10000)
+
+
 def _amounts(currency: str, s: _Sum) -> dict[str, Any]:
     return {
         "currency": currency or None,
         "count": s.n,
-        "amount": _money(s.amount),
-        "weighted_amount": _money(s.weighted),
+        "amount": _cents(s.amount),
+        "weighted_amount": _weighted(s.weighted),
     }
 
 
@@ -205,15 +219,27 @@ async def pipeline(tx: Transaction, staff: StaffUser, filters: PipelineFilters) 
     own = [i for i in scope if access_to(staff, i) == "own"]
     tally = _Tally(today)
     if every:
-        tally.add_totals(await tx.session.execute(_totals(every, filters)))
+        tally.add_totals(await tx.session.execute(_grouped(_totals(every, filters))))
         tally.add_closings(
             await tx.session.execute(_closings(every, filters, closed_from, closed_to))
         )
     if own:
-        mine = sa.and_(visible_cases(staff), cases.c.instance.in_(own))
-        tally.add_totals(await tx.session.execute(_own_totals(mine, filters)))
+        # A token's own cases are those it holds (the totals' owner) and those it opened
+        # for someone else (or for the pool): only these are summed case by case.
+        held = PipelineFilters(**{**vars(filters), "owner": staff.user})
+        if filters.owner in (None, staff.user):
+            tally.add_totals(await tx.session.execute(_grouped(_totals(own, held))))
+            tally.add_closings(
+                await tx.session.execute(_closings(own, held, closed_from, closed_to))
+            )
+        opened = sa.and_(
+            cases.c.instance.in_(own),
+            cases.c.created_by == staff.user,
+            cases.c.assignee.is_distinct_from(staff.user),
+        )
+        tally.add_totals(await tx.session.execute(_grouped(_own_totals(opened, filters))))
         tally.add_closings(
-            await tx.session.execute(_own_closings(mine, filters, closed_from, closed_to))
+            await tx.session.execute(_own_closings(opened, filters, closed_from, closed_to))
         )
     return await _pipeline(tx, filters, tally, now, closed_from, closed_to)
 
@@ -231,12 +257,48 @@ def _filtered(filters: PipelineFilters, case_type: Any, owner: Any, currency: An
 
 def _totals(every: list[str], filters: PipelineFilters) -> Any:
     t = pipeline_totals
-    key = [t.c.status, t.c.active, t.c.owner, t.c.currency, t.c.close_month]
-    return (
-        sa.select(*key, sa.func.sum(t.c.n), sa.func.sum(t.c.amount), sa.func.sum(t.c.weighted))
-        .where(t.c.instance.in_(every), *_filtered(filters, t.c.case_type, t.c.owner, t.c.currency))
-        .group_by(*key)
+    return sa.select(
+        t.c.status,
+        t.c.active,
+        t.c.owner,
+        t.c.currency,
+        t.c.close_month,
+        t.c.n,
+        t.c.amount,
+        t.c.weighted,
+    ).where(t.c.instance.in_(every), *_filtered(filters, t.c.case_type, t.c.owner, t.c.currency))
+
+
+# GROUPING(status, owner, month) of each grouping set: a bit set for each column left out.
+BY_STATUS, BY_OWNER, BY_MONTH = 0b011, 0b101, 0b110
+
+
+def _grouped(source: Any) -> Any:
+    """``source`` (rows of status, active, owner, currency, close_month, n, amount,
+    weighted) summed in one pass: per status (all), per owner and per expected-close month
+    (open ones only: the ``FILTER``ed sums), each per currency. A few hundred rows at most."""
+    s = source.subquery()
+    measures = [s.c.n, s.c.amount, s.c.weighted]
+    return sa.select(
+        sa.func.grouping(s.c.status, s.c.owner, s.c.close_month),
+        s.c.status,
+        s.c.owner,
+        s.c.close_month,
+        s.c.currency,
+        *(sa.func.sum(m) for m in measures),
+        *(sa.func.sum(m).filter(s.c.active) for m in measures),
+    ).group_by(
+        sa.func.grouping_sets(
+            sa.tuple_(s.c.status, s.c.currency),
+            sa.tuple_(s.c.owner, s.c.currency),
+            sa.tuple_(s.c.close_month, s.c.currency),
+        )
     )
+
+
+def _zeroed(sums: list[Any]) -> list[Any]:
+    """A FILTERed sum over no row is NULL."""
+    return [value if value is not None else 0 for value in sums]
 
 
 def _closings(every: list[str], filters: PipelineFilters, start: date, end: date) -> Any:
@@ -262,9 +324,11 @@ def _closings(every: list[str], filters: PipelineFilters, start: date, end: date
 _opportunity = cases.c.opportunity
 _case_owner = sa.func.coalesce(cases.c.assignee, "")
 _case_currency = sa.func.coalesce(_opportunity["currency"].astext, "")
-_case_amount = sa.func.coalesce(_opportunity["amount"].astext.cast(sa.Numeric), 0)
-_case_weighted = (
-    _case_amount * sa.func.coalesce(_opportunity["probability"].astext.cast(sa.Numeric), 0) / 100
+_case_amount = sa.func.coalesce(
+    sa.cast(sa.func.round(_opportunity["amount"].astext.cast(sa.Numeric) * 100), sa.BigInteger), 0
+)
+_case_weighted = _case_amount * sa.func.coalesce(
+    _opportunity["probability"].astext.cast(sa.Integer), 0
 )
 _case_month = sa.case(
     (
@@ -285,12 +349,16 @@ _case_outcome = sa.func.lower(cases.c.outcome)
 
 
 def _own_totals(mine: Any, filters: PipelineFilters) -> Any:
-    key = [cases.c.status, cases.c.active, _case_owner, _case_currency, _case_month]
-    return (
-        sa.select(*key, sa.func.count(), sa.func.sum(_case_amount), sa.func.sum(_case_weighted))
-        .where(mine, *_filtered(filters, cases.c.case_type, _case_owner, _case_currency))
-        .group_by(*key)
-    )
+    return sa.select(
+        cases.c.status.label("status"),
+        cases.c.active.label("active"),
+        _case_owner.label("owner"),
+        _case_currency.label("currency"),
+        _case_month.label("close_month"),
+        sa.literal(1).label("n"),
+        _case_amount.label("amount"),
+        _case_weighted.label("weighted"),
+    ).where(mine, *_filtered(filters, cases.c.case_type, _case_owner, _case_currency))
 
 
 def _own_closings(mine: Any, filters: PipelineFilters, start: date, end: date) -> Any:
@@ -373,8 +441,8 @@ def _win_rate(tally: _Tally, start: date, end: date) -> WinRate:
                 currency=currency or None,
                 won=w.n,
                 lost=lo.n,
-                won_amount=_money(w.amount),
-                lost_amount=_money(lo.amount),
+                won_amount=_cents(w.amount),
+                lost_amount=_cents(lo.amount),
                 by_amount=_ratio(w.amount, w.amount + lo.amount),
             )
         )

@@ -1,7 +1,8 @@
 """The sales pipeline's totals, kept by triggers on ``cases`` as ``case_counts`` is.
 
 ``pipeline_totals``: the opportunities of sales-opportunity instances, counted and summed
-(amount, amount x probability / 100) by instance, case type, status, active, owner
+(in cents, and amount in cents x probability: integers sum several times faster than
+numerics, and exactly) by instance, case type, status, active, owner
 (assignee, '' = none), currency ('' = none) and expected-close month ('infinity' = none, and
 for closed cases, which no forecast needs: it keeps the table small).
 ``pipeline_closings``: those closed won or lost (the close outcome, any case), by the day
@@ -24,7 +25,7 @@ TOTALS_KEY = "instance, case_type, status, active, owner, currency, close_month"
 CLOSINGS_KEY = "instance, case_type, owner, currency, outcome, closed_on"
 
 # An opportunity row of a case row ``r``: only for cases of sales-opportunity instances.
-_AMOUNT = "coalesce((r.opportunity->>'amount')::numeric, 0)"
+_AMOUNT = "coalesce(round((r.opportunity->>'amount')::numeric * 100)::bigint, 0)"
 _OPPORTUNITY = f"""
   SELECT r.instance, r.case_type, r.status, r.active, coalesce(r.assignee, '') AS owner,
          coalesce(r.opportunity->>'currency', '') AS currency,
@@ -32,7 +33,7 @@ _OPPORTUNITY = f"""
            date_trunc('month', (r.opportunity->>'expected_close_date')::date)::date,
            'infinity') ELSE 'infinity' END AS close_month,
          {_AMOUNT} AS amount,
-         {_AMOUNT} * coalesce((r.opportunity->>'probability')::numeric, 0) / 100 AS weighted,
+         {_AMOUNT} * coalesce((r.opportunity->>'probability')::int, 0) AS weighted,
          lower(r.outcome) AS outcome, r.end_date AS closed_on,
          r.end_date - r.start_date AS days_open,
          {{d}} AS d
@@ -101,8 +102,8 @@ def upgrade() -> None:
         sa.Column("close_month", sa.Date, nullable=False),
         sa.Column("slot", sa.SmallInteger, nullable=False),
         sa.Column("n", sa.BigInteger, nullable=False),
-        sa.Column("amount", sa.Numeric, nullable=False),
-        sa.Column("weighted", sa.Numeric, nullable=False),
+        sa.Column("amount", sa.BigInteger, nullable=False),  # cents
+        sa.Column("weighted", sa.BigInteger, nullable=False),  # cents x probability (%)
         sa.PrimaryKeyConstraint(*TOTALS_KEY.split(", "), "slot"),
     )
     op.create_table(
@@ -114,7 +115,7 @@ def upgrade() -> None:
         sa.Column("closed_on", sa.Date, nullable=False),
         sa.Column("slot", sa.SmallInteger, nullable=False),
         sa.Column("n", sa.BigInteger, nullable=False),
-        sa.Column("amount", sa.Numeric, nullable=False),
+        sa.Column("amount", sa.BigInteger, nullable=False),  # cents
         sa.Column("days_open", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint(*CLOSINGS_KEY.split(", "), "slot"),
     )
