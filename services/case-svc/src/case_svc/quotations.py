@@ -142,15 +142,18 @@ async def create(
 
 
 async def lock(
-    tx: Transaction, caller: Caller, quotation_id: uuid.UUID, version: int | None
+    tx: Transaction,
+    caller: Caller,
+    quotation_id: uuid.UUID,
+    version: int | None,
+    *,
+    for_update: bool = True,
 ) -> Any:
-    """The quotation's row, locked; 404, 403 (the case is outside the caller's rights) or
-    409 (another version than the caller saw) as for cases."""
-    row = (
-        await tx.session.execute(
-            sa.select(quotations).where(quotations.c.id == quotation_id).with_for_update()
-        )
-    ).first()
+    """The quotation's row, locked (unless only read: a reader must not make the expiry
+    worker skip it); 404, 403 (the case is outside the caller's rights) or 409 (another
+    version than the caller saw) as for cases."""
+    query = sa.select(quotations).where(quotations.c.id == quotation_id)
+    row = (await tx.session.execute(query.with_for_update() if for_update else query)).first()
     if row is None:
         raise not_found(f"quotation {quotation_id}")
     if caller.staff is not None:

@@ -98,7 +98,8 @@ async def list_quotations(
 async def get_quotation(quotation_id: uuid.UUID, staff: Staff, runtime: Service):
     async with runtime.database.transaction() as tx:
         caller = Caller(actor=staff.user, staff=staff)
-        return quotations.state_of(await quotations.lock(tx, caller, quotation_id, None))
+        found = await quotations.lock(tx, caller, quotation_id, None, for_update=False)
+        return quotations.state_of(found)
 
 
 @router.patch("/quotations/{quotation_id}", response_model=QuotationState)
