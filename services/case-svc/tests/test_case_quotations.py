@@ -67,7 +67,7 @@ async def shop(create_database, kafka_bootstrap):
         for name, grouping, probability in STATUSES:
             body = {"name": name, "label": name, "grouping": grouping, "probability": probability}
             assert (await api.post("/case-statuses", json=body)).status_code == 201
-        for name, features in (("shop", ["quotations"]), ("bare", [])):
+        for name, features in (("shop", ["quotations", "invoices"]), ("bare", [])):
             body = {
                 "name": name,
                 "label": name,

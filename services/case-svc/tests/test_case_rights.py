@@ -27,11 +27,12 @@ def _on(case_id: str, body: Any = None) -> rights.Need:
     return rights.Need(outside=rights.Call(path={"case_id": case_id}, json=body))
 
 
-async def _quotation_on_a_deal(service: Any, headers: dict[str, str] | None = None) -> str:
-    """A sales instance of its own, with quotations; a deal there and a quotation on it."""
+async def _documents_on_a_deal(service: Any, headers: dict[str, str] | None = None) -> Any:
+    """A sales instance of its own, with quotations and invoices; a deal there and a
+    quotation and an invoice on it: their ids."""
     name = f"shop_{uuid.uuid4().hex[:8]}"
     instance = {"name": name, "label": name, "singular_label": name}
-    instance |= {"instance_type": "sales_opportunity", "features": ["quotations"]}
+    instance |= {"instance_type": "sales_opportunity", "features": ["quotations", "invoices"]}
     assert (await service.client.post("/instances", json=instance)).status_code == 201
     deal = {"title": "Deal", "instance": name, "definition": {"statuses": ["open", "resolved"]}}
     assert (await service.client.put(f"/case-types/{name}", json=deal)).status_code == 201
@@ -39,22 +40,31 @@ async def _quotation_on_a_deal(service: Any, headers: dict[str, str] | None = No
     body["opportunity"] = {"amount": "1.00", "currency": "EUR"}
     case = await service.client.post("/cases", json=body, headers=headers or {})
     assert case.status_code == 201, case.text
-    lines = {"lines": [{"description": "x", "quantity": 1, "unit_price": 1}]}
-    quotation = await service.client.post(f"/cases/{case.json()['id']}/quotations", json=lines)
-    assert quotation.status_code == 201, quotation.text
-    return str(quotation.json()["id"])
+    made = []
+    for kind in ("quotations", "invoices"):
+        response = await service.client.post(f"/cases/{case.json()['id']}/{kind}", json=LINES)
+        assert response.status_code == 201, response.text
+        made.append(str(response.json()["id"]))
+    return made
+
+
+LINES = {"lines": [{"description": "x", "quantity": 1, "unit_price": 1}]}
 
 
 def _on_quotation(quotation_id: str, body: Any = None) -> rights.Need:
     return rights.Need(outside=rights.Call(path={"quotation_id": quotation_id}, json=body))
 
 
+def _on_invoice(invoice_id: str, body: Any = None) -> rights.Need:
+    return rights.Need(outside=rights.Call(path={"invoice_id": invoice_id}, json=body))
+
+
 async def test_every_operation_asks_for_its_rights(service):
     with rights.matrix_tokens(service.settings) as tokens:
         mine = await _open(service, "the own token's", tokens.own)
         theirs = await _open(service, "someone else's")
-        their_quotation = await _quotation_on_a_deal(service)
-        my_quotation = await _quotation_on_a_deal(service, tokens.own)
+        their_quotation, their_invoice = await _documents_on_a_deal(service)
+        my_quotation, my_invoice = await _documents_on_a_deal(service, tokens.own)
         contact = str(uuid.uuid4())
         needs = {
             ("POST", "/instances"): rights.CONFIGURE,
@@ -99,15 +109,24 @@ async def test_every_operation_asks_for_its_rights(service):
             ("POST", "/cases/{case_id}/tags"): _on(theirs, {"add": ["x"]}),
             ("POST", "/cases/{case_id}/links"): _on(theirs, {"case_id": mine}),
             ("POST", "/cases/{case_id}/merge"): rights.Need(right="delete_cases"),
-            ("POST", "/cases/{case_id}/quotations"): _on(
-                theirs, {"lines": [{"description": "x", "quantity": 1, "unit_price": 1}]}
-            ),
+            ("POST", "/cases/{case_id}/quotations"): _on(theirs, LINES),
             ("GET", "/quotations"): rights.Need(lists=True),
             ("GET", "/quotations/{quotation_id}"): _on_quotation(their_quotation),
             ("PATCH", "/quotations/{quotation_id}"): _on_quotation(their_quotation, {}),
             ("POST", "/quotations/{quotation_id}/send"): _on_quotation(their_quotation),
             ("POST", "/quotations/{quotation_id}/accept"): _on_quotation(their_quotation),
             ("POST", "/quotations/{quotation_id}/decline"): _on_quotation(their_quotation),
+            ("POST", "/quotations/{quotation_id}/invoice"): _on_quotation(their_quotation),
+            ("POST", "/cases/{case_id}/invoices"): _on(theirs, LINES),
+            ("GET", "/invoices"): rights.Need(lists=True),
+            ("GET", "/invoices/{invoice_id}"): _on_invoice(their_invoice),
+            ("PATCH", "/invoices/{invoice_id}"): _on_invoice(their_invoice, {}),
+            ("POST", "/invoices/{invoice_id}/payments"): _on_invoice(
+                their_invoice, {"amount": "1.00"}
+            ),
+            # Their own right first (403 for any token without it), then the case's.
+            ("POST", "/invoices/{invoice_id}/issue"): rights.Need(right="invoices"),
+            ("POST", "/invoices/{invoice_id}/cancel"): rights.Need(right="invoices"),
         }
         assert await rights.failures(service.client, service.app, needs, tokens) == []
 
@@ -115,6 +134,7 @@ async def test_every_operation_asks_for_its_rights(service):
         assert len(seen) == 2 and mine in seen  # and the own token's deal
         quotations = await rights.listed(service.client, "/quotations", tokens.own)
         assert quotations == {my_quotation}
+        assert await rights.listed(service.client, "/invoices", tokens.own) == {my_invoice}
         assert their_quotation not in await rights.listed(
             service.client, "/quotations", tokens.nobody
         )

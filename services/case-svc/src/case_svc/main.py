@@ -5,7 +5,15 @@ from fastapi import FastAPI
 from case_svc.config import Settings
 from case_svc.expiry import ExpiryWorker
 from case_svc.handlers import Handlers
-from case_svc.routes import case_actions, cases, configuration, contacts, finding, quotations
+from case_svc.routes import (
+    case_actions,
+    cases,
+    configuration,
+    contacts,
+    finding,
+    invoices,
+    quotations,
+)
 from casestream import topics
 from casestream.clock import Clock
 from casestream.contracts.activity import ActivityEnvelope
@@ -76,7 +84,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         broker,
         settings.topic(topics.SALES_EVENTS),
         SalesEnvelope,
-        "Every change to a quotation, with its full new state and what changed",
+        "Every change to a quotation or invoice, with its full new state and what changed",
     )
     expiry = ExpiryWorker(runtime.database, settings, runtime.clock)
 
@@ -90,6 +98,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             cases.router,
             case_actions.router,
             quotations.router,
+            invoices.router,
         ],
         workers=[("quotation expiry", expiry.run)],
     )

@@ -1,6 +1,6 @@
 """GET /dashboard/pipeline: the sales pipeline of sales-opportunity instances, over what the
 caller may see: per status, a forecast by expected-close month, the win rate over a period,
-and per owner. Money is summed per currency, never across currencies.
+per owner, and the invoices overdue. Money is summed per currency, never across currencies.
 
 The figures come from ``pipeline_totals`` and ``pipeline_closings``, kept by triggers on
 ``cases`` (migration 0008): a few thousand rows however many opportunities. A token that sees
@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 
 from case_svc.configuration import statuses_by_name
-from case_svc.permissions import access_to
-from case_svc.tables import cases, instances, metadata
+from case_svc.permissions import access_to, visible_cases
+from case_svc.tables import cases, instances, invoices, metadata
 from casestream.http.auth import StaffUser
 from casestream.persistence.database import Transaction
 
@@ -114,12 +114,19 @@ class WinRate(BaseModel):
     by_currency: list[CurrencyWins]
 
 
+class OverdueInvoices(BaseModel):
+    currency: str
+    count: int  # issued, due before today, not paid
+    amount_due: str  # what remains to be paid of them
+
+
 class Pipeline(BaseModel):
     instance: str | None
     by_status: list[StatusLine]  # in status order, then currency
     forecast: list[MonthLine]  # open ones: past due, then this month and the 11 after
     win_rate: WinRate
     by_owner: list[OwnerLine]  # open ones
+    overdue_invoices: list[OverdueInvoices]
     as_of: datetime
 
 
@@ -202,8 +209,10 @@ def _ratio(part: Decimal | int, whole: Decimal | int) -> float | None:
     return round(float(Decimal(part) / Decimal(whole)), 4) if whole else None
 
 
-async def pipeline(tx: Transaction, staff: StaffUser, filters: PipelineFilters) -> Pipeline:
-    now = (await tx.session.execute(sa.select(sa.func.now()))).scalar_one()
+async def pipeline(
+    tx: Transaction, staff: StaffUser, filters: PipelineFilters, now: datetime
+) -> Pipeline:
+    """As of ``now`` (the service's clock): this month, today's overdue invoices."""
     today = now.date()
     closed_to = filters.closed_to or today
     closed_from = filters.closed_from or closed_to - timedelta(days=364)
@@ -241,7 +250,37 @@ async def pipeline(tx: Transaction, staff: StaffUser, filters: PipelineFilters) 
         tally.add_closings(
             await tx.session.execute(_own_closings(opened, filters, closed_from, closed_to))
         )
-    return await _pipeline(tx, filters, tally, now, closed_from, closed_to)
+    overdue = await _overdue_invoices(tx, staff, scope, filters, today)
+    return await _pipeline(tx, filters, tally, now, closed_from, closed_to, overdue)
+
+
+async def _overdue_invoices(
+    tx: Transaction, staff: StaffUser, scope: list[str], filters: PipelineFilters, today: date
+) -> list[OverdueInvoices]:
+    """Issued invoices due before today, per currency, on the cases the caller may see (the
+    partial index of issued invoices by due date finds them)."""
+    owner = sa.func.coalesce(cases.c.assignee, "")
+    rows = await tx.session.execute(
+        sa.select(
+            invoices.c.currency,
+            sa.func.count(),
+            sa.func.sum(invoices.c.total - invoices.c.paid),
+        )
+        .join(cases, cases.c.id == invoices.c.case_id)
+        .where(
+            invoices.c.status == "issued",
+            invoices.c.due_date < today,
+            invoices.c.instance.in_(scope),
+            visible_cases(staff),
+            *_filtered(filters, cases.c.case_type, owner, invoices.c.currency),
+        )
+        .group_by(invoices.c.currency)
+        .order_by(invoices.c.currency)
+    )
+    return [
+        OverdueInvoices(currency=currency, count=n, amount_due=f"{due:.2f}")
+        for currency, n, due in rows
+    ]
 
 
 def _filtered(filters: PipelineFilters, case_type: Any, owner: Any, currency: Any) -> list[Any]:
@@ -388,6 +427,7 @@ async def _pipeline(
     now: datetime,
     closed_from: date,
     closed_to: date,
+    overdue_invoices: list[OverdueInvoices],
 ) -> Pipeline:
     statuses = await statuses_by_name(tx)
     by_status = [
@@ -424,6 +464,7 @@ async def _pipeline(
         forecast=forecast,
         win_rate=_win_rate(tally, closed_from, closed_to),
         by_owner=by_owner,
+        overdue_invoices=overdue_invoices,
         as_of=now,
     )
 

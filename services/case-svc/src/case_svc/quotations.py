@@ -10,28 +10,31 @@ Rights are the case's: who may see the case may work on its quotations."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
 from case_svc.case_changes import lock_case, save_case
-from case_svc.cases import case_state
 from case_svc.config import Settings
 from case_svc.documents import quotation_pdf
-from case_svc.money import priced
 from case_svc.numbering import take_number
 from case_svc.permissions import ensure_can_see
-from case_svc.tables import cases, instances, quotations
-from casestream import topics
+from case_svc.sales import (
+    LineIn,
+    SendIn,
+    announce,
+    changes,
+    email_document,
+    ensure_feature,
+    priced_lines,
+)
+from case_svc.tables import cases, quotations
 from casestream.commands import Caller, conflict, ensure_version, invalid, not_found
 from casestream.contracts.case import CASE_UPDATED, Change
-from casestream.contracts.inputs import Line, Text
-from casestream.contracts.notify import Attachment, SendEmail
+from casestream.contracts.inputs import Text
 from casestream.contracts.sales import (
     QUOTATION_ACCEPTED,
     QUOTATION_CREATED,
@@ -42,20 +45,7 @@ from casestream.contracts.sales import (
     QuotationState,
     SalesEvent,
 )
-from casestream.envelope import new_envelope
 from casestream.persistence.database import Transaction
-
-
-class LineIn(BaseModel):
-    """Numbers as JSON numbers or decimal strings ("12.50"); percentages of 0-100."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    description: Line = Field(min_length=1, max_length=500)
-    quantity: Decimal = Field(gt=0, max_digits=12, decimal_places=3)
-    unit_price: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
-    discount: Decimal = Field(default=Decimal(0), ge=0, le=100, decimal_places=2)  # off the line
-    tax_rate: Decimal = Field(default=Decimal(0), ge=0, le=100, decimal_places=2)  # on the net
 
 
 class QuotationIn(BaseModel):
@@ -78,21 +68,6 @@ class QuotationPatch(BaseModel):
     lines: list[LineIn] | None = Field(default=None, min_length=1, max_length=200)
 
 
-def _lines(given: list[LineIn]) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    return priced(
-        [
-            {
-                "description": line.description,
-                "quantity": str(line.quantity),
-                "unit_price": str(line.unit_price),
-                "discount": str(line.discount),
-                "tax_rate": str(line.tax_rate),
-            }
-            for line in given
-        ]
-    )
-
-
 def state_of(row: Any) -> QuotationState:
     return QuotationState(
         **{c: getattr(row, c) for c in row._fields if c in QuotationState.model_fields}
@@ -109,14 +84,14 @@ async def create(
     today: date,
 ) -> QuotationState:
     case = await lock_case(tx, case_id, staff=caller.staff)
-    await _ensure_feature(tx, case.instance, "quotations")
+    await ensure_feature(tx, case.instance, "quotations")
     currency = body.currency or (case.opportunity or {}).get("currency")
     if not currency:
         raise invalid(("body", "currency"), "the opportunity has no currency: give one")
     valid_until = body.valid_until or today + timedelta(days=settings.quotation_validity_days)
     if valid_until < today:
         raise invalid(("body", "valid_until"), "the validity date has passed")
-    lines, totals = _lines(body.lines)
+    lines, totals = priced_lines(body.lines)
     row = (
         await tx.session.execute(
             quotations.insert()
@@ -181,23 +156,9 @@ async def edit(
     if "valid_until" in values and (values["valid_until"] is None or values["valid_until"] < today):
         raise invalid(("body", "valid_until"), "a validity date from today on")
     if patch.lines is not None:
-        values["lines"], totals = _lines(patch.lines)
+        values["lines"], totals = priced_lines(patch.lines)
         values.update(totals)
     return await _save(tx, settings, caller, row, values, QUOTATION_UPDATED)
-
-
-class SendIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    to: list[Line] = Field(
-        default_factory=lambda: ["clients"],
-        min_length=1,
-        max_length=20,
-        description="contact ids, `clients` or a role name, as for emails",
-    )
-    template: Line | None = Field(
-        default=None, description="a notify-svc template; default: a plain letter"
-    )
 
 
 # The letter when no template is named: {{ quotation.* }} and the case's tokens.
@@ -212,7 +173,6 @@ please find attached our quotation {{ quotation.number }}, valid until \
 {% endfor %}
 Total: {{ quotation.total }} {{ quotation.currency }} (tax {{ quotation.tax }})
 """
-EMAILS = uuid.UUID("4f0c39a4-5d9e-4c1b-9d55-0b7c8f3e6a21")  # namespace of its emails' ids
 
 
 async def send(
@@ -233,36 +193,17 @@ async def send(
     state = await _save(
         tx, settings, caller, row, {"status": "sent", "sent_at": now}, QUOTATION_SENT
     )
-    case = await case_state(tx, row.case_id)
-    client = case.clients[0].display_name if case.clients else None
-    pdf = quotation_pdf(state, title=case.subject, client=client)
-    notification_id = uuid.uuid5(EMAILS, f"quotation:{state.id}:sent")
-    command = SendEmail(
-        notification_id=notification_id,
-        case_id=state.case_id,
-        to=body.to,
-        template=body.template,
-        subject=None if body.template else DEFAULT_SUBJECT,
-        body_text=None if body.template else DEFAULT_BODY,
-        requested_by=caller.actor,
+    await email_document(
+        tx,
+        settings,
+        caller,
+        body,
+        state.case_id,
+        key=f"quotation:{state.id}:sent",
+        template=(DEFAULT_SUBJECT, DEFAULT_BODY),
+        pdf=lambda title, client: quotation_pdf(state, title=title, client=client),
+        filename=f"{state.number}.pdf",
         quotation=state.model_dump(mode="json"),
-        attachments=[
-            Attachment(
-                filename=f"{state.number}.pdf",
-                content_type="application/pdf",
-                content_base64=base64.b64encode(pdf).decode(),
-            )
-        ],
-    )
-    await tx.publish(
-        settings.topic(topics.NOTIFY_COMMANDS),
-        new_envelope(
-            type=command.command_type,
-            source="case-svc",
-            subject=topics.case_key(state.case_id),
-            data=command,
-            id=notification_id,
-        ),
     )
     return state
 
@@ -332,16 +273,6 @@ def _ensure_status(row: Any, action: str, allowed: set[str]) -> None:
         raise conflict(f"a {row.status} quotation cannot be {action}")
 
 
-async def _ensure_feature(tx: Transaction, instance: str, feature: str) -> None:
-    features = (
-        await tx.session.execute(
-            sa.select(instances.c.features).where(instances.c.name == instance)
-        )
-    ).scalar_one()
-    if feature not in (features or []):
-        raise invalid(("path", "case_id"), f"instance {instance!r} does not use {feature}")
-
-
 async def _save(
     tx: Transaction,
     settings: Settings,
@@ -360,13 +291,8 @@ async def _save(
         )
     ).one()
     state = state_of(updated)
-    after = state.model_dump(mode="json")
-    changes = {
-        k: Change(before=before[k], after=after[k])
-        for k in after
-        if before[k] != after[k] and k not in ("version", "updated_at")
-    }
-    await _announce(tx, settings, event_type, state, changes, caller.actor)
+    changed = changes(before, state.model_dump(mode="json"))
+    await _announce(tx, settings, event_type, state, changed, caller.actor)
     return state
 
 
@@ -375,15 +301,8 @@ async def _announce(
     settings: Settings,
     event_type: str,
     state: QuotationState,
-    changes: dict[str, Change],
+    changed: dict[str, Change],
     actor: str | None,
 ) -> None:
-    await tx.publish(
-        settings.topic(topics.SALES_EVENTS),
-        new_envelope(
-            type=event_type,
-            source="case-svc",
-            subject=topics.case_key(state.case_id),
-            data=SalesEvent(quotation=state, changes=changes, actor=actor),
-        ),
-    )
+    event = SalesEvent(quotation=state, changes=changed, actor=actor)
+    await announce(tx, settings, event_type, state.case_id, event)

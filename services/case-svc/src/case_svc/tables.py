@@ -245,3 +245,50 @@ sa.Index(
     quotations.c.valid_until,
     postgresql_where=quotations.c.status == "sent",
 )
+
+invoices = sa.Table(
+    "invoices",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("case_id", UUID(as_uuid=True), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("instance", sa.Text, nullable=False),
+    sa.Column("quotation_id", UUID(as_uuid=True), sa.ForeignKey("quotations.id")),
+    sa.Column("number", sa.Text),  # taken when issued, in the issuing transaction
+    sa.Column("status", sa.Text, nullable=False),  # draft, issued, paid, cancelled
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("lines", JSONB, nullable=False),
+    sa.Column("subtotal", sa.Numeric, nullable=False),
+    sa.Column("tax", sa.Numeric, nullable=False),
+    sa.Column("total", sa.Numeric, nullable=False),
+    sa.Column("paid", sa.Numeric, nullable=False, server_default="0"),
+    sa.Column("issued_on", sa.Date),
+    sa.Column("due_date", sa.Date),
+    sa.Column("credit_note_number", sa.Text),
+    sa.Column("notes", sa.Text),
+    sa.Column("created_by", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.UniqueConstraint("instance", "number", name="invoices_number"),
+    sa.UniqueConstraint("quotation_id", name="invoices_quotation"),
+)
+sa.Index("invoices_case", invoices.c.case_id, invoices.c.created_at)
+sa.Index(
+    "invoices_due",
+    invoices.c.instance,
+    invoices.c.due_date,
+    postgresql_where=invoices.c.status == "issued",
+)
+
+invoice_payments = sa.Table(
+    "invoice_payments",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),  # the caller's: a retry is one
+    sa.Column("invoice_id", UUID(as_uuid=True), sa.ForeignKey("invoices.id"), nullable=False),
+    sa.Column("amount", sa.Numeric, nullable=False),
+    sa.Column("paid_on", sa.Date, nullable=False),
+    sa.Column("reference", sa.Text),
+    sa.Column("recorded_by", sa.Text),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=now),
+)
+sa.Index("invoice_payments_invoice", invoice_payments.c.invoice_id, invoice_payments.c.recorded_at)

@@ -45,6 +45,7 @@ class Request:
     inline: dict[str, str | None] = field(default_factory=dict)
     activity: dict[str, Any] | None = None
     quotation: dict[str, Any] | None = None
+    invoice: dict[str, Any] | None = None
 
 
 @dataclass
@@ -80,12 +81,13 @@ def draft(request: Request, known: Known, staff: dict[str, StaffToken] | None = 
     if case is None:
         raise CaseNotKnown(str(request.case_id))
     parts = _parts(request.template, request.inline, known.templates)
-    for name, given in (("activity", request.activity), ("quotation", request.quotation)):
+    documents = {"quotation": request.quotation, "invoice": request.invoice}
+    for name, given in {"activity": request.activity, **documents}.items():
         for part, source in parts.items():
             if given is None and source is not None and name in names_used(source):
                 raise CannotRender(f"{part}: uses {name} tokens, but no {name} asked for it")
     people = known.contacts  # looked up by id only, so others' contacts do no harm
-    context = template_context(case, people, request.activity, request.quotation)
+    context = template_context(case, people, request.activity, **documents)
     rendered = render(parts, context)
     if not (rendered["subject"] or "").strip():
         raise CannotRender("subject: renders empty")
@@ -116,11 +118,12 @@ def template_context(
     people: dict[str, dict[str, Any]],
     activity: dict[str, Any] | None = None,
     quotation: dict[str, Any] | None = None,
+    invoice: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``case``, ``clients``, ``client`` (the first; absent when the case has none, so a
     template using it fails rather than greeting nobody), ``roles`` (role name -> contact),
-    ``activity`` (the one that triggered the email, when one did) and ``quotation`` (the
-    one the email is about)."""
+    ``activity`` (the one that triggered the email, when one did), ``quotation`` and
+    ``invoice`` (the one the email is about)."""
     clients = [freshest(c, people) for c in case.get("clients", [])]
     roles: dict[str, Any] = {}
     for role in active_roles(case):
@@ -130,8 +133,9 @@ def template_context(
         context["client"] = clients[0]
     if activity is not None:
         context["activity"] = activity
-    if quotation is not None:
-        context["quotation"] = quotation
+    for name, document in (("quotation", quotation), ("invoice", invoice)):
+        if document is not None:
+            context[name] = document
     return context
 
 

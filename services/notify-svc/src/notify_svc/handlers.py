@@ -108,6 +108,7 @@ async def queue(
             body_text=command.body_text,
             activity=command.activity,
             quotation=command.quotation,
+            invoice=command.invoice,
             attachments=[a.model_dump() for a in command.attachments],
             status=status,
             last_error=error,

@@ -58,6 +58,7 @@ async def prepare(database: Database, settings: Settings, rows: list[Any]) -> li
             {"subject": row.subject, "body_text": row.body_text, "body_html": row.body_html},
             row.activity,
             row.quotation,
+            row.invoice,
         )
         for row in rows
     ]

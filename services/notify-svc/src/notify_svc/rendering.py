@@ -2,7 +2,8 @@
 (StrictUndefined) rather than an empty gap in a letter to a client.
 
 The save-time check walks the template's syntax tree: ``case.<attr>``, ``client.<attr>``,
-``roles.<role>.<attr>``, ``activity.<attr>`` and ``quotation.<attr>`` must name fields of the contracts the
+``roles.<role>.<attr>``, ``activity.<attr>``, ``quotation.<attr>`` and ``invoice.<attr>``
+must name fields of the contracts the
 read model keeps (anything below ``case.custom`` and ``case.opportunity`` is free: custom
 fields differ per case type), and nothing may reach an attribute or item starting with
 ``_`` (the way out of every sandbox escape). The sandbox still guards at render time.
@@ -18,9 +19,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from casestream.contracts.activity import ActivityState
 from casestream.contracts.case import CaseState, ContactState
-from casestream.contracts.sales import QuotationState
+from casestream.contracts.sales import InvoiceState, QuotationState
 
-KNOWN_NAMES = ("case", "client", "clients", "roles", "activity", "quotation")
+KNOWN_NAMES = ("case", "client", "clients", "roles", "activity", "quotation", "invoice")
 PARTS = ("subject", "body_text", "body_html")
 
 # name -> (the fields its first attribute may be, how the error message calls it)
@@ -29,6 +30,7 @@ _FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
     "client": (tuple(ContactState.model_fields), "client"),
     "activity": (tuple(ActivityState.model_fields), "activity"),
     "quotation": (tuple(QuotationState.model_fields), "quotation"),
+    "invoice": (tuple(InvoiceState.model_fields), "invoice"),
 }
 _ROLE_FIELDS = tuple(ContactState.model_fields)
 # Filters whose arguments name attributes to read.

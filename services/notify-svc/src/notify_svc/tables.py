@@ -70,6 +70,7 @@ emails = sa.Table(
     sa.Column("accepted_at", sa.DateTime(timezone=True)),
     # The quotation the email is about (QuotationState as JSON): the {{ quotation.* }} tokens.
     sa.Column("quotation", JSONB),
+    sa.Column("invoice", JSONB),  # likewise, InvoiceState: the {{ invoice.* }} tokens
     # Files sent with it: filename, content_type, content_base64 (a quotation's PDF).
     sa.Column("attachments", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
 )

@@ -15,7 +15,7 @@ from casestream.contracts.activity import ActivityState
 from casestream.contracts.commands import Command, CommandEnvelope, registry
 from casestream.contracts.events import EventEnvelope, event_types
 from casestream.contracts.inputs import Line, Text, storable_json
-from casestream.contracts.sales import QuotationState
+from casestream.contracts.sales import InvoiceState, QuotationState
 
 SEND_EMAIL = "notify.send_email"
 EMAIL_SENT = "notify.email_sent"
@@ -41,17 +41,26 @@ ActivitySnapshot = Annotated[
 ]
 
 
-def _a_quotation_state(value: dict[str, Any]) -> dict[str, Any]:
-    QuotationState.model_validate(value)
-    storable_json(value)
-    return value
+def _a_state_of(model: type[BaseModel]) -> Any:
+    def check(value: dict[str, Any]) -> dict[str, Any]:
+        model.model_validate(value)
+        storable_json(value)
+        return value
+
+    return AfterValidator(check)
 
 
-# A quotation as sales.events carries it: the ``{{ quotation.* }}`` tokens.
+# A quotation or invoice as sales.events carries it: the ``{{ quotation.* }}`` and
+# ``{{ invoice.* }}`` tokens.
 QuotationSnapshot = Annotated[
     dict[str, Any],
-    AfterValidator(_a_quotation_state),
+    _a_state_of(QuotationState),
     Field(description="a QuotationState, as sales.events carries it"),
+]
+InvoiceSnapshot = Annotated[
+    dict[str, Any],
+    _a_state_of(InvoiceState),
+    Field(description="an InvoiceState, as sales.events carries it"),
 ]
 
 MAX_ATTACHMENT_BYTES = 512 * 1024  # the whole command must fit one Kafka message (1 MB)
@@ -97,6 +106,7 @@ class SendEmail(Command):
     activity: ActivitySnapshot | None = None
     # The quotation the email is about: the ``{{ quotation.* }}`` tokens.
     quotation: QuotationSnapshot | None = None
+    invoice: InvoiceSnapshot | None = None  # the ``{{ invoice.* }}`` tokens
     attachments: list[Attachment] = Field(default_factory=list, max_length=5)
 
 

@@ -20,6 +20,13 @@ QUOTATION_ACCEPTED = "quotation.accepted"
 QUOTATION_DECLINED = "quotation.declined"
 QUOTATION_EXPIRED = "quotation.expired"  # sent, and its validity date passed
 
+INVOICE_CREATED = "invoice.created"  # a draft, written directly or from a quotation
+INVOICE_UPDATED = "invoice.updated"  # a draft's lines, due date or notes
+INVOICE_ISSUED = "invoice.issued"  # numbered, and sent to the client
+INVOICE_PAYMENT_RECORDED = "invoice.payment_recorded"
+INVOICE_PAID = "invoice.paid"  # its payments reached its total
+INVOICE_CANCELLED = "invoice.cancelled"  # it keeps its number and gets a credit note
+
 SALES_EVENT_TYPES = (
     QUOTATION_CREATED,
     QUOTATION_UPDATED,
@@ -27,6 +34,12 @@ SALES_EVENT_TYPES = (
     QUOTATION_ACCEPTED,
     QUOTATION_DECLINED,
     QUOTATION_EXPIRED,
+    INVOICE_CREATED,
+    INVOICE_UPDATED,
+    INVOICE_ISSUED,
+    INVOICE_PAYMENT_RECORDED,
+    INVOICE_PAID,
+    INVOICE_CANCELLED,
 )
 
 QuotationStatus = Literal["draft", "sent", "accepted", "declined", "expired"]
@@ -65,8 +78,46 @@ class QuotationState(BaseModel):
     version: int
 
 
+InvoiceStatus = Literal["draft", "issued", "paid", "cancelled"]
+
+
+class PaymentState(BaseModel):
+    id: uuid.UUID
+    amount: str
+    paid_on: date
+    reference: str | None = None
+    recorded_by: str | None = None
+    recorded_at: datetime
+
+
+class InvoiceState(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    instance: str
+    quotation_id: uuid.UUID | None = None  # the accepted quotation it was made from
+    number: str | None = None  # INV-2026-0001, taken when issued: no gaps
+    status: InvoiceStatus
+    currency: str
+    lines: list[DocumentLine]
+    subtotal: str
+    tax: str
+    total: str
+    paid: str  # the sum of its payments
+    balance: str  # total - paid
+    issued_on: date | None = None
+    due_date: date | None = None
+    credit_note_number: str | None = None  # CN-2026-0001, when cancelled after issue
+    notes: str | None = None
+    payments: list[PaymentState] = Field(default_factory=list)
+    created_by: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
 class SalesEvent(BaseModel):
     quotation: QuotationState | None = None
+    invoice: InvoiceState | None = None
     changes: dict[str, Change] = Field(default_factory=dict)
     actor: str | None = None
 

@@ -112,7 +112,7 @@ async def dashboard_pipeline(
             await ensure_instance_exists(tx, instance)
             ensure_instance_rights(staff, instance)
             await ensure_sales_instance(tx, instance)
-        return await pipeline(tx, staff, filters)
+        return await pipeline(tx, staff, filters, runtime.clock.now())
 
 
 async def ensure_sales_instance(tx: Transaction, instance: str) -> None:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from case_svc import quotations
 from case_svc.permissions import visible_cases
 from case_svc.routes.case_actions import IfMatch
+from case_svc.sales import SendIn
 from case_svc.tables import cases
 from case_svc.tables import quotations as table
 from casestream.commands import Caller
@@ -25,32 +26,32 @@ from casestream.service import Runtime
 router = APIRouter(tags=["quotations"])
 
 
-class QuotationAction:
-    """One action in its own transaction, as the calling staff user, with the service's
-    clock and the version ``If-Match`` names."""
+class DocumentAction:
+    """One action on a quotation or invoice in its own transaction, as the calling staff
+    user, with the service's clock and the version ``If-Match`` names."""
 
-    def __init__(self, runtime: Runtime, staff: StaffUser, if_match: str | None) -> None:
-        self.runtime, self.staff, self.if_match = runtime, staff, if_match
+    def __init__(self, runtime: Runtime, staff: StaffUser, if_match: str | None, record: str):
+        self.runtime, self.staff, self.if_match, self.record = runtime, staff, if_match, record
 
-    async def __call__(self, action, quotation_id: uuid.UUID, *args):
+    async def __call__(self, action, document_id: uuid.UUID, *args):
         now = self.runtime.clock.now()
         async with self.runtime.database.transaction() as tx:
             return await action(
                 tx,
                 self.runtime.settings,
                 Caller(actor=self.staff.user, staff=self.staff),
-                quotation_id,
+                document_id,
                 *args,
                 now,
-                version=expected_version(self.if_match, "a quotation"),
+                version=expected_version(self.if_match, self.record),
             )
 
 
 def quotation_action(staff: Staff, runtime: Service, if_match: IfMatch = None):
-    return QuotationAction(runtime, staff, if_match)
+    return DocumentAction(runtime, staff, if_match, "a quotation")
 
 
-Act = Annotated[QuotationAction, Depends(quotation_action)]
+Act = Annotated[DocumentAction, Depends(quotation_action)]
 
 
 @router.post("/cases/{case_id}/quotations", response_model=QuotationState, status_code=201)
@@ -113,9 +114,9 @@ async def _edit(tx, settings, caller, quotation_id, body, now, version=None):
 
 
 @router.post("/quotations/{quotation_id}/send", response_model=QuotationState)
-async def send_quotation(quotation_id: uuid.UUID, act: Act, body: quotations.SendIn | None = None):
+async def send_quotation(quotation_id: uuid.UUID, act: Act, body: SendIn | None = None):
     """Sent: notify-svc emails it to the client (by default) with its PDF attached."""
-    return await act(quotations.send, quotation_id, body or quotations.SendIn())
+    return await act(quotations.send, quotation_id, body or SendIn())
 
 
 @router.post("/quotations/{quotation_id}/accept", response_model=QuotationState)

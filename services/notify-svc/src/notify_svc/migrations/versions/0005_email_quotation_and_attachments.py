@@ -1,5 +1,5 @@
-"""An email's quotation (the ``{{ quotation.* }}`` tokens) and attachments (a quotation's
-PDF), as its command carried them.
+"""An email's quotation or invoice (the ``{{ quotation.* }}``, ``{{ invoice.* }}`` tokens)
+and attachments (their PDF), as its command carried them.
 
 Revision ID: 0005
 """
@@ -14,6 +14,7 @@ down_revision = "0004"
 
 def upgrade() -> None:
     op.add_column("emails", sa.Column("quotation", JSONB))
+    op.add_column("emails", sa.Column("invoice", JSONB))
     op.add_column(
         "emails",
         sa.Column("attachments", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
@@ -22,4 +23,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("emails", "attachments")
+    op.drop_column("emails", "invoice")
     op.drop_column("emails", "quotation")
