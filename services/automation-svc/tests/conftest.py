@@ -141,6 +141,8 @@ def topic_of(envelope: Envelope[Any]) -> str:
         "activity": topics.ACTIVITY_EVENTS,
         "casetype": topics.CASETYPE_EVENTS,
         "notify": topics.NOTIFY_EVENTS,
+        "quotation": topics.SALES_EVENTS,
+        "invoice": topics.SALES_EVENTS,
     }[envelope.type.split(".")[0]]
 
 

@@ -8,7 +8,7 @@ of an outcome travels under an id of its own, its notification id the same: ``re
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -81,6 +81,8 @@ def anchored_due(action: Action, facts: dict[str, Any]) -> datetime:
         anchor = _datetime.validate_python(value)
     except ValueError as error:
         raise ActionFailed(f"{action.at.field} is not a date: {value!r}") from error
+    if anchor.tzinfo is None:  # a date (a quotation's validity, an invoice's due date): UTC
+        anchor = anchor.replace(tzinfo=UTC)
     return anchor + action.at.offset
 
 
@@ -130,6 +132,8 @@ def _email(
         body_text=action.body_text,
         requested_by=actor,
         activity=facts.get("activity") or None,
+        quotation=facts.get("quotation") or None,
+        invoice=facts.get("invoice") or None,
     )
 
 

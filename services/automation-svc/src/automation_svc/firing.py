@@ -40,6 +40,7 @@ class Event:
     case_id: uuid.UUID | None
     facts: dict[str, Any]
     activity_id: uuid.UUID | None = None
+    document_id: uuid.UUID | None = None  # the quotation or invoice of a sales event
 
 
 @dataclass
@@ -211,6 +212,7 @@ def _start_action(
         rule_id=rule.id,
         case_id=event.case_id,
         activity_id=event.activity_id,
+        document_id=event.document_id,
         cancel_if=rule.cancel_if,  # the rule version's, kept with the timer
         # Every key in every row: the rows are inserted together (executemany).
         occurrence=0,

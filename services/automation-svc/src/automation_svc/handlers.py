@@ -20,6 +20,7 @@ from casestream.contracts.notify import (
     EmailEnvelope,
     TemplateEnvelope,
 )
+from casestream.contracts.sales import SalesEnvelope
 from casestream.messaging.holding import awaited_case
 from casestream.persistence.database import Transaction
 from casestream.persistence.upserts import any_of
@@ -93,6 +94,28 @@ class Handlers:
             tx.after_commit(self.wake_timers)
         await self._write(tx, batch)
 
+    async def fire_rules_on_sales_events(
+        self, envelopes: list[SalesEnvelope], tx: Transaction
+    ) -> None:
+        """Fire every rule each quotation or invoice event matches once, judged with its
+        case as it stands; an event whose case is not known yet waits for it."""
+        case_ids = {_document(envelope).case_id for envelope in envelopes}
+        await read_models.take_case_advisory_locks(tx, case_ids)
+        await read_models.remember_documents(tx, map(_kind_and_state, envelopes))
+        known = await read_models.case_states(tx.session, case_ids)
+        batch = Firings(self.settings, self.clock.now())
+        for envelope in envelopes:
+            case_id = _document(envelope).case_id
+            with traced(envelope.correlation_id, str(envelope.id)):
+                if case_id not in known:
+                    tx.hold(envelope, awaited_case(case_id))
+                    continue
+                event = _event(envelope, case_id)
+                event.document_id = _document(envelope).id
+                event.facts["case"] = known[case_id]
+                await batch.add(tx, event)
+        await self._write(tx, batch)
+
     async def remember_case_type(self, envelope: CaseTypeEnvelope, tx: Transaction) -> None:
         """Keep the newest definition of each case type, to check rules against."""
         await read_models.remember_case_type(tx, envelope.data)
@@ -124,6 +147,22 @@ class Handlers:
         fired = await batch.flush(tx)
         if fired.timers:
             tx.after_commit(self.wake_timers)
+
+
+def _document(envelope: SalesEnvelope) -> Any:
+    """The quotation or invoice a sales event is about."""
+    return envelope.data.quotation or envelope.data.invoice
+
+
+def _kind_and_state(envelope: SalesEnvelope) -> tuple[str, Any]:
+    return (
+        ("quotation", envelope.data.quotation)
+        if envelope.data.quotation
+        else (
+            "invoice",
+            envelope.data.invoice,
+        )
+    )
 
 
 def _event(envelope: Any, case_id: uuid.UUID | None, activity_id: uuid.UUID | None = None) -> Event:

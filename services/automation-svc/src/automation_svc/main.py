@@ -15,6 +15,7 @@ from casestream.clock import Clock, SystemClock
 from casestream.contracts.activity import ActivityCommandEnvelope, ActivityEnvelope
 from casestream.contracts.case import CaseCommandEnvelope, CaseEnvelope, CaseTypeEnvelope
 from casestream.contracts.notify import EmailEnvelope, SendEmailEnvelope, TemplateEnvelope
+from casestream.contracts.sales import SalesEnvelope
 from casestream.http.app import create_service_app
 from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
@@ -41,6 +42,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         group="activity_rules",
         batched=True,
         holds=True,  # an activity event that came before its case waits for it
+    )
+    runtime.subscribe(
+        topics.SALES_EVENTS,
+        SalesEnvelope,
+        handlers.fire_rules_on_sales_events,
+        group="sales_rules",
+        batched=True,
+        holds=True,  # a quotation event that came before its case waits for it
     )
     runtime.subscribe(
         topics.CASETYPE_EVENTS, CaseTypeEnvelope, handlers.remember_case_type, group="case_types"

@@ -17,12 +17,19 @@ from casestream.contracts.case import (
     CASE_SUBMISSION_ATTACHED,
     CASE_UPDATED,
 )
+from casestream.contracts.sales import SALES_EVENT_TYPES
 
 # Derived triggers: a case.updated that changed a custom value, and a case.opened (or
 # case.submission_attached) that came from a web form: the rule acts on that case.
 CUSTOM_FIELD_CHANGED = "case.custom_field_changed"
 FORM_SUBMITTED = "intake.submission_received"
-KNOWN_EVENTS = (*CASE_EVENT_TYPES, *ACTIVITY_EVENT_TYPES, CUSTOM_FIELD_CHANGED, FORM_SUBMITTED)
+KNOWN_EVENTS = (
+    *CASE_EVENT_TYPES,
+    *ACTIVITY_EVENT_TYPES,
+    *SALES_EVENT_TYPES,
+    CUSTOM_FIELD_CHANGED,
+    FORM_SUBMITTED,
+)
 CONDITION_OPS = ("eq", "ne", "in", "gt", "lt", "contains", "changed", "changed_to")
 
 MISSING = object()

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from automation_svc.tables import activities, case_types, cases, templates
+from automation_svc.tables import activities, case_types, cases, sales_documents, templates
 from casestream.contracts.activity import ActivityState
 from casestream.contracts.case import CaseState, CaseTypeVersion
 from casestream.contracts.notify import TemplateSaved
@@ -59,6 +59,35 @@ async def remember_activities(tx: Transaction, batch: Iterable[ActivityState]) -
     await upsert_newest(
         tx.session, activities, values, key="id", newer_by="updated_at", same_counts=True
     )
+
+
+async def remember_documents(tx: Transaction, batch: Iterable[tuple[str, Any]]) -> None:
+    """Quotations and invoices (kind, state) as their events say: the newest version wins."""
+    values = [
+        dict(
+            id=state.id,
+            kind=kind,
+            case_id=state.case_id,
+            state=state.model_dump(mode="json"),
+            version=state.version,
+        )
+        for kind, state in batch
+    ]
+    await upsert_newest(tx.session, sales_documents, values, key="id", newer_by="version")
+
+
+async def document_states(
+    session: AsyncConnection, ids: Iterable[uuid.UUID | None]
+) -> dict[uuid.UUID, tuple[str, dict[str, Any]]]:
+    """(kind, state) of each quotation or invoice of ``ids`` known, by id."""
+    wanted = list({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    t = sales_documents
+    rows = await session.execute(
+        sa.select(t.c.id, t.c.kind, t.c.state).where(any_of(t.c.id, wanted))
+    )
+    return {r.id: (r.kind, r.state) for r in rows}
 
 
 async def remember_case_type(tx: Transaction, case_type: CaseTypeVersion) -> None:

@@ -67,6 +67,8 @@ firing_actions = sa.Table(
     sa.Column("rule_id", UUID(as_uuid=True)),
     sa.Column("case_id", UUID(as_uuid=True)),
     sa.Column("activity_id", UUID(as_uuid=True)),  # the triggering activity, re-read when due
+    # The triggering quotation or invoice, likewise.
+    sa.Column("document_id", UUID(as_uuid=True)),
     sa.Column("cancel_if", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     sa.Column("executed_at", sa.DateTime(timezone=True)),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
@@ -85,6 +87,17 @@ sa.Index(
     postgresql_where=sa.and_(
         firing_actions.c.state == "pending", firing_actions.c.activity_id.is_not(None)
     ),
+)
+
+# Quotations and invoices as sales.events last said them (the newest version wins).
+sales_documents = sa.Table(
+    "sales_documents",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),  # quotation, invoice
+    sa.Column("case_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("state", JSONB, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
 )
 
 awaited_commands = sa.Table(

@@ -217,13 +217,14 @@ def decide(
 async def current_facts(
     tx: Transaction, rows: list[Any], now: datetime
 ) -> dict[uuid.UUID, dict[str, Any]]:
-    """Per action: the case, the triggering activity and the case's activity counts as
-    automation-svc knows them now (three queries for the whole batch)."""
+    """Per action: the case, the triggering activity or quotation or invoice, and the case's
+    activity counts as automation-svc knows them now (four queries for the whole batch)."""
     session = tx.session
     case_states = await read_models.case_states(session, (r.case_id for r in rows))
     activity_states = await read_models.activity_states(session, (r.activity_id for r in rows))
     counts = await read_models.activity_counts(session, (r.case_id for r in rows))
-    return {
+    documents = await read_models.document_states(session, (r.document_id for r in rows))
+    facts = {
         r.id: {
             "case": case_states.get(r.case_id, {}),
             "activity": activity_states.get(r.activity_id) if r.activity_id else None,
@@ -232,6 +233,11 @@ async def current_facts(
         }
         for r in rows
     }
+    for r in rows:  # a quotation's or invoice's action: the document as it is now
+        if r.document_id in documents:
+            kind, state = documents[r.document_id]
+            facts[r.id][kind] = state
+    return facts
 
 
 async def _enabled_rules(tx: Transaction, rule_ids: set[uuid.UUID]) -> dict[uuid.UUID, bool]:

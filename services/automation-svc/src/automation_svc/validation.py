@@ -13,10 +13,24 @@ from automation_svc import read_models
 from automation_svc.schemas import Condition, RuleIn
 from casestream.contracts.activity import ActivityState
 from casestream.contracts.case import CaseState
+from casestream.contracts.sales import InvoiceState, QuotationState
 
 # What a condition may look at: the event's data, and (when a delayed action comes due)
 # the case's activity counts and the time.
-FACT_ROOTS = ("case", "changes", "activity", "activities", "origin", "event", "actor", "now")
+FACT_ROOTS = (
+    "case",
+    "changes",
+    "activity",
+    "activities",
+    "origin",
+    "event",
+    "actor",
+    "now",
+    "quotation",
+    "invoice",
+)
+# A quotation or invoice event's document: its first field must be one of the state's.
+_DOCUMENTS = {"quotation": QuotationState, "invoice": InvoiceState}
 _COUNTS = ("scheduled", "completed", "cancelled", "total")
 
 
@@ -112,9 +126,16 @@ def field_problem(path: str, scope: Scope) -> str | None:
         return f"unknown field {path!r}: it must start with one of {', '.join(FACT_ROOTS)}"
     if len(parts) < 2:
         return None
+    if root in _DOCUMENTS and parts[1] not in _DOCUMENTS[root].model_fields:
+        fields = ", ".join(sorted(_DOCUMENTS[root].model_fields))
+        return f"unknown field {path!r}; {root} has: {fields}"
     if root in ("case", "changes"):
         known = set(CaseState.model_fields) | (
-            set(ActivityState.model_fields) if root == "changes" else set()
+            set(ActivityState.model_fields)
+            | set(InvoiceState.model_fields)
+            | set(QuotationState.model_fields)
+            if root == "changes"
+            else set()
         )
         if parts[1] not in known:
             return f"unknown field {path!r}; {root} has: {', '.join(sorted(known))}"

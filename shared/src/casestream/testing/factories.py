@@ -6,7 +6,7 @@ Every id is fresh unless given, so objects from different tests never collide.""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from casestream.contracts.activity import ActivityEvent, ActivityState
@@ -21,6 +21,7 @@ from casestream.contracts.case import (
     ContactState,
 )
 from casestream.contracts.notify import TEMPLATE_SAVED, TemplateSaved
+from casestream.contracts.sales import QUOTATION_SENT, DocumentLine, QuotationState, SalesEvent
 from casestream.envelope import Envelope, new_envelope
 
 
@@ -71,6 +72,47 @@ def activity_state(
         updated_at=at,
     )
     return ActivityState(**{**values, **changes})
+
+
+def quotation_state(
+    case_id: uuid.UUID, *, at: datetime | None = None, valid_for_days: int = 30, **changes: Any
+) -> QuotationState:
+    """A sent quotation of one line (100.00 EUR) on the case, with a fresh id, made ``at``."""
+    at = at or datetime.now(UTC)
+    line = DocumentLine(
+        description="Roof",
+        quantity="1",
+        unit_price="100.00",
+        net="100.00",
+        tax="0.00",
+        total="100.00",
+    )
+    values: dict[str, Any] = dict(
+        id=uuid.uuid4(),
+        case_id=case_id,
+        instance="cases",
+        number="Q-2026-0007",
+        status="sent",
+        currency="EUR",
+        lines=[line],
+        subtotal="100.00",
+        tax="0.00",
+        total="100.00",
+        valid_until=(at + timedelta(days=valid_for_days)).date(),
+        created_at=at,
+        updated_at=at,
+        version=2,
+    )
+    return QuotationState(**{**values, **changes})
+
+
+def quotation_event(state: QuotationState, event_type: str = QUOTATION_SENT) -> Envelope[Any]:
+    return new_envelope(
+        type=event_type,
+        source="case-svc",
+        subject=str(state.case_id),
+        data=SalesEvent(quotation=state),
+    )
 
 
 def case_type_version(

@@ -72,6 +72,7 @@ from casestream.contracts.notify import (
     SendEmailEnvelope,
     TemplateEnvelope,
 )
+from casestream.contracts.sales import SalesEnvelope
 from casestream.envelope import Envelope, new_envelope
 from casestream.persistence.tables import inbox
 from casestream.testing.factories import (
@@ -82,6 +83,8 @@ from casestream.testing.factories import (
     case_type_published,
     case_type_version,
     contact_state,
+    quotation_event,
+    quotation_state,
     template_saved,
 )
 from casestream.testing.plugin import records_on
@@ -225,6 +228,11 @@ SAMPLES: dict[type[BaseModel], Sample] = {
         _activity_command, ("data", "activity", "details"), ("data", "activity", "type")
     ),
     SendEmailEnvelope: Sample(_send_email, ("data", "body_text"), ("data", "template")),
+    SalesEnvelope: Sample(
+        lambda: quotation_event(quotation_state(uuid.uuid4())),
+        ("data", "quotation", "lines", 0, "description"),
+        ("data", "quotation", "number"),
+    ),
 }
 
 
