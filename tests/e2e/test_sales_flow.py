@@ -1,11 +1,14 @@
 """End to end, through the public doors of the running services: a sales instance with
-quotations, statuses at 10/50/90 %, opportunities in two currencies; the pipeline's figures
-against the ones worked out here; a quotation of three lines with its exact total, sent (its
-PDF reaches the SMTP sink, attached to the client's email) and accepted (the opportunity's
-amount follows)."""
+quotations and invoices, statuses at 10/50/90 %, opportunities in two currencies; the
+pipeline's figures against the ones worked out here; a quotation of three lines with its
+exact total, sent (its PDF reaches the SMTP sink, attached to the client's email), accepted
+(the opportunity's amount follows) and invoiced; three invoices issued by concurrent
+requests get three consecutive numbers; a payment marks one paid. (A quotation expiring on
+a manual clock: services/case-svc/tests/test_case_quotations.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import uuid
@@ -100,3 +103,18 @@ async def test_a_sales_flow_from_pipeline_to_accepted_quotation(stack):
         assert accepted.status_code == 200, accepted.text
         case = (await api.get(f"/cases/{roof['id']}")).json()
         assert case["opportunity"]["amount"] == TOTAL
+
+        invoiced = await api.post(f"/quotations/{quotation['id']}/invoice")
+        assert invoiced.status_code == 201, invoiced.text
+        drafts = [invoiced.json()]
+        for _ in range(2):
+            body = {"lines": LINES[:1]}
+            drafts.append((await api.post(f"/cases/{roof['id']}/invoices", json=body)).json())
+        issued = await asyncio.gather(*(api.post(f"/invoices/{d['id']}/issue") for d in drafts))
+        assert all(r.status_code == 200 for r in issued), [r.text for r in issued]
+        numbers = sorted(int(r.json()["number"].rsplit("-", 1)[1]) for r in issued)
+        assert numbers == [numbers[0], numbers[0] + 1, numbers[0] + 2]
+        first = issued[0].json()
+        assert first["total"] == TOTAL
+        paid = await api.post(f"/invoices/{first['id']}/payments", json={"amount": TOTAL})
+        assert (paid.json()["status"], paid.json()["balance"]) == ("paid", "0.00")

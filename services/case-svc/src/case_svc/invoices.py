@@ -23,7 +23,6 @@ from case_svc.case_changes import lock_case
 from case_svc.config import Settings
 from case_svc.documents import invoice_pdf
 from case_svc.numbering import take_number
-from case_svc.permissions import ensure_can_see
 from case_svc.sales import (
     LineIn,
     SendIn,
@@ -31,10 +30,11 @@ from case_svc.sales import (
     changes,
     email_document,
     ensure_feature,
+    lock_document,
     priced_lines,
 )
-from case_svc.tables import cases, invoice_payments, invoices, quotations
-from casestream.commands import Caller, conflict, ensure_version, invalid, not_found
+from case_svc.tables import invoice_payments, invoices, quotations
+from casestream.commands import Caller, conflict, invalid, not_found
 from casestream.contracts.case import Change
 from casestream.contracts.inputs import Line, Text
 from casestream.contracts.sales import (
@@ -201,16 +201,10 @@ async def lock(
     *,
     for_update: bool = True,
 ) -> Any:
-    """The invoice's row (locked unless only read); 404, 403 or 409 as for cases."""
-    query = sa.select(invoices).where(invoices.c.id == invoice_id)
-    row = (await tx.session.execute(query.with_for_update() if for_update else query)).first()
-    if row is None:
-        raise not_found(f"invoice {invoice_id}")
-    if caller.staff is not None:
-        case = (await tx.session.execute(sa.select(cases).where(cases.c.id == row.case_id))).one()
-        ensure_can_see(caller.staff, case)
-    ensure_version("invoice", row.version, version)
-    return row
+    """The invoice's row: see ``sales.lock_document``."""
+    return await lock_document(
+        tx, caller, invoices, "invoice", invoice_id, version, for_update=for_update
+    )
 
 
 async def edit(

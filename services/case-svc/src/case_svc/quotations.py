@@ -21,7 +21,6 @@ from case_svc.case_changes import lock_case, save_case
 from case_svc.config import Settings
 from case_svc.documents import quotation_pdf
 from case_svc.numbering import take_number
-from case_svc.permissions import ensure_can_see
 from case_svc.sales import (
     LineIn,
     SendIn,
@@ -29,10 +28,11 @@ from case_svc.sales import (
     changes,
     email_document,
     ensure_feature,
+    lock_document,
     priced_lines,
 )
-from case_svc.tables import cases, quotations
-from casestream.commands import Caller, conflict, ensure_version, invalid, not_found
+from case_svc.tables import quotations
+from casestream.commands import Caller, conflict, invalid
 from casestream.contracts.case import CASE_UPDATED, Change
 from casestream.contracts.inputs import Text
 from casestream.contracts.sales import (
@@ -124,18 +124,11 @@ async def lock(
     *,
     for_update: bool = True,
 ) -> Any:
-    """The quotation's row, locked (unless only read: a reader must not make the expiry
-    worker skip it); 404, 403 (the case is outside the caller's rights) or 409 (another
-    version than the caller saw) as for cases."""
-    query = sa.select(quotations).where(quotations.c.id == quotation_id)
-    row = (await tx.session.execute(query.with_for_update() if for_update else query)).first()
-    if row is None:
-        raise not_found(f"quotation {quotation_id}")
-    if caller.staff is not None:
-        case = (await tx.session.execute(sa.select(cases).where(cases.c.id == row.case_id))).one()
-        ensure_can_see(caller.staff, case)
-    ensure_version("quotation", row.version, version)
-    return row
+    """The quotation's row: see ``sales.lock_document``. A reader takes no lock, so that it
+    does not make the expiry worker skip the quotation."""
+    return await lock_document(
+        tx, caller, quotations, "quotation", quotation_id, version, for_update=for_update
+    )
 
 
 async def edit(

@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from case_svc.cases import case_state
 from case_svc.config import Settings
 from case_svc.money import priced
-from case_svc.tables import instances
+from case_svc.permissions import ensure_can_see
+from case_svc.tables import cases, instances
 from casestream import topics
-from casestream.commands import Caller, invalid
+from casestream.commands import Caller, ensure_version, invalid, not_found
 from casestream.contracts.case import Change
 from casestream.contracts.inputs import Line
 from casestream.contracts.notify import Attachment, SendEmail
@@ -52,6 +53,30 @@ def priced_lines(given: list[LineIn]) -> tuple[list[dict[str, Any]], dict[str, s
             for line in given
         ]
     )
+
+
+async def lock_document(
+    tx: Transaction,
+    caller: Caller,
+    table: sa.Table,
+    kind: str,
+    document_id: uuid.UUID,
+    version: int | None,
+    *,
+    for_update: bool = True,
+) -> Any:
+    """A quotation's or invoice's row, locked for this transaction unless ``for_update`` is
+    False (only read); 404, 403 (its case is outside the caller's rights) or 409 (another
+    version than the caller saw) as for cases."""
+    query = sa.select(table).where(table.c.id == document_id)
+    row = (await tx.session.execute(query.with_for_update() if for_update else query)).first()
+    if row is None:
+        raise not_found(f"{kind} {document_id}")
+    if caller.staff is not None:
+        case = (await tx.session.execute(sa.select(cases).where(cases.c.id == row.case_id))).one()
+        ensure_can_see(caller.staff, case)
+    ensure_version(kind, row.version, version)
+    return row
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Change]:

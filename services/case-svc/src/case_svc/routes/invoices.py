@@ -9,16 +9,14 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 
 from case_svc import invoices
-from case_svc.permissions import visible_cases
 from case_svc.routes.case_actions import IfMatch
-from case_svc.routes.quotations import DocumentAction
-from case_svc.tables import cases
+from case_svc.routes.quotations import DocumentAction, page_of_documents
 from case_svc.tables import invoices as table
 from casestream.commands import Caller
 from casestream.contracts.inputs import Line
 from casestream.contracts.sales import InvoiceState, InvoiceStatus
 from casestream.http.auth import Staff, requires
-from casestream.http.pagination import Cursor, Limit, Page, keyset, page_of
+from casestream.http.pagination import Cursor, Limit, Page
 from casestream.http.state import Service
 
 router = APIRouter(tags=["invoices"])
@@ -62,27 +60,15 @@ async def list_invoices(
     cursor: Cursor = None,
 ):
     """Invoices on the cases the caller may see, newest first."""
-    order = [table.c.created_at, table.c.id]
-    query = (
-        sa.select(table)
-        .join(cases, cases.c.id == table.c.case_id)
-        .where(visible_cases(staff), keyset(order, cursor, descending=True))
-        .order_by(*(c.desc() for c in order))
-        .limit(limit + 1)
-    )
-    for column, value in (
-        (table.c.case_id, case_id),
-        (table.c.instance, instance),
-        (table.c.status, status),
-    ):
-        if value is not None:
-            query = query.where(column == value)
+    equal = {"case_id": case_id, "instance": instance, "status": status}
+    where = []
     if overdue is not None:
         late = sa.and_(table.c.status == "issued", table.c.due_date < runtime.clock.now().date())
-        query = query.where(late if overdue else sa.not_(late))
+        where.append(late if overdue else sa.not_(late))
     async with runtime.database.transaction() as tx:
-        rows = (await tx.session.execute(query)).all()
-        items, next_cursor = page_of(rows, limit, lambda r: [r.created_at.isoformat(), str(r.id)])
+        items, next_cursor = await page_of_documents(
+            tx.session, table, staff, equal, limit, cursor, *where
+        )
         return {
             "items": [await invoices.state_of(tx, r) for r in items],
             "next_cursor": next_cursor,

@@ -3,7 +3,7 @@ reason when its state does not allow it, and honours ``If-Match: <version>`` as 
 actions do. Who may see the case may work on its quotations."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
@@ -76,23 +76,34 @@ async def list_quotations(
     cursor: Cursor = None,
 ):
     """Quotations on the cases the caller may see, newest first."""
-    order = [table.c.created_at, table.c.id]
+    equal = {"case_id": case_id, "instance": instance, "status": status}
+    async with runtime.database.session() as session:
+        items, next_cursor = await page_of_documents(session, table, staff, equal, limit, cursor)
+    return {"items": [quotations.state_of(r) for r in items], "next_cursor": next_cursor}
+
+
+async def page_of_documents(
+    session: Any,
+    documents: sa.Table,
+    staff: StaffUser,
+    equal: dict[str, Any],
+    limit: int,
+    cursor: str | None,
+    *where: Any,
+) -> tuple[list[Any], str | None]:
+    """A page of quotations or invoices (``documents``) on the cases ``staff`` may see,
+    newest first, whose columns are ``equal`` to the values given (None: any)."""
+    order = [documents.c.created_at, documents.c.id]
     query = (
-        sa.select(table)
-        .join(cases, cases.c.id == table.c.case_id)
-        .where(visible_cases(staff), keyset(order, cursor, descending=True))
+        sa.select(documents)
+        .join(cases, cases.c.id == documents.c.case_id)
+        .where(visible_cases(staff), keyset(order, cursor, descending=True), *where)
+        .where(*(documents.c[k] == v for k, v in equal.items() if v is not None))
         .order_by(*(c.desc() for c in order))
         .limit(limit + 1)
     )
-    for column, value in ((table.c.case_id, case_id), (table.c.instance, instance)):
-        if value is not None:
-            query = query.where(column == value)
-    if status is not None:
-        query = query.where(table.c.status == status)
-    async with runtime.database.session() as session:
-        rows = (await session.execute(query)).all()
-    items, next_cursor = page_of(rows, limit, lambda r: [r.created_at.isoformat(), str(r.id)])
-    return {"items": [quotations.state_of(r) for r in items], "next_cursor": next_cursor}
+    rows = (await session.execute(query)).all()
+    return page_of(rows, limit, lambda r: [r.created_at.isoformat(), str(r.id)])
 
 
 @router.get("/quotations/{quotation_id}", response_model=QuotationState)
