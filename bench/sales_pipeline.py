@@ -76,13 +76,16 @@ async def load(url: str, n: int) -> None:
     database = Database(url)
     await run_script(database, CONFIG, {})
     await run_script(database, LOAD, {"opportunities": n})
-    o, t, c = await vacuum_and_count(
+    o, t, c, op = await vacuum_and_count(
         database,
         "SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM pipeline_totals), "
-        "(SELECT count(*) FROM pipeline_closings)",
+        "(SELECT count(*) FROM pipeline_closings), (SELECT count(*) FROM pipeline_opened)",
     )
     await database.dispose()
-    print(f"loaded {o} opportunities: {t} pipeline_totals rows, {c} pipeline_closings rows")
+    print(
+        f"loaded {o} opportunities: {t} pipeline_totals rows, {c} pipeline_closings rows, "
+        f"{op} pipeline_opened rows"
+    )
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -106,7 +109,7 @@ async def measure(app, database, args: argparse.Namespace) -> None:
             {"closed_from": "2026-01-01", "closed_to": "2026-03-31"},
             admin,
         ),
-        ("own-cases token (summed from cases)", "/dashboard/pipeline", {}, own),
+        ("own-cases token (held + opened)", "/dashboard/pipeline", {}, own),
     ]
     print(f"\n{args.runs} runs each (ms), {args.opportunities} opportunities")
     async with in_process(app) as client:

@@ -4,9 +4,9 @@ per owner, and the invoices overdue. Money is summed per currency, never across 
 
 The figures come from ``pipeline_totals`` and ``pipeline_closings``, kept by triggers on
 ``cases`` (migration 0008): a few thousand rows however many opportunities. A token that sees
-only its own cases (those it holds or opened) reads the totals of those it holds; those it
-opened for someone else are summed from ``cases`` (the creator index finds them), into the
-same rows.
+only its own cases (those it holds or opened) reads the totals of those it holds, and
+``pipeline_opened`` / ``pipeline_opened_closings``, the same kept per opener, for those it
+opened that someone else (or no one) holds.
 
 Amounts are summed exactly, as integers (cents, and cents x probability); a weighted amount
 (amount x probability / 100) is rounded once, at the end, to cents, half up."""
@@ -28,36 +28,54 @@ from case_svc.tables import cases, instances, invoices, metadata
 from casestream.http.auth import StaffUser
 from casestream.persistence.database import Transaction
 
-# Filled by the triggers on cases (migration 0008), never by this code.
-pipeline_totals = sa.Table(
-    "pipeline_totals",
-    metadata,
-    sa.Column("instance", sa.Text, primary_key=True),
-    sa.Column("case_type", sa.Text, primary_key=True),
-    sa.Column("status", sa.Text, primary_key=True),
-    sa.Column("active", sa.Boolean, primary_key=True),
-    sa.Column("owner", sa.Text, primary_key=True),  # '' = none
-    sa.Column("currency", sa.Text, primary_key=True),  # '' = none
-    sa.Column("close_month", sa.Date, primary_key=True),  # 'infinity': none, or closed
-    sa.Column("slot", sa.SmallInteger, primary_key=True),
-    sa.Column("n", sa.BigInteger, nullable=False),
-    sa.Column("amount", sa.BigInteger, nullable=False),  # cents
-    sa.Column("weighted", sa.BigInteger, nullable=False),  # cents x probability (%)
-)
-pipeline_closings = sa.Table(
-    "pipeline_closings",
-    metadata,
-    sa.Column("instance", sa.Text, primary_key=True),
-    sa.Column("case_type", sa.Text, primary_key=True),
-    sa.Column("owner", sa.Text, primary_key=True),
-    sa.Column("currency", sa.Text, primary_key=True),
-    sa.Column("outcome", sa.Text, primary_key=True),  # won, lost
-    sa.Column("closed_on", sa.Date, primary_key=True),
-    sa.Column("slot", sa.SmallInteger, primary_key=True),
-    sa.Column("n", sa.BigInteger, nullable=False),
-    sa.Column("amount", sa.BigInteger, nullable=False),  # cents
-    sa.Column("days_open", sa.BigInteger, nullable=False),
-)
+
+def _totals_table(name: str, *opener: sa.Column) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        *opener,
+        sa.Column("instance", sa.Text, primary_key=True),
+        sa.Column("case_type", sa.Text, primary_key=True),
+        sa.Column("status", sa.Text, primary_key=True),
+        sa.Column("active", sa.Boolean, primary_key=True),
+        sa.Column("owner", sa.Text, primary_key=True),  # '' = none
+        sa.Column("currency", sa.Text, primary_key=True),  # '' = none
+        sa.Column("close_month", sa.Date, primary_key=True),  # 'infinity': none, or closed
+        sa.Column("slot", sa.SmallInteger, primary_key=True),
+        sa.Column("n", sa.BigInteger, nullable=False),
+        sa.Column("amount", sa.BigInteger, nullable=False),  # cents
+        sa.Column("weighted", sa.BigInteger, nullable=False),  # cents x probability (%)
+    )
+
+
+def _closings_table(name: str, *opener: sa.Column) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        *opener,
+        sa.Column("instance", sa.Text, primary_key=True),
+        sa.Column("case_type", sa.Text, primary_key=True),
+        sa.Column("owner", sa.Text, primary_key=True),
+        sa.Column("currency", sa.Text, primary_key=True),
+        sa.Column("outcome", sa.Text, primary_key=True),  # won, lost
+        sa.Column("closed_on", sa.Date, primary_key=True),
+        sa.Column("slot", sa.SmallInteger, primary_key=True),
+        sa.Column("n", sa.BigInteger, nullable=False),
+        sa.Column("amount", sa.BigInteger, nullable=False),  # cents
+        sa.Column("days_open", sa.BigInteger, nullable=False),
+    )
+
+
+def _opener() -> sa.Column:
+    return sa.Column("opener", sa.Text, primary_key=True)
+
+
+# Filled by the triggers on cases (migration 0008), never by this code. The "opened" ones:
+# opportunities a user opened that someone else (or no one) holds, by that user.
+pipeline_totals = _totals_table("pipeline_totals")
+pipeline_closings = _closings_table("pipeline_closings")
+pipeline_opened = _totals_table("pipeline_opened", _opener())
+pipeline_opened_closings = _closings_table("pipeline_opened_closings", _opener())
 
 CENT = Decimal("0.01")
 
@@ -241,15 +259,15 @@ async def pipeline(
             tally.add_closings(
                 await tx.session.execute(_closings(own, held, closed_from, closed_to))
             )
-        opened = sa.and_(
-            cases.c.instance.in_(own),
-            cases.c.created_by == staff.user,
-            cases.c.assignee.is_distinct_from(staff.user),
+        opened = [pipeline_opened.c.opener == staff.user]
+        tally.add_totals(
+            await tx.session.execute(_grouped(_totals(own, filters, pipeline_opened, *opened)))
         )
-        tally.add_totals(await tx.session.execute(_grouped(_own_totals(opened, filters))))
-        tally.add_closings(
-            await tx.session.execute(_own_closings(opened, filters, closed_from, closed_to))
+        opened = [pipeline_opened_closings.c.opener == staff.user]
+        closings = _closings(
+            own, filters, closed_from, closed_to, pipeline_opened_closings, *opened
         )
+        tally.add_closings(await tx.session.execute(closings))
     overdue = await _overdue_invoices(tx, staff, scope, filters, today)
     return await _pipeline(tx, filters, tally, now, closed_from, closed_to, overdue)
 
@@ -294,8 +312,9 @@ def _filtered(filters: PipelineFilters, case_type: Any, owner: Any, currency: An
     return where
 
 
-def _totals(every: list[str], filters: PipelineFilters) -> Any:
-    t = pipeline_totals
+def _totals(
+    every: list[str], filters: PipelineFilters, t: sa.Table = pipeline_totals, *where: Any
+) -> Any:
     return sa.select(
         t.c.status,
         t.c.active,
@@ -305,7 +324,11 @@ def _totals(every: list[str], filters: PipelineFilters) -> Any:
         t.c.n,
         t.c.amount,
         t.c.weighted,
-    ).where(t.c.instance.in_(every), *_filtered(filters, t.c.case_type, t.c.owner, t.c.currency))
+    ).where(
+        t.c.instance.in_(every),
+        *_filtered(filters, t.c.case_type, t.c.owner, t.c.currency),
+        *where,
+    )
 
 
 # GROUPING(status, owner, month) of each grouping set: a bit set for each column left out.
@@ -340,8 +363,14 @@ def _zeroed(sums: list[Any]) -> list[Any]:
     return [value if value is not None else 0 for value in sums]
 
 
-def _closings(every: list[str], filters: PipelineFilters, start: date, end: date) -> Any:
-    c = pipeline_closings
+def _closings(
+    every: list[str],
+    filters: PipelineFilters,
+    start: date,
+    end: date,
+    c: sa.Table = pipeline_closings,
+    *where: Any,
+) -> Any:
     return (
         sa.select(
             c.c.outcome,
@@ -354,69 +383,9 @@ def _closings(every: list[str], filters: PipelineFilters, start: date, end: date
             c.c.instance.in_(every),
             c.c.closed_on.between(start, end),
             *_filtered(filters, c.c.case_type, c.c.owner, c.c.currency),
+            *where,
         )
         .group_by(c.c.outcome, c.c.currency)
-    )
-
-
-# The same values as the triggers' (migration 0008), from a case row.
-_opportunity = cases.c.opportunity
-_case_owner = sa.func.coalesce(cases.c.assignee, "")
-_case_currency = sa.func.coalesce(_opportunity["currency"].astext, "")
-_case_amount = sa.func.coalesce(
-    sa.cast(sa.func.round(_opportunity["amount"].astext.cast(sa.Numeric) * 100), sa.BigInteger), 0
-)
-_case_weighted = _case_amount * sa.func.coalesce(
-    _opportunity["probability"].astext.cast(sa.Integer), 0
-)
-_case_month = sa.case(
-    (
-        cases.c.active,
-        sa.func.coalesce(
-            sa.cast(
-                sa.func.date_trunc(
-                    "month", _opportunity["expected_close_date"].astext.cast(sa.Date)
-                ),
-                sa.Date,
-            ),
-            sa.literal("infinity").cast(sa.Date),
-        ),
-    ),
-    else_=sa.literal("infinity").cast(sa.Date),
-)
-_case_outcome = sa.func.lower(cases.c.outcome)
-
-
-def _own_totals(mine: Any, filters: PipelineFilters) -> Any:
-    return sa.select(
-        cases.c.status.label("status"),
-        cases.c.active.label("active"),
-        _case_owner.label("owner"),
-        _case_currency.label("currency"),
-        _case_month.label("close_month"),
-        sa.literal(1).label("n"),
-        _case_amount.label("amount"),
-        _case_weighted.label("weighted"),
-    ).where(mine, *_filtered(filters, cases.c.case_type, _case_owner, _case_currency))
-
-
-def _own_closings(mine: Any, filters: PipelineFilters, start: date, end: date) -> Any:
-    key = [_case_outcome, _case_currency]
-    return (
-        sa.select(
-            *key,
-            sa.func.count(),
-            sa.func.sum(_case_amount),
-            sa.func.sum(cases.c.end_date - cases.c.start_date),
-        )
-        .where(
-            mine,
-            sa.not_(cases.c.active),
-            _case_outcome.in_(["won", "lost"]),
-            cases.c.end_date.between(start, end),
-            *_filtered(filters, cases.c.case_type, _case_owner, _case_currency),
-        )
-        .group_by(*key)
     )
 
 

@@ -7,6 +7,9 @@ numerics, and exactly) by instance, case type, status, active, owner
 for closed cases, which no forecast needs: it keeps the table small).
 ``pipeline_closings``: those closed won or lost (the close outcome, any case), by the day
 they closed, with the days they were open: the win rate over any period.
+``pipeline_opened`` and ``pipeline_opened_closings``: the same, of the opportunities a user
+opened and someone else (or no one) holds, keyed first by that opener: what an own-cases
+token sees besides what it holds.
 
 Both are added to in the counters' slot (``case_counts_slot()``, migration 0007), so
 concurrent writers do not queue on one row; readers sum the slots. At 200,000 opportunities
@@ -23,11 +26,19 @@ down_revision = "0007"
 
 TOTALS_KEY = "instance, case_type, status, active, owner, currency, close_month"
 CLOSINGS_KEY = "instance, case_type, owner, currency, outcome, closed_on"
+# (table, its key) of everything, and of what was opened for others (by its opener).
+TOTALS = [("pipeline_totals", TOTALS_KEY), ("pipeline_opened", f"opener, {TOTALS_KEY}")]
+CLOSINGS = [
+    ("pipeline_closings", CLOSINGS_KEY),
+    ("pipeline_opened_closings", f"opener, {CLOSINGS_KEY}"),
+]
 
 # An opportunity row of a case row ``r``: only for cases of sales-opportunity instances.
 _AMOUNT = "coalesce(round((r.opportunity->>'amount')::numeric * 100)::bigint, 0)"
 _OPPORTUNITY = f"""
   SELECT r.instance, r.case_type, r.status, r.active, coalesce(r.assignee, '') AS owner,
+         CASE WHEN r.created_by IS DISTINCT FROM r.assignee THEN coalesce(r.created_by, '')
+              ELSE '' END AS opener,
          coalesce(r.opportunity->>'currency', '') AS currency,
          CASE WHEN r.active THEN coalesce(
            date_trunc('month', (r.opportunity->>'expected_close_date')::date)::date,
@@ -46,29 +57,34 @@ def _rows(table: str, d: int) -> str:
 
 
 def _add(changes: str, slot: str) -> list[str]:
-    """The two statements that add ``changes`` (opportunity rows with d = +-1)."""
-    totals = f"""
-    INSERT INTO pipeline_totals AS t ({TOTALS_KEY}, slot, n, amount, weighted)
-      SELECT {TOTALS_KEY}, {slot}, sum(d), sum(d * amount), sum(d * weighted)
-      FROM ({changes}) changes
-      GROUP BY {TOTALS_KEY}
+    """The statements that add ``changes`` (opportunity rows with d = +-1) to each table."""
+    statements = []
+    for table, key in TOTALS:
+        opened = "WHERE opener <> ''" if table == "pipeline_opened" else ""
+        statements.append(f"""
+    INSERT INTO {table} AS t ({key}, slot, n, amount, weighted)
+      SELECT {key}, {slot}, sum(d), sum(d * amount), sum(d * weighted)
+      FROM ({changes}) changes {opened}
+      GROUP BY {key}
       HAVING sum(d) <> 0 OR sum(d * amount) <> 0 OR sum(d * weighted) <> 0
-      ORDER BY {TOTALS_KEY}
-    ON CONFLICT ({TOTALS_KEY}, slot) DO UPDATE
+      ORDER BY {key}
+    ON CONFLICT ({key}, slot) DO UPDATE
       SET n = t.n + excluded.n, amount = t.amount + excluded.amount,
-          weighted = t.weighted + excluded.weighted"""
-    closings = f"""
-    INSERT INTO pipeline_closings AS c ({CLOSINGS_KEY}, slot, n, amount, days_open)
-      SELECT {CLOSINGS_KEY}, {slot}, sum(d), sum(d * amount), sum(d * days_open)
+          weighted = t.weighted + excluded.weighted""")
+    for table, key in CLOSINGS:
+        opened = "AND opener <> ''" if table == "pipeline_opened_closings" else ""
+        statements.append(f"""
+    INSERT INTO {table} AS c ({key}, slot, n, amount, days_open)
+      SELECT {key}, {slot}, sum(d), sum(d * amount), sum(d * days_open)
       FROM ({changes}) changes
-      WHERE NOT active AND outcome IN ('won', 'lost') AND closed_on IS NOT NULL
-      GROUP BY {CLOSINGS_KEY}
+      WHERE NOT active AND outcome IN ('won', 'lost') AND closed_on IS NOT NULL {opened}
+      GROUP BY {key}
       HAVING sum(d) <> 0 OR sum(d * amount) <> 0 OR sum(d * days_open) <> 0
-      ORDER BY {CLOSINGS_KEY}
-    ON CONFLICT ({CLOSINGS_KEY}, slot) DO UPDATE
+      ORDER BY {key}
+    ON CONFLICT ({key}, slot) DO UPDATE
       SET n = c.n + excluded.n, amount = c.amount + excluded.amount,
-          days_open = c.days_open + excluded.days_open"""
-    return [totals, closings]
+          days_open = c.days_open + excluded.days_open""")
+    return statements
 
 
 def _body(changes: str) -> str:
@@ -90,11 +106,8 @@ END $$
 """
 
 
-def upgrade() -> None:
-    key = [sa.Column(name, sa.Text, nullable=False) for name in ("instance", "case_type")]
-    op.create_table(
-        "pipeline_totals",
-        *key,
+def _totals_columns() -> list[sa.Column]:
+    return [
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("active", sa.Boolean, nullable=False),
         sa.Column("owner", sa.Text, nullable=False),
@@ -104,11 +117,11 @@ def upgrade() -> None:
         sa.Column("n", sa.BigInteger, nullable=False),
         sa.Column("amount", sa.BigInteger, nullable=False),  # cents
         sa.Column("weighted", sa.BigInteger, nullable=False),  # cents x probability (%)
-        sa.PrimaryKeyConstraint(*TOTALS_KEY.split(", "), "slot"),
-    )
-    op.create_table(
-        "pipeline_closings",
-        *[sa.Column(c.name, sa.Text, nullable=False) for c in key],
+    ]
+
+
+def _closings_columns() -> list[sa.Column]:
+    return [
         sa.Column("owner", sa.Text, nullable=False),
         sa.Column("currency", sa.Text, nullable=False),
         sa.Column("outcome", sa.Text, nullable=False),
@@ -117,8 +130,25 @@ def upgrade() -> None:
         sa.Column("n", sa.BigInteger, nullable=False),
         sa.Column("amount", sa.BigInteger, nullable=False),  # cents
         sa.Column("days_open", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint(*CLOSINGS_KEY.split(", "), "slot"),
-    )
+    ]
+
+
+def upgrade() -> None:
+    for (table, key), columns in (
+        (TOTALS[0], _totals_columns),
+        (CLOSINGS[0], _closings_columns),
+        (TOTALS[1], _totals_columns),
+        (CLOSINGS[1], _closings_columns),
+    ):
+        opener = [sa.Column("opener", sa.Text, nullable=False)] if "opener" in key else []
+        op.create_table(
+            table,
+            *opener,
+            sa.Column("instance", sa.Text, nullable=False),
+            sa.Column("case_type", sa.Text, nullable=False),
+            *columns(),
+            sa.PrimaryKeyConstraint(*key.split(", "), "slot"),
+        )
     op.execute(OPPORTUNITIES_CHANGED)
     for event, tables in (
         ("INSERT", "NEW TABLE AS new_rows"),
@@ -137,5 +167,5 @@ def downgrade() -> None:
     for event in ("insert", "update", "delete"):
         op.execute(f"DROP TRIGGER opportunities_changed_{event} ON cases")
     op.execute("DROP FUNCTION opportunities_changed()")
-    op.drop_table("pipeline_closings")
-    op.drop_table("pipeline_totals")
+    for table, _ in TOTALS + CLOSINGS:
+        op.drop_table(table)
