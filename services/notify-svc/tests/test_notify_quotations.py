@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 from pydantic import ValidationError
 
 from casestream import topics
 from casestream.contracts.notify import SendEmail
-from casestream.contracts.sales import DocumentLine, QuotationState
+from casestream.contracts.sales import DocumentLine
+from casestream.testing.factories import quotation_state
 from casestream.testing.plugin import eventually
 
 PDF = b"%PDF-1.3\n% a tiny stand-in document\n%%EOF\n"
@@ -30,22 +31,15 @@ def quotation_on(case_id: str) -> dict:
         tax="180.00",
         total="1079.99",
     )
-    at = datetime.now(UTC)
-    state = QuotationState(
-        id=uuid.uuid4(),
-        case_id=case_id,
+    state = quotation_state(
+        case_id,
         instance="shop",
         number="Q-2026-0042",
-        status="sent",
-        currency="EUR",
         lines=[line, line.model_copy(update={"description": "More consulting"})],
         subtotal="1799.98",
         tax="360.00",
         total="2159.98",
         valid_until=date(2027, 1, 31),
-        created_at=at,
-        updated_at=at,
-        version=2,
     )
     return state.model_dump(mode="json")
 

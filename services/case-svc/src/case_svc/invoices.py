@@ -26,16 +26,16 @@ from case_svc.numbering import take_number
 from case_svc.sales import (
     LineIn,
     SendIn,
-    announce,
-    changes,
+    announce_document,
     email_document,
     ensure_feature,
+    ensure_status,
     lock_document,
     priced_lines,
+    save_document,
 )
 from case_svc.tables import invoice_payments, invoices, quotations
 from casestream.commands import Caller, conflict, invalid, not_found
-from casestream.contracts.case import Change
 from casestream.contracts.inputs import Line, Text
 from casestream.contracts.sales import (
     INVOICE_CANCELLED,
@@ -46,7 +46,6 @@ from casestream.contracts.sales import (
     INVOICE_UPDATED,
     InvoiceState,
     PaymentState,
-    SalesEvent,
 )
 from casestream.persistence.database import Transaction
 
@@ -189,7 +188,7 @@ async def _insert(
         )
     ).one()
     state = await state_of(tx, row)
-    await _announce(tx, settings, INVOICE_CREATED, state, {}, caller.actor)
+    await announce_document(tx, settings, caller, "invoice", INVOICE_CREATED, state)
     return state
 
 
@@ -326,8 +325,7 @@ async def cancel(
 
 
 def _ensure_status(row: Any, action: str, allowed: set[str]) -> None:
-    if row.status not in allowed:
-        raise conflict(f"a {row.status} invoice cannot be {action}")
+    ensure_status(row, "invoice", action, allowed)
 
 
 async def _save(
@@ -338,28 +336,14 @@ async def _save(
     values: dict[str, Any],
     event_type: str,
 ) -> InvoiceState:
-    before = (await state_of(tx, row)).model_dump(mode="json")
-    updated = (
-        await tx.session.execute(
-            invoices.update()
-            .where(invoices.c.id == row.id)
-            .values(**values, version=invoices.c.version + 1, updated_at=sa.func.now())
-            .returning(invoices)
-        )
-    ).one()
-    state = await state_of(tx, updated)
-    changed = changes(before, state.model_dump(mode="json"))
-    await _announce(tx, settings, event_type, state, changed, caller.actor)
-    return state
-
-
-async def _announce(
-    tx: Transaction,
-    settings: Settings,
-    event_type: str,
-    state: InvoiceState,
-    changed: dict[str, Change],
-    actor: str | None,
-) -> None:
-    event = SalesEvent(invoice=state, changes=changed, actor=actor)
-    await announce(tx, settings, event_type, state.case_id, event)
+    return await save_document(
+        tx,
+        settings,
+        caller,
+        invoices,
+        "invoice",
+        lambda r: state_of(tx, r),
+        row,
+        values,
+        event_type,
+    )

@@ -24,16 +24,17 @@ from case_svc.numbering import take_number
 from case_svc.sales import (
     LineIn,
     SendIn,
-    announce,
-    changes,
+    announce_document,
     email_document,
     ensure_feature,
+    ensure_status,
     lock_document,
     priced_lines,
+    save_document,
 )
 from case_svc.tables import quotations
 from casestream.commands import Caller, conflict, invalid
-from casestream.contracts.case import CASE_UPDATED, Change
+from casestream.contracts.case import CASE_UPDATED
 from casestream.contracts.inputs import Text
 from casestream.contracts.sales import (
     QUOTATION_ACCEPTED,
@@ -43,7 +44,6 @@ from casestream.contracts.sales import (
     QUOTATION_SENT,
     QUOTATION_UPDATED,
     QuotationState,
-    SalesEvent,
 )
 from casestream.persistence.database import Transaction
 
@@ -112,7 +112,7 @@ async def create(
         )
     ).one()
     state = state_of(row)
-    await _announce(tx, settings, QUOTATION_CREATED, state, {}, caller.actor)
+    await announce_document(tx, settings, caller, "quotation", QUOTATION_CREATED, state)
     return state
 
 
@@ -262,8 +262,7 @@ async def expire_due(tx: Transaction, settings: Settings, now: datetime, limit: 
 
 
 def _ensure_status(row: Any, action: str, allowed: set[str]) -> None:
-    if row.status not in allowed:
-        raise conflict(f"a {row.status} quotation cannot be {action}")
+    ensure_status(row, "quotation", action, allowed)
 
 
 async def _save(
@@ -274,28 +273,10 @@ async def _save(
     values: dict[str, Any],
     event_type: str,
 ) -> QuotationState:
-    before = state_of(row).model_dump(mode="json")
-    updated = (
-        await tx.session.execute(
-            quotations.update()
-            .where(quotations.c.id == row.id)
-            .values(**values, version=quotations.c.version + 1, updated_at=sa.func.now())
-            .returning(quotations)
-        )
-    ).one()
-    state = state_of(updated)
-    changed = changes(before, state.model_dump(mode="json"))
-    await _announce(tx, settings, event_type, state, changed, caller.actor)
-    return state
+    return await save_document(
+        tx, settings, caller, quotations, "quotation", _state_now, row, values, event_type
+    )
 
 
-async def _announce(
-    tx: Transaction,
-    settings: Settings,
-    event_type: str,
-    state: QuotationState,
-    changed: dict[str, Change],
-    actor: str | None,
-) -> None:
-    event = SalesEvent(quotation=state, changes=changed, actor=actor)
-    await announce(tx, settings, event_type, state.case_id, event)
+async def _state_now(row: Any) -> QuotationState:
+    return state_of(row)

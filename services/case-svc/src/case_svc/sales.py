@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +19,7 @@ from case_svc.money import priced
 from case_svc.permissions import ensure_can_see
 from case_svc.tables import cases, instances
 from casestream import topics
-from casestream.commands import Caller, ensure_version, invalid, not_found
+from casestream.commands import Caller, conflict, ensure_version, invalid, not_found
 from casestream.contracts.case import Change
 from casestream.contracts.inputs import Line
 from casestream.contracts.notify import Attachment, SendEmail
@@ -181,3 +181,51 @@ async def email_document(
             id=notification_id,
         ),
     )
+
+
+def ensure_status(row: Any, kind: str, action: str, allowed: set[str]) -> None:
+    """409 unless the document's state allows ``action``."""
+    if row.status not in allowed:
+        raise conflict(f"a {row.status} {kind} cannot be {action}")
+
+
+async def save_document(
+    tx: Transaction,
+    settings: Settings,
+    caller: Caller,
+    table: sa.Table,
+    kind: str,
+    state_of: Callable[[Any], Awaitable[Any]],
+    row: Any,
+    values: dict[str, Any],
+    event_type: str,
+) -> Any:
+    """Write ``values`` on the quotation or invoice (``kind``) ``row``, bump its version, and
+    say it on sales.events with what changed, in this transaction. Returns its new state."""
+    before = (await state_of(row)).model_dump(mode="json")
+    updated = (
+        await tx.session.execute(
+            table.update()
+            .where(table.c.id == row.id)
+            .values(**values, version=table.c.version + 1, updated_at=sa.func.now())
+            .returning(table)
+        )
+    ).one()
+    state = await state_of(updated)
+    await announce_document(tx, settings, caller, kind, event_type, state, before)
+    return state
+
+
+async def announce_document(
+    tx: Transaction,
+    settings: Settings,
+    caller: Caller,
+    kind: str,
+    event_type: str,
+    state: Any,
+    before: dict[str, Any] | None = None,
+) -> None:
+    """The document's event: its full state, and what changed since ``before``."""
+    changed = changes(before, state.model_dump(mode="json")) if before is not None else {}
+    event = SalesEvent(**{kind: state}, changes=changed, actor=caller.actor)
+    await announce(tx, settings, event_type, state.case_id, event)
