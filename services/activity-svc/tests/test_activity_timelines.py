@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from activity_svc.activities import lock_activity, save_activity
 from activity_svc.cases import cases
 from activity_svc.permissions import may_see_case
+from activity_svc.tables import case_type_versions
 from activity_svc.timeline import continue_sequence
 from casestream import topics
 from casestream.contracts.case import (
@@ -90,6 +91,23 @@ async def database(service) -> AsyncIterator[Database]:
     await database.dispose()
 
 
+async def publish(service, database, name: str, sets: list[dict], version: int = 1, **extra: Any):
+    """Deliver a case type version and wait until activity-svc has it: case.opened comes on
+    another topic, so without the wait it may arrive first and be held."""
+    await service.deliver(
+        topics.CASETYPE_EVENTS, case_type_published(name, sets, version=version, **extra)
+    )
+    await eventually(lambda: _known(database, name, version), timeout_s=20)
+
+
+async def _known(database: Database, name: str, version: int) -> bool:
+    async with database.session() as session:
+        query = sa.select(case_type_versions.c.name).where(
+            case_type_versions.c.name == name, case_type_versions.c.version == version
+        )
+        return (await session.execute(query)).first() is not None
+
+
 async def open_case(service, database, case_type: str, **state: Any) -> uuid.UUID:
     """Deliver case.opened and wait until activity-svc knows the case."""
     case_id = uuid.uuid4()
@@ -136,7 +154,7 @@ async def test_offsets_count_from_the_case_start_or_an_earlier_activity(service,
         step("meeting", "opening +1", 1, "open_case"),
         step("meeting", "no such type +5", 5, "newest:site_visit"),
     )
-    await service.deliver(topics.CASETYPE_EVENTS, case_type_published(case_type, [standard]))
+    await publish(service, database, case_type, [standard])
     case_id = await open_case(service, database, case_type)
 
     found = await eventually(lambda: _at_least(activities_of(service, case_id), 8), timeout_s=20)
@@ -166,8 +184,9 @@ async def test_a_set_applied_by_hand_counts_from_the_cases_activities(service, d
             timeline=False,
         ),
     ]
-    await service.deliver(topics.CASETYPE_EVENTS, case_type_published(case_type, sets))
+    await publish(service, database, case_type, sets)
     case_id = await open_case(service, database, case_type)
+    await eventually(lambda: activities_of(service, case_id), timeout_s=20)  # the call
 
     applied = await apply(service, case_id, "escalation")
     assert applied.status_code == 201, applied.text
@@ -196,7 +215,7 @@ async def test_a_set_applied_by_hand_counts_from_the_cases_activities(service, d
 async def test_the_same_trigger_applies_a_set_once(service, database):
     case_type = f"once_{uuid.uuid4().hex[:6]}"
     sets = [timeline("callbacks", step("follow_up_call", "call back", 1), timeline=False)]
-    await service.deliver(topics.CASETYPE_EVENTS, case_type_published(case_type, sets))
+    await publish(service, database, case_type, sets)
     case_id = await open_case(service, database, case_type)
 
     first = await apply(service, case_id, "callbacks", key="k-1")
@@ -226,7 +245,7 @@ async def test_a_sequence_schedules_each_step_when_the_one_before_completes(serv
             sequence=True,
         ),
     ]
-    await service.deliver(topics.CASETYPE_EVENTS, case_type_published(case_type, sets))
+    await publish(service, database, case_type, sets)
     case_id = await open_case(service, database, case_type)
     await eventually(lambda: activities_of(service, case_id), timeout_s=20)
 
@@ -277,10 +296,10 @@ async def test_a_definition_change_applies_to_later_applications_only(service, d
     case_type = f"versions_{uuid.uuid4().hex[:6]}"
     v1 = [timeline("standard_timeline", step("follow_up_call", "call", 7))]
     v2 = [timeline("standard_timeline", step("follow_up_call", "call", 14))]
-    await service.deliver(topics.CASETYPE_EVENTS, case_type_published(case_type, v1))
+    await publish(service, database, case_type, v1)
     older = await open_case(service, database, case_type)
     await eventually(lambda: activities_of(service, older), timeout_s=20)
-    await service.deliver(topics.CASETYPE_EVENTS, case_type_published(case_type, v2, version=2))
+    await publish(service, database, case_type, v2, version=2)
     newer = await open_case(service, database, case_type, case_type_version=2)
 
     [newer_call] = (await eventually(lambda: activities_of(service, newer), timeout_s=20)).values()
@@ -311,10 +330,8 @@ async def test_closing_a_case_cancels_or_keeps_its_scheduled_activities(service,
             step("follow_up_call", "call again", 14),
         )
     ]
-    await service.deliver(
-        topics.CASETYPE_EVENTS, case_type_published(cancelling, sets, on_close="cancel")
-    )
-    await service.deliver(topics.CASETYPE_EVENTS, case_type_published(keeping, sets))
+    await publish(service, database, cancelling, sets, on_close="cancel")
+    await publish(service, database, keeping, sets)
     cases = {
         (cancelling, CASE_CLOSED): await open_case(service, database, cancelling),
         (cancelling, CASE_MERGED): await open_case(service, database, cancelling),
