@@ -43,7 +43,7 @@ import httpx
 from harness import bench_parser, emails_by_subject
 from pipeline import wait_until_quiet
 
-from casestream_local.config import SERVICE_NAMES, StackConfig
+from casestream_local.config import MESSAGING_SERVICE_NAMES, StackConfig
 from casestream_local.stack import Stack
 
 FOLLOW_UP_RULE = "5f2b1f7e-6a2e-4c55-9d8e-1b7a0c1e0002"  # the demo's, on completed calls
@@ -75,6 +75,7 @@ class Campaign:
         repo = Path(__file__).resolve().parents[1]
         self.config = StackConfig(
             data_dir=repo / ".data" / "faults",
+            services=MESSAGING_SERVICE_NAMES,  # the campaign works through the APIs, not a browser
             service_ports=dict(PORTS),
             smtp_port=18125,
             smtp_http_port=18025,
@@ -396,12 +397,12 @@ AFTER_KILLS = [
     Fault("sigstop case-svc-2", freeze_case_svc),
     Fault("sigterm all", terminate_all),
 ]
-FAULTS = [*(Fault(f"kill-9 {name}", kill(name)) for name in SERVICE_NAMES), *AFTER_KILLS]
+FAULTS = [*(Fault(f"kill-9 {name}", kill(name)) for name in MESSAGING_SERVICE_NAMES), *AFTER_KILLS]
 # The short campaign (CI's) kills a replica of every service at once, in one round, and
 # leaves out the sink and the SIGSTOP, which the services' own tests cover (notify-svc's
 # SMTP failures, shared/tests/test_batches.py's rebalances): the suite must stay quick.
 SHORT = [
-    Fault("kill-9 every service", kill(*SERVICE_NAMES)),
+    Fault("kill-9 every service", kill(*MESSAGING_SERVICE_NAMES)),
     *(f for f in AFTER_KILLS if f.name in {"broker-kill", "postgres-restart", "sigterm all"}),
 ]
 

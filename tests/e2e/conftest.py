@@ -17,6 +17,8 @@ from casestream_local.stack import Stack
 
 TOKEN = "e2e-token"
 STAFF = {"Authorization": f"Bearer {TOKEN}"}
+# The local stack's demo users (casestream_local.console_access.DEMO_USERS) sign in with it.
+CONSOLE_PASSWORD = "e2e-console-password"
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +36,7 @@ def stack(postgres_server_url, kafka_bootstrap, tmp_path_factory):
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=f"e2e{run}-",
         staff_token=TOKEN,
+        console_password=CONSOLE_PASSWORD,
     )
     stack = Stack(config, echo=lambda line: None)
     try:

@@ -82,8 +82,21 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
 
-    # token -> who it is. No token is built in: the deployment supplies them.
+    # token -> who it is. No token is built in: the deployment supplies them. Kept for
+    # scripts and internal apps; people sign in and send signed JWTs (below).
     staff_tokens: dict[str, StaffToken] = Field(default_factory=dict)
+    # Signed JWT access tokens (casestream.http.access_tokens): accepted when a key is set,
+    # either a PEM public key (the console's own, in the local stack) or an OpenID Connect
+    # provider's JWKS URL. The issuer and audience must match; expiry is enforced.
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str = "casestream-console"
+    jwt_audience: str = "casestream"
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["ES256", "RS256"])
+    # The claim holding the user's rights (a list of strings, or one space-separated string):
+    # a provider maps its roles or groups to it.
+    jwt_rights_claim: str = "rights"
+    jwt_leeway_s: float = 30.0
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -7,10 +7,11 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
-from casestream_local import demo
+from casestream_local import console_access, demo
 
 HOST = "127.0.0.1"
 
@@ -22,6 +23,8 @@ class ServiceSpec:
     env_prefix: str
     database: str  # database name without the stack's prefix
     port: int
+    # Whether it speaks Kafka (consumes, has an outbox): the console only calls the others.
+    messaging: bool = True
 
 
 SERVICES = (
@@ -30,8 +33,11 @@ SERVICES = (
     ServiceSpec("automation-svc", "automation_svc", "AUTOMATION_SVC_", "automation", 8030),
     ServiceSpec("notify-svc", "notify_svc", "NOTIFY_SVC_", "notify", 8040),
     ServiceSpec("intake-svc", "intake_svc", "INTAKE_SVC_", "intake", 8050),
+    ServiceSpec("console-svc", "console_svc", "CONSOLE_SVC_", "console", 8060, messaging=False),
 )
 SERVICE_NAMES = tuple(s.name for s in SERVICES)
+# The services that consume and publish (the fault campaign kills these; republish runs here).
+MESSAGING_SERVICE_NAMES = tuple(s.name for s in SERVICES if s.messaging)
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,12 @@ class StackConfig:
     kafka_enable_idempotence: bool = False  # Tansu rejects idempotent producers
     topic_prefix: str = ""
     staff_token: str = field(default_factory=lambda: _env("CASESTREAM_DEV_TOKEN") or "dev-admin")
+    # Who may sign in to the console, all with one password (CASESTREAM_DEMO_PASSWORD; made
+    # once per data folder when unset): console_access.DEMO_USERS unless given.
+    console_users: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: dict(console_access.DEMO_USERS)
+    )
+    console_password: str | None = field(default_factory=lambda: _env("CASESTREAM_DEMO_PASSWORD"))
     load_demo: bool = True
     demo_path: Path = demo.DEMO_PATH
     log_json: bool = field(
@@ -110,6 +122,10 @@ class StackConfig:
     @property
     def logs(self) -> Path:
         return self.data / "logs"
+
+    @property
+    def demo_password(self) -> str:
+        return console_access.demo_password(self.data, self.console_password)
 
     def service_url(self, name: str) -> str:
         return f"http://{HOST}:{self.service_ports[name]}"
@@ -148,6 +164,19 @@ def service_env(
         f"{p}LOG_JSON": str(config.log_json).lower(),
         "PYTHONUNBUFFERED": "1",
     }
+    private_key, public_key = console_access.signing_key(config.data)
+    env[f"{p}JWT_PUBLIC_KEY"] = public_key
+    if spec.name == "console-svc":
+        urls = {s.name: config.service_url(s.name) for s in SERVICES if s.messaging}
+        env |= {
+            "CONSOLE_SVC_SERVICE_URLS": json.dumps(urls),
+            "CONSOLE_SVC_SIGNING_KEY": private_key,
+            "CONSOLE_SVC_USERS": console_access.users_setting(
+                config.console_users, config.demo_password, config.data
+            ),
+            # Browsers keep Secure cookies from http://127.0.0.1 and localhost only.
+            "CONSOLE_SVC_COOKIE_SECURE": "true",
+        }
     if spec.name == "notify-svc":
         env |= {
             "NOTIFY_SVC_SMTP_HOST": HOST,

@@ -134,6 +134,10 @@ class Stack(Infrastructure):
             "smtp_http": f"http://{HOST}:{self.config.smtp_http_port}",
             "token": self.config.staff_token,
             "logs": str(self.config.logs),
+            "console_users": {
+                name: user.get("name") for name, user in self.config.console_users.items()
+            },
+            "demo_password": self.config.demo_password,
         }
 
     # -- the services ------------------------------------------------------------------------
@@ -164,6 +168,7 @@ class Stack(Infrastructure):
         running = [
             (spec, self._start_migration(spec, "republish", "--since", since))
             for spec in self._services()
+            if spec.messaging
         ]
         failed = [spec.name for spec, proc in running if proc.wait(120) != 0]
         if failed:

@@ -11,8 +11,10 @@ def describe(config: Any, info: dict[str, Any]) -> str:
     token = info["token"]
     services: dict[str, str] = info["services"]
     lines = ["", "casestream is up.", ""]
+    console = services.get("console-svc")
     for name, url in services.items():
-        lines.append(f"  {name:<15} {url:<24} API docs: {url}/docs")
+        if name != "console-svc":
+            lines.append(f"  {name:<15} {url:<24} API docs: {url}/docs")
     lines += [
         f"  {'SMTP sink':<15} smtp://{info['smtp']:<17} messages: {info['smtp_http']}/messages",
         f"  {'PostgreSQL':<15} {info['database_url']}",
@@ -20,6 +22,22 @@ def describe(config: Any, info: dict[str, Any]) -> str:
         f"  {'logs':<15} {info['logs']}/<name>.log",
         "",
         f"Staff token: {token}   (send it as: Authorization: Bearer {token})",
+    ]
+    if console:
+        users = info.get("console_users") or {}
+        password = info.get("demo_password")
+        lines += [
+            "",
+            f"Staff console: {console}",
+            f"  sign in as casey / {password}   (a caseworker: every case)",
+            *(
+                f"          or {name} / {password}   ({label})"
+                for name, label in users.items()
+                if name != "casey"
+            ),
+        ]
+    lines += [
+        "",
         "",
         "Try it:",
     ]

@@ -1,4 +1,6 @@
-"""Staff authentication: ``Authorization: Bearer <token>``, tokens from settings."""
+"""Staff authentication: ``Authorization: Bearer <token>``, either a signed JWT access token
+(people signed in through the console: casestream.http.access_tokens) or a static token from
+settings (scripts and internal apps)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,15 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from casestream.http.access_tokens import AccessTokenVerifier, InvalidAccessToken, looks_like_jwt
+
 
 @dataclass(frozen=True)
 class StaffUser:
     user: str
     rights: frozenset[str] = field(default_factory=frozenset)
+    email: str | None = None
+    name: str | None = None
 
     def may(self, right: str) -> bool:
         return "admin" in self.rights or right in self.rights
@@ -43,20 +49,44 @@ class StaffUser:
 
 
 def staff_user(request: Request) -> StaffUser:
+    """A sync dependency, so FastAPI runs it in a worker thread: fetching a provider's keys
+    (once an hour) blocks no request."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "a bearer token is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    known = request.app.state.settings.staff_tokens.get(token.strip())
-    if known is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return StaffUser(known.user, frozenset(known.rights))
+    settings = request.app.state.settings
+    known = settings.staff_tokens.get(token)
+    if known is not None:
+        return StaffUser(known.user, frozenset(known.rights), known.email, known.name)
+    verifier = _verifier(request)
+    if verifier.enabled and looks_like_jwt(token):
+        try:
+            claims = verifier.verify(token)
+        except InvalidAccessToken as error:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                f"invalid access token: {error}",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from error
+        return StaffUser(claims.user, claims.rights, claims.email, claims.name)
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def _verifier(request: Request) -> AccessTokenVerifier:
+    """One per app, built on first use from its settings (tests change settings per app)."""
+    state = request.app.state
+    verifier: AccessTokenVerifier | None = getattr(state, "access_tokens", None)
+    if verifier is None or verifier.settings is not state.settings:
+        verifier = state.access_tokens = AccessTokenVerifier(state.settings)
+    return verifier
 
 
 Staff = Annotated[StaffUser, Depends(staff_user)]

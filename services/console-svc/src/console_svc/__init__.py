@@ -1,0 +1,1 @@
+"""console-svc: the staff console, pages rendered on the server from the five services' APIs."""
