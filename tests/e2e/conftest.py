@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from casestream import devinfra
 from casestream_local.config import SERVICE_NAMES, StackConfig
+from casestream_local.console_access import DEMO_USERS
 from casestream_local.stack import Stack
 
 TOKEN = "e2e-token"
@@ -37,6 +38,8 @@ def stack(postgres_server_url, kafka_bootstrap, tmp_path_factory):
         topic_prefix=f"e2e{run}-",
         staff_token=TOKEN,
         console_password=CONSOLE_PASSWORD,
+        # One more user, for the test that locks them out with failed sign-ins.
+        console_users={**DEMO_USERS, "lockout": {"name": "Lee Out", "rights": ["cases:*:own"]}},
     )
     stack = Stack(config, echo=lambda line: None)
     try:

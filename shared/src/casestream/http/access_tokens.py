@@ -35,6 +35,7 @@ class AccessTokenVerifier:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
+        self.config = self.config_of(settings)
         self._key: Any = None
         self._jwks: jwt.PyJWKClient | None = None
         if settings.jwt_public_key:
@@ -42,6 +43,11 @@ class AccessTokenVerifier:
         elif settings.jwt_jwks_url:
             # Keys are fetched once and kept (an unknown key id fetches again: a rotation).
             self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=3600)
+
+    @staticmethod
+    def config_of(settings: ServiceSettings) -> tuple[Any, ...]:
+        s = settings
+        return (s.jwt_public_key, s.jwt_jwks_url, s.jwt_issuer, s.jwt_audience, s.jwt_rights_claim)
 
     @property
     def enabled(self) -> bool:

@@ -81,10 +81,10 @@ def staff_user(request: Request) -> StaffUser:
 
 
 def _verifier(request: Request) -> AccessTokenVerifier:
-    """One per app, built on first use from its settings (tests change settings per app)."""
+    """One per app, built on first use from its settings, again if they changed (tests)."""
     state = request.app.state
     verifier: AccessTokenVerifier | None = getattr(state, "access_tokens", None)
-    if verifier is None or verifier.settings is not state.settings:
+    if verifier is None or verifier.config != AccessTokenVerifier.config_of(state.settings):
         verifier = state.access_tokens = AccessTokenVerifier(state.settings)
     return verifier
 
