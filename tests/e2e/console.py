@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 
@@ -38,9 +39,10 @@ async def sign_in(client: httpx.AsyncClient, user: str, password: str = CONSOLE_
 
 
 @asynccontextmanager
-async def browser(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+async def browser(stack: Stack, app: Any = None) -> AsyncIterator[httpx.AsyncClient]:
     """A client that keeps cookies as a browser does on http://127.0.0.1, Secure ones too
-    (httpx's jar sends those over https only); ``client.jar`` holds them."""
+    (httpx's jar sends those over https only); ``client.jar`` holds them. With ``app``: that
+    console app, in this process, instead of the stack's."""
     jar: dict[str, str] = {}
 
     async def keep(response: httpx.Response) -> None:
@@ -57,9 +59,10 @@ async def browser(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
             request.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
 
     hooks = {"request": [send], "response": [keep]}
-    async with httpx.AsyncClient(
-        base_url=console_url(stack), timeout=30, event_hooks=hooks
-    ) as client:
+    where: dict[str, Any] = {"base_url": console_url(stack)}
+    if app is not None:
+        where = {"base_url": "http://console.test", "transport": httpx.ASGITransport(app=app)}
+    async with httpx.AsyncClient(timeout=30, event_hooks=hooks, **where) as client:
         client.jar = jar  # type: ignore[attr-defined]
         yield client
 

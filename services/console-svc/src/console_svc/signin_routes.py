@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import secrets
@@ -34,6 +35,19 @@ def _cookie(response: Response, request: Request, name: str, value: str, **kw: o
         samesite="lax",
         **kw,  # type: ignore[arg-type]
     )
+
+
+def _pack(flow: dict[str, str]) -> str:
+    """JSON in base64url: a cookie value with no quotes or commas to escape."""
+    return base64.urlsafe_b64encode(json.dumps(flow).encode()).decode()
+
+
+def _unpack(value: str) -> dict[str, str]:
+    try:
+        found = json.loads(base64.urlsafe_b64decode(value.encode()))
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _client_address(request: Request) -> str:
@@ -108,16 +122,13 @@ async def sign_in_with_provider(request: Request) -> Response:
     url, flow = await signin.authorization(redirect_uri)
     flow["next"] = _safe_next(request.query_params.get("next"))
     response = RedirectResponse(url, status_code=303)
-    _cookie(response, request, FLOW_COOKIE, json.dumps(flow), path="/sign-in", max_age=600)
+    _cookie(response, request, FLOW_COOKIE, _pack(flow), path="/sign-in", max_age=600)
     return response
 
 
 @router.get("/sign-in/callback", name="provider_callback")
 async def provider_callback(request: Request) -> Response:
-    try:
-        flow = json.loads(request.cookies.get(FLOW_COOKIE, "{}"))
-    except ValueError:
-        flow = {}
+    flow = _unpack(request.cookies.get(FLOW_COOKIE, ""))
     state, code = request.query_params.get("state", ""), request.query_params.get("code")
     if not code or not flow.get("state") or not hmac.compare_digest(state, flow["state"]):
         return _form(request, 400, error="The sign-in could not be completed. Please try again.")
