@@ -1,5 +1,5 @@
 """Wait until a service may start: its database schema is at (or past) the head revision shipped
-in this image, and every topic it may use exists.
+in this image, and every topic it may use exists (console-svc uses none: it speaks no Kafka).
 
 Kubernetes runs this as each Deployment's initContainer. The migration and topic Jobs are
 applied together with the Deployments and nothing orders them, so without this wait a new pod
@@ -25,7 +25,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from casestream.persistence.migrations import scripts
 from casestream.topics import topic_specs
 
-SERVICES = ("case-svc", "activity-svc", "automation-svc", "notify-svc", "intake-svc")
+SERVICES = ("case-svc", "activity-svc", "automation-svc", "notify-svc", "intake-svc", "console-svc")
+# The console only calls the other services' APIs: it has no broker to ask about topics.
+WITHOUT_TOPICS = {"console-svc"}
 
 
 async def schema_revisions(database_url: str) -> set[str]:
@@ -72,12 +74,13 @@ async def wait(service: str, timeout_s: float) -> bool:
             # migrated already; expand/contract migrations keep older code working meanwhile).
             if not (current and (heads <= current or current - known)):
                 problems.append(f"schema at {sorted(current) or 'nothing'}, want {sorted(heads)}")
-            if missing := await missing_topics(settings):
+            if service not in WITHOUT_TOPICS and (missing := await missing_topics(settings)):
                 problems.append(f"{len(missing)} topic(s) missing, e.g. {sorted(missing)[0]}")
         except Exception as error:  # not reachable yet: keep waiting
             problems.append(repr(error))
         if not problems:
-            print(f"{service}: schema at {sorted(current)}, topics present", flush=True)
+            topics = "" if service in WITHOUT_TOPICS else ", topics present"
+            print(f"{service}: schema at {sorted(current)}{topics}", flush=True)
             return True
         if time.monotonic() > deadline:
             print(f"{service}: gave up waiting: {'; '.join(problems)}", flush=True)

@@ -6,7 +6,7 @@ from casestream.settings import ServiceSettings
 class LocalUser(BaseModel):
     """A user of the embedded sign-in (no OpenID Connect provider configured)."""
 
-    password_hash: str  # argon2id (``console-svc hash-password`` prints one)
+    password_hash: str  # argon2id (deploy/README.md says how to make one)
     rights: list[str] = Field(default_factory=list)
     email: str | None = None
     name: str | None = None
