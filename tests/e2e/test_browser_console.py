@@ -18,12 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, async_playwright, expect
 
 from casestream.testing.plugin import eventually
 
 from .conftest import CONSOLE_PASSWORD, STAFF, url
 from .test_browser_form import CHROMIUM, FLAGS
+
+AXE = Axe()
 
 if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
     pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
@@ -71,6 +74,20 @@ async def sign_in(page: Page, console: str, user: str) -> None:
     await page.get_by_role("button", name="Sign in").click()
 
 
+async def accessible(page: Page) -> None:
+    """axe-core's rules (WCAG 2.x A and AA, best practices) find nothing on the page."""
+    results = await AXE.run(page)
+    assert results.violations_count == 0, results.generate_report()
+
+
+async def fits_a_phone(page: Page) -> None:
+    """At a phone's width the page needs no sideways scrolling."""
+    await page.set_viewport_size({"width": 390, "height": 844})
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    await page.set_viewport_size({"width": 1200, "height": 900})
+    assert overflow <= 0, f"{overflow}px wider than a phone"
+
+
 async def shoot(page: Page, tmp_path: Path, name: str) -> None:
     folder = Path(os.environ.get("CASESTREAM_SCREENSHOTS") or tmp_path)
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
@@ -84,22 +101,32 @@ async def test_a_caseworker_works_a_case_from_the_pool_to_the_archive(stack, bro
     context = await browser.new_context(viewport={"width": 1200, "height": 900})
     page = await context.new_page()
 
+    await page.goto(console)
+    await accessible(page)
+    await expect(page.get_by_label("User name")).to_be_focused()  # type at once
     await sign_in(page, console, "casey")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Cases")  # the dashboard
+    await accessible(page)
+    await page.keyboard.press("Tab")  # the keyboard's first stop skips to the content
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     main = page.locator("main")
     await expect(main.get_by_role("link", name=re.compile("available"))).to_be_visible()
 
     # The pool: take the case; it is then under My cases.
     await page.get_by_role("navigation", name="Cases").get_by_role("link", name="Available").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Available cases")
+    await accessible(page)
     await page.get_by_role("button", name=f"Take {subject}").click()
     await expect(page.get_by_role("status")).to_be_visible()
     await page.get_by_role("navigation", name="Cases").get_by_role("link", name="Dashboard").click()
     await expect(main.get_by_role("link", name=re.compile("my open cases"))).to_contain_text("1")
     await shoot(page, tmp_path, "dashboard")
+    await fits_a_phone(page)
     await page.get_by_role("navigation", name="Cases").get_by_role("link", name="My cases").click()
     await page.get_by_role("link", name=subject).click()
     await expect(page.get_by_role("heading", level=1)).to_have_text(subject)
+    await accessible(page)
+    await fits_a_phone(page)
 
     # Process action: complete the follow-up call, with a next call due in two days.
     due = date.today() + timedelta(days=2)
