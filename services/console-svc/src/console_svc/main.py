@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -90,6 +91,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(Refused)
     async def refused(request: Request, error: Refused) -> Response:
         return _problem(request, error.status, str(error))
+
+    @app.exception_handler(httpx.HTTPError)
+    async def service_unreachable(request: Request, error: httpx.HTTPError) -> Response:
+        # A service that is down or too slow: say so, and that trying again may work.
+        log.warning("a service did not answer", error=repr(error), path=request.url.path)
+        response = _problem(
+            request, 503, "A service this page needs is not answering. Try again in a moment."
+        )
+        response.headers["Retry-After"] = "10"
+        return response
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -88,13 +88,20 @@ class UserApi:
         headers: dict[str, str] | None = None,
     ) -> Any:
         query = {k: v for k, v in (params or {}).items() if v not in (None, "")}
-        response = await self.api.client.request(
-            method,
-            self.api.urls[service] + path,
-            params=query,
-            json=json,
-            headers={**self.headers, **(headers or {})},
-        )
+        for name, value in (headers or {}).items():
+            # From a form (If-Match, Idempotency-Key): HTTP carries printable ASCII only.
+            if not (value.isascii() and value.isprintable()):
+                raise Refused(422, f"{name}: not a valid value", {name.lower(): "not valid"})
+        try:
+            response = await self.api.client.request(
+                method,
+                self.api.urls[service] + path,
+                params=query,
+                json=json,
+                headers={**self.headers, **(headers or {})},
+            )
+        except httpx.InvalidURL as error:  # an id from the address bar no URL can carry
+            raise Refused(404, "There is no such page.") from error
         if response.status_code == 401:
             raise SignInRequired()
         if response.status_code >= 400:

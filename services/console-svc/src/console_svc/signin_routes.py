@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console_svc.sessions import COOKIE
-from console_svc.web import now, templates
+from console_svc.web import local_path, now, templates
 
 router = APIRouter(tags=["sign-in"])
 FORM_COOKIE = "console_signin"  # the sign-in form's token (double submit: no session yet)
@@ -20,10 +20,7 @@ FLOW_COOKIE = "console_oidc"  # state and PKCE verifier between the redirect and
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path of ours (no scheme or host: no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
+    return local_path(target) or "/"
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, **kw: object) -> None:

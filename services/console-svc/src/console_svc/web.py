@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -111,6 +111,16 @@ def see_other(path: str, **query: Any) -> RedirectResponse:
     """After a post, to the page that shows its result (a reload posts nothing again)."""
     query = {k: v for k, v in query.items() if v not in (None, "")}
     return RedirectResponse(path + ("?" + urlencode(query) if query else ""), status_code=303)
+
+
+def local_path(value: str | None) -> str | None:
+    """Only a path on this site: never another site (``//host``, ``/\\host``, ``http:``)."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return None
+    return value
 
 
 def form_text(form: Any, name: str) -> str | None:

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from console_svc.pages.case_page import Failed, show_case
 from console_svc.services_api import Refused
-from console_svc.web import Page, form_text, see_other
+from console_svc.web import Page, form_text, local_path, see_other
 
 # A due time given as a date only: the morning of that day.
 DEFAULT_TIME = time(9, 0)
@@ -30,16 +30,6 @@ def if_match(form: Any) -> dict[str, str]:
     """The version the page showed: the service refuses (409) if it changed meanwhile."""
     version = form_text(form, "version")
     return {"If-Match": version} if version else {}
-
-
-def local_path(value: str | None) -> str | None:
-    """Only a path on this site: never another site (``//host``, ``/\\host``, ``http:``)."""
-    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
-        return None
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return None
-    return value
 
 
 def done(form: Any, case_id: str, notice: str) -> RedirectResponse:
