@@ -93,6 +93,15 @@ async def test_my_work_is_filtered_and_ordered_by_due_time(service):
     assert await listed(service, mine, assignee="me", due_before=at(6), status="scheduled") == [
         a["id"] for a in (late, later, soon)
     ]
+    # What is coming up (the mirror of overdue), and a window between two times.
+    assert await listed(service, mine, assignee="me", status="scheduled", due_after=at(0)) == [
+        soon["id"],
+        future["id"],
+    ]
+    assert await listed(
+        service, mine, assignee="me", status="scheduled", due_after=at(-3), due_before=at(6)
+    ) == [later["id"], soon["id"]]
+    assert await listed(service, due_after=at(4), due_before=at(6), case_id=case_id) == [soon["id"]]
     assert await listed(service, mine, assignee="me", type="email") == [later["id"]]
     assert await listed(service, mine, assignee="me", case_id=case_id) == [late["id"], soon["id"]]
     # Without an assignee: the same order over everyone's work.

@@ -212,6 +212,11 @@ async def test_each_filter_finds_exactly_its_cases(caseload, monkeypatch, dense)
             ["archived", "neighbours"],
         ),
         ({"tag": "urgent", "status": "open", "assignee": "me"}, ["streetlight"]),
+        # By id, several at once (a page of activities names their cases), still filtered.
+        ({"id": [caseload.ids["bins"], caseload.ids["order"]]}, ["order", "bins"]),
+        ({"id": [caseload.ids["archived"]]}, []),
+        ({"id": [caseload.ids["archived"]], "active": "all"}, ["archived"]),
+        ({"id": [str(uuid.uuid4())]}, []),
     ]
     for params, expected in expectations:
         assert await listed(caseload, **params) == expected, params
@@ -252,6 +257,8 @@ async def test_bad_queries_are_refused_naming_the_parameter(caseload):
         ({"opened_from": "2024-03-01", "opened_to": "2024-02-01"}, ["query", "opened_to"]),
         ({"cursor": "garbage"}, ["query", "cursor"]),
         ({"q": "x" * 201}, ["query", "q"]),
+        ({"id": "nope"}, ["query", "id", 0]),
+        ({"id": [str(uuid.uuid4()) for _ in range(101)]}, ["query", "id"]),
     ]:
         response = await caseload.api.get("/cases", params=params)
         assert response.status_code == 422, (params, response.text)

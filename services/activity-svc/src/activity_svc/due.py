@@ -32,6 +32,7 @@ class DueFilters:
     assignee: str | None = None  # a user id ("me" already resolved)
     status: str | None = None
     due_before: datetime | None = None
+    due_after: datetime | None = None
     overdue: bool = False
     type: str | None = None
     case_id: uuid.UUID | None = None
@@ -65,6 +66,9 @@ def due_query(
         # due_at bounds the order key too (for a dated activity they are equal): the range
         # then limits the index scan, not only a filter after it.
         conditions += [due_at < min(before), sort_at < min(before)]
+    if filters.due_after is not None:
+        # What is coming up (the mirror of overdue): the index scan starts there.
+        conditions += [due_at >= filters.due_after, sort_at >= filters.due_after]
     if filters.type is not None:
         conditions.append(activities.c.type == filters.type)
     if filters.case_id is not None:

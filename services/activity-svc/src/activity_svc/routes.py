@@ -78,6 +78,9 @@ async def what_is_due(
     assignee: Annotated[Line | None, Query(description='"me" or a user id')] = None,
     status: Literal["scheduled", "completed", "cancelled"] | None = None,
     due_before: AwareDatetime | None = None,
+    due_after: Annotated[
+        AwareDatetime | None, Query(description="due at or after this time (what is coming up)")
+    ] = None,
     overdue: bool = False,
     type: Line | None = None,
     case_id: uuid.UUID | None = None,
@@ -85,11 +88,12 @@ async def what_is_due(
     cursor: Cursor = None,
 ) -> Any:
     """Activities by due time (then id): mine with ``assignee=me``, ``overdue=true`` for
-    scheduled ones already due."""
+    scheduled ones already due, ``due_after`` for those still to come."""
     filters = DueFilters(
         assignee=staff.user if assignee == "me" else assignee,
         status=status,
         due_before=due_before,
+        due_after=due_after,
         overdue=overdue,
         type=type,
         case_id=case_id,

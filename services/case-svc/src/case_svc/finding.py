@@ -53,6 +53,7 @@ class CaseFilters:
     statuses: list[str] = field(default_factory=list)
     assignee: str | None = None  # "me", "none" or a user id
     client_id: uuid.UUID | None = None
+    ids: list[uuid.UUID] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     opened_from: date | None = None
     opened_to: date | None = None
@@ -80,6 +81,8 @@ def case_conditions(staff: StaffUser, f: CaseFilters) -> list[sa.ColumnElement[b
             case_clients.c.contact_id == f.client_id
         )
         where.append(cases.c.id.in_(of_client))
+    if f.ids:
+        where.append(cases.c.id.in_(f.ids))
     if f.tags:
         where.append(cases.c.tags.contains(f.tags))
     if f.opened_from:

@@ -25,6 +25,8 @@ from casestream.persistence.database import Transaction
 router = APIRouter(tags=["finding"])
 
 Names = Annotated[list[Line] | None, Query()]
+# Cases asked for by id in one list (a page showing activities of many cases names them).
+MAX_IDS = 100
 
 
 @router.get("/cases", response_model=Page[Case])
@@ -38,6 +40,10 @@ async def find_cases(
         Line | None, Query(description="`me`, `none` (the available pool) or a user id")
     ] = None,
     client_id: uuid.UUID | None = None,
+    id: Annotated[
+        list[uuid.UUID] | None,
+        Query(max_length=MAX_IDS, description="these cases only (repeat it; at most 100)"),
+    ] = None,
     tag: Annotated[list[Line] | None, Query(description="cases carrying every one")] = None,
     opened_from: date | None = None,
     opened_to: date | None = None,
@@ -50,8 +56,8 @@ async def find_cases(
     limit: Limit = 50,
     cursor: Cursor = None,
 ):
-    """Cases the caller may see, newest first by default. Repeat ``case_type``, ``status``
-    or ``tag`` to give several."""
+    """Cases the caller may see, newest first by default. Repeat ``case_type``, ``status``,
+    ``tag`` or ``id`` to give several."""
     if opened_from and opened_to and opened_from > opened_to:
         raise invalid(("query", "opened_to"), "opened_to is before opened_from")
     if instance:
@@ -62,6 +68,7 @@ async def find_cases(
         statuses=status or [],
         assignee=assignee,
         client_id=client_id,
+        ids=id or [],
         tags=tag or [],
         opened_from=opened_from,
         opened_to=opened_to,

@@ -4,7 +4,6 @@ overdue ones. Paged."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,8 +15,6 @@ from console_svc.web import CurrentPage, now
 router = APIRouter()
 
 PAGE_SIZE = 25
-# Pages of overdue ones skipped at most to reach those coming up (then the page says so).
-MAX_SKIPPED_PAGES = 20
 
 
 @router.get("/my-work", response_class=HTMLResponse)
@@ -67,33 +64,23 @@ async def _nothing() -> dict[str, Any]:
 
 
 async def _coming_up(page: Any, cursor: str | None) -> dict[str, Any]:
-    """My scheduled activities not yet due, by due time. activity-svc lists the overdue ones
-    first in that order (it has no "due after"): pages holding only those are skipped."""
-    moment = now()
-    for _ in range(MAX_SKIPPED_PAGES):
-        found = await page.api.get(
-            ACTIVITY,
-            "/activities",
-            assignee="me",
-            status="scheduled",
-            limit=PAGE_SIZE,
-            cursor=cursor,
-        )
-        items = [a for a in found["items"] if not _due_by(a, moment)]
-        cursor = found.get("next_cursor")
-        if items or not cursor:
-            return {"items": items, "next_cursor": cursor}
-    return {"items": [], "next_cursor": cursor}
-
-
-def _due_by(activity: dict[str, Any], moment: datetime) -> bool:
-    due = activity.get("due_at")
-    return bool(due) and datetime.fromisoformat(due) <= moment
+    """My scheduled activities not yet due, by due time."""
+    return await page.api.get(
+        ACTIVITY,
+        "/activities",
+        assignee="me",
+        status="scheduled",
+        due_after=now().isoformat(),
+        limit=PAGE_SIZE,
+        cursor=cursor,
+    )
 
 
 async def _cases_of(page: Any, activities: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The cases of these activities by id, for their subjects; one not readable is left
-    out (its activity still links to it)."""
-    ids = {a["case_id"] for a in activities if a.get("case_id")}
-    found = await page.gather(**{i: page.api.get(CASE, f"/cases/{i}") for i in ids})
-    return {i: case for i, case in found.items() if not isinstance(case, Refused)}
+    """The cases of these activities by id, for their subjects, in one call; one the user may
+    not see is left out (its activity still links to it)."""
+    ids = sorted({a["case_id"] for a in activities if a.get("case_id")})
+    if not ids:
+        return {}
+    found = await page.api.get(CASE, "/cases", id=ids, active="all", limit=len(ids))
+    return {case["id"]: case for case in found["items"]}
