@@ -1,6 +1,7 @@
 # casestream: one command to run the whole system locally, one to test it.
-# `make up` starts PostgreSQL, a Kafka-compatible broker, an SMTP sink and the five services
-# (see deploy/local/README.md); `make down` stops them; `make test` lints and runs every test.
+# `make up` starts PostgreSQL, a Kafka-compatible broker, an SMTP sink, the five services and
+# the staff console (see deploy/local/README.md); `make down` stops them; `make test` lints and
+# runs every test.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,7 +12,7 @@ UV = $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 .PHONY: help ensure-uv sync up down status test lint format bench faults
 
 help:
-	@echo "make up      start everything locally (PostgreSQL, broker, SMTP sink, 5 services, demo config)"
+	@echo "make up      start everything locally (PostgreSQL, broker, SMTP sink, 5 services, console, demo)"
 	@echo "make down    stop what 'make up' started"
 	@echo "make status  what runs, and whether each service is ready"
 	@echo "make test    ruff check and mypy, then every test (pytest)"
