@@ -9,7 +9,7 @@ PYTHON ?= python3
 # after `ensure-uv` has run.
 UV = $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: help ensure-uv sync up down status test lint format bench faults
+.PHONY: help ensure-uv sync up down status test lint format bench faults docs
 
 help:
 	@echo "make up      start everything locally (PostgreSQL, broker, SMTP sink, 5 services, console, demo)"
@@ -20,6 +20,7 @@ help:
 	@echo "make format  ruff format and ruff check --fix"
 	@echo "make bench   the form load benchmark"
 	@echo "make faults  the fault campaign: two replicas each, every fault under load (docs/faults.md)"
+	@echo "make docs    docs/configuration.md from the settings classes"
 
 ensure-uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
@@ -59,3 +60,7 @@ bench: ensure-uv
 # Its own stack (.data/faults, ports 18xxx), so it runs beside `make up`'s.
 faults: sync
 	cd bench && $(UV) run python faults.py
+
+# The configuration reference is made from the settings classes (tests/docs checks it).
+docs: ensure-uv
+	$(UV) run python -m casestream.settings_reference > docs/configuration.md

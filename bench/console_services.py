@@ -24,6 +24,7 @@ import importlib
 import io
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -509,6 +510,7 @@ def serving(database_urls: dict[str, str], public_key: str) -> Iterator[Served]:
                 f"{prefix}STAFF_TOKENS": json.dumps(tokens),
                 f"{prefix}LOG_LEVEL": "WARNING",
                 f"{prefix}LOG_JSON": "false",
+                "INTAKE_SVC_FORM_SECRET": secrets.token_urlsafe(24),
             }
             log = open(logs / f"{service}.log", "wb")  # noqa: SIM115 (the process writes it)
             processes[service] = subprocess.Popen(

@@ -33,6 +33,13 @@ from casestream.messaging.relay import OutboxRelay
 from casestream.persistence.database import Database
 from casestream.settings import ServiceSettings
 from casestream.shutdown import finish_within
+from casestream.startup import (
+    SettingsError,
+    ensure_database_reachable,
+    ensure_server_reachable,
+    read_settings,
+    refuse,
+)
 
 log = get_logger(__name__)
 
@@ -195,11 +202,13 @@ def run_cli(
         "back as the outbox keeps published rows)",
     )
     args = parser.parse_args(argv)
-    settings = settings_factory()
+    settings = read_settings(settings_factory)
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     if args.command == "migrate":
         from casestream.persistence.migrations import upgrade
 
+        # A database that does not exist yet is made by upgrade: the server must answer.
+        ensure_server_reachable(settings)
         upgrade(migrations, settings.database_url)
         return
     if args.command == "republish":
@@ -207,7 +216,11 @@ def run_cli(
         return
     import uvicorn
 
-    app = app_factory(settings)
+    ensure_database_reachable(settings)
+    try:
+        app = app_factory(settings)
+    except SettingsError as error:
+        refuse(settings.service_name, str(error))
     _tune_garbage_collector()
     uvicorn.run(
         app,

@@ -31,10 +31,14 @@ def _database_url(database: str) -> str:
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CASESTREAM_", extra="ignore")
 
+    # The service's name in logs, metrics, consumer groups and the inbox (set by the service).
     service_name: str = "casestream"
+    # Its own database (SQLAlchemy URL, asyncpg driver): casestream_<service> by default.
     database_url: str = _database_url("casestream")
+    # Connections kept open to it by each process.
     database_pool_size: int = 10
 
+    # The Kafka brokers to start from, comma-separated host:port.
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Prepended to every topic and consumer group name: several systems (or test runs) can
     # share one broker without seeing each other's messages.
@@ -43,10 +47,14 @@ class ServiceSettings(BaseSettings):
     # producers, so the local stack turns it off.
     kafka_acks: Literal["all", 0, 1, -1] = "all"
     kafka_enable_idempotence: bool = False
+
+    # How long a produce or other broker request may take before it fails (and is retried).
     kafka_request_timeout_s: float = 10.0
+    # A producer waits this long to fill a batch before sending it.
     kafka_linger_ms: int = 5
     # New consumer groups start at the beginning: nothing published before they joined is missed.
     kafka_auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    # The largest message a service publishes (the broker's and topics' limit must allow it).
     kafka_max_message_bytes: int = 1_000_000
     # A stopping consumer says nothing to its group: its partitions move once its session
     # times out (10 s). Tansu 0.6 keeps a leader that leaves mid-rebalance as the group's
@@ -59,8 +67,8 @@ class ServiceSettings(BaseSettings):
     # CONSUME_BATCH_SIZE records, handled in one transaction.
     consume_workers: int = 1
     consume_batch_size: int = 100
-    # A failing message is retried this many times in all, with exponential backoff, then
-    # it goes to <topic>.dlq.
+    # A failing message is retried this many times in all, with exponential backoff from
+    # the initial wait up to the longest, then it goes to <topic>.dlq.
     consume_max_attempts: int = 5
     consume_backoff_initial_s: float = 0.2
     consume_backoff_max_s: float = 5.0
@@ -69,35 +77,48 @@ class ServiceSettings(BaseSettings):
     held_poll_interval_s: float = 2.0
     held_give_up_s: float = 7 * 24 * 3600.0
 
+    # The outbox relay publishes up to this many rows at a time, and looks for rows this
+    # often when no commit woke it.
     outbox_batch_size: int = 200
     outbox_poll_interval_s: float = 1.0
     # A woken relay waits this long first, so the commits of a busy moment go in one batch.
     outbox_linger_ms: int = 5
+    # A row that fails to publish this many times is parked (kept, no longer tried).
     outbox_max_attempts: int = 10
+    # The outbox's shards, each relayed in order under its own advisory lock (by key).
     outbox_shards: int = 8
+    # Commits wake the relay with LISTEN/NOTIFY (off: it only polls).
     outbox_notify: bool = True
+    # Published outbox rows are kept this long (for `republish` after a broker lost data).
     outbox_retention_hours: int = 72
+    # Inbox rows (message ids handled) are kept this long: a redelivery older than that
+    # would be handled again.
     inbox_retention_hours: int = 24 * 14
 
+    # Where the HTTP API listens.
     http_host: str = "127.0.0.1"
     http_port: int = 8000
 
     # token -> who it is. No token is built in: the deployment supplies them. Kept for
     # scripts and internal apps; people sign in and send signed JWTs (below).
     staff_tokens: dict[str, StaffToken] = Field(default_factory=dict)
-    # Signed JWT access tokens (casestream.http.access_tokens): accepted when a key is set,
-    # either a PEM public key (the console's own, in the local stack) or an OpenID Connect
-    # provider's JWKS URL. The issuer and audience must match; expiry is enforced.
+    # Signed JWT access tokens (casestream.http.access_tokens) are accepted when a key is
+    # set: a PEM public key (the console's own, in the local stack) ...
     jwt_public_key: str | None = None
+    # ... or an OpenID Connect provider's JWKS URL (keys kept an hour).
     jwt_jwks_url: str | None = None
+    # The issuer and audience a token must name; expiry is enforced, with this leeway for
+    # clocks that differ.
     jwt_issuer: str = "casestream-console"
     jwt_audience: str = "casestream"
+    jwt_leeway_s: float = 30.0
+    # The signature algorithms taken (asymmetric only: a verifier cannot sign).
     jwt_algorithms: list[str] = Field(default_factory=lambda: ["ES256", "RS256"])
     # The claim holding the user's rights (a list of strings, or one space-separated string):
     # a provider maps its roles or groups to it.
     jwt_rights_claim: str = "rights"
-    jwt_leeway_s: float = 30.0
 
+    # Log level, and one JSON object per line (off: readable lines for a terminal).
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from casestream_local import console_access, demo
+from casestream_local.local_secrets import kept_secret
 
 HOST = "127.0.0.1"
 
@@ -177,6 +178,10 @@ def service_env(
             # Browsers keep Secure cookies from http://127.0.0.1 and localhost only.
             "CONSOLE_SVC_COOKIE_SECURE": "true",
         }
+    if spec.name == "intake-svc":
+        env["INTAKE_SVC_FORM_SECRET"] = _env("INTAKE_SVC_FORM_SECRET") or kept_secret(
+            config.data, "form-secret"
+        )
     if spec.name == "notify-svc":
         env |= {
             "NOTIFY_SVC_SMTP_HOST": HOST,

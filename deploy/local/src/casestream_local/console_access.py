@@ -6,13 +6,14 @@ Created only here: no user, password or key is built into the services."""
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from casestream_local.local_secrets import kept_secret
 
 # Who can sign in to the local console (all with the demo password): a caseworker who works
 # every case, one who sees only their own, and an administrator who may configure.
@@ -58,13 +59,7 @@ def signing_key(data: Path) -> tuple[str, str]:
 
 def demo_password(data: Path, given: str | None = None) -> str:
     """The demo users' password: the one given, else the one made for this data folder."""
-    if given:
-        return given
-    path = _folder(data) / "demo-password"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(9))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return given or kept_secret(data, "demo-password", size=9)
 
 
 def users_setting(users: dict[str, dict[str, Any]], password: str, data: Path) -> str:

@@ -30,18 +30,24 @@ class Settings(ServiceSettings, service="console-svc"):
     )
     # Where the public reaches intake-svc's forms (links to /f/<slug>); default its API URL.
     public_intake_url: str | None = None
+    # How long a call to a service may take before the page says it is not answering.
     api_timeout_s: float = 10.0
 
     # The embedded sign-in: users by name, and the key their access tokens are signed with
     # (a PEM EC P-256 private key; the services get its public key as JWT_PUBLIC_KEY).
     users: dict[str, LocalUser] = Field(default_factory=dict)
     signing_key: str | None = None
+    # The key's id in its tokens and the JWKS: a new key needs a new id (services keep a
+    # fetched key by its id).
     signing_key_id: str = "console-1"
+    # How long an access token the console signs is valid (it renews it before then).
     access_token_ttl_s: int = 900
 
     # An OpenID Connect provider (Keycloak, ...): when its issuer is set, staff sign in there
     # (authorization code with PKCE) and the console sends the provider's access tokens on.
     oidc_issuer: str | None = None
+    # The console's client at the provider (a secret for a confidential client), and the
+    # scopes it asks for.
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
     oidc_scopes: str = "openid email profile"
@@ -56,4 +62,6 @@ class Settings(ServiceSettings, service="console-svc"):
     # Failed sign-ins per user name and per client address in a quarter of an hour.
     signin_failures_per_user: int = 5
     signin_failures_per_address: int = 20
+    # How many proxies in front append to X-Forwarded-For (0: the peer address is the
+    # client's): the address failed sign-ins are counted by.
     trusted_proxy_hops: int = 0

@@ -1,9 +1,5 @@
 from casestream.settings import ServiceSettings
 
-# For development and tests only: anyone who knows it can forge render tokens. Deployments set
-# INTAKE_SVC_FORM_SECRET (the service logs a warning at start when it is left as this).
-DEVELOPMENT_FORM_SECRET = "development-only-form-secret"
-
 
 class Settings(ServiceSettings, service="intake-svc"):
     http_port: int = 8050
@@ -13,8 +9,10 @@ class Settings(ServiceSettings, service="intake-svc"):
     # 1 in 18 with 20: the posts, the relay, the consumer and the form cache overlap).
     database_pool_size: int = 32
 
-    # Render tokens: HMAC-SHA256 over (slug, render time, the page's idempotency key).
-    form_secret: str = DEVELOPMENT_FORM_SECRET
+    # Render tokens: HMAC-SHA256 over (slug, render time, the page's idempotency key), with
+    # this secret (required: anyone who knows it can forge them; the local stack makes one),
+    # valid this long.
+    form_secret: str | None = None
     form_token_max_age_s: float = 24 * 3600
     # A post sooner than this after its page was rendered is taken for a bot.
     form_min_seconds: float = 3.0

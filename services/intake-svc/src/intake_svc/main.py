@@ -11,8 +11,9 @@ from casestream.http.app import create_service_app
 from casestream.logging import get_logger
 from casestream.messaging.broker import declare_publisher
 from casestream.service import Runtime
+from casestream.startup import SettingsError
 from intake_svc import public_routes, staff_routes
-from intake_svc.config import DEVELOPMENT_FORM_SECRET, Settings
+from intake_svc.config import Settings
 from intake_svc.defences import PostLimits
 from intake_svc.forms import FormCache
 from intake_svc.handlers import Handlers
@@ -23,8 +24,11 @@ log = get_logger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    if settings.form_secret == DEVELOPMENT_FORM_SECRET:
-        log.warning("INTAKE_SVC_FORM_SECRET is not set: render tokens can be forged")
+    if not settings.form_secret or len(settings.form_secret) < 16:
+        raise SettingsError(
+            "INTAKE_SVC_FORM_SECRET must be set to a long random value (16 characters or "
+            "more): the web forms' render tokens are signed with it"
+        )
     runtime = Runtime(settings)
     handlers = Handlers()
     declare_publisher(
