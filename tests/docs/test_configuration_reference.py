@@ -38,3 +38,14 @@ def test_a_setting_without_a_comment_is_refused() -> None:
 
     with pytest.raises(Undocumented, match="undocumented"):
         entries(Settings)
+
+
+def test_the_operators_guide_names_every_dead_letter_topic() -> None:
+    from casestream.topics import dead_letter_topic, topic_specs
+
+    guide = (DOC.parents[1] / "deploy" / "README.md").read_text()
+    watched = guide[guide.index("**Dead-letter topics to watch.**") :]
+    watched = watched[: watched.index("Alert on any growth")]
+    topics = [spec.name for spec in topic_specs() if not spec.name.endswith(".dlq")]
+    missing = [t for t in topics if f"`{dead_letter_topic(t)}`" not in watched]
+    assert not missing, f"deploy/README.md's dead-letter list misses {missing}"
