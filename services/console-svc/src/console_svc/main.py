@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await api.close()
             await database.dispose()
 
-    app = FastAPI(title="console-svc", lifespan=lifespan)
+    # Pages, not an API to try out: no /docs (its document stays at /openapi.json).
+    app = FastAPI(title="console-svc", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.database = database
     app.state.api = api

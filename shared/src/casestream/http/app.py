@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -12,9 +13,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream.specification import AsyncAPI
-from faststream.specification.asyncapi.site import get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from casestream.http.api_docs import asyncapi_page, serve_swagger_ui
 from casestream.http.bad_input import refuse_unstorable_data
 from casestream.logging import get_logger
 from casestream.service import Runtime
@@ -49,7 +50,8 @@ def create_service_app(
                 await cancel_and_wait(task, 15, task.get_name())
             await runtime.stop()
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
+    serve_swagger_ui(app, title)
     app.state.settings = runtime.settings
     app.state.runtime = runtime
 
@@ -78,7 +80,8 @@ def create_service_app(
 
     @app.get("/asyncapi", tags=["ops"], response_class=HTMLResponse)
     async def asyncapi_html() -> str:
-        return get_asyncapi_html(spec.to_specification())
+        document = json.loads(spec.to_specification().to_json())
+        return asyncapi_page(document, f"{title} messages")
 
     for router in routers:
         app.include_router(router)
