@@ -79,3 +79,49 @@ def asyncapi_page(document: dict[str, Any], title: str) -> str:
 
 def _refers(operation: dict[str, Any], channel: str) -> bool:
     return str(operation.get("channel", {}).get("$ref", "")).endswith(f"/{channel}")
+
+
+# The refusals every staff operation can answer, and the body they carry (FastAPI's shape).
+REFUSALS = {
+    "401": "No token, or one that is not valid (unknown, expired, badly signed).",
+    "403": "The token lacks the right this needs, or the thing belongs to a case it may not see.",
+}
+CONFLICT = "The state forbids it now (taken by someone else, changed since the version sent)."
+NOT_FOUND = "No such thing."
+
+
+def document_refusals(app: FastAPI) -> None:
+    """Each operation's OpenAPI entry lists the errors it may answer: 401 and 403 where a
+    token is needed, 404 where the path names a thing, 409 for a change, with their body."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = original()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault(
+            "Refusal",
+            {
+                "type": "object",
+                "properties": {"detail": {"type": "string", "description": "why, in words"}},
+                "required": ["detail"],
+            },
+        )
+        body = {"application/json": {"schema": {"$ref": "#/components/schemas/Refusal"}}}
+        for path, operations in document.get("paths", {}).items():
+            for method, operation in operations.items():
+                responses = operation.setdefault("responses", {})
+                wanted: dict[str, str] = {}
+                if operation.get("security"):
+                    wanted |= REFUSALS
+                if "{" in path:
+                    wanted["404"] = NOT_FOUND
+                if method in ("post", "put", "patch", "delete") and operation.get("security"):
+                    wanted["409"] = CONFLICT
+                for status, description in wanted.items():
+                    responses.setdefault(status, {"description": description, "content": body})
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from casestream.http.api_docs import asyncapi_page, serve_swagger_ui
+from casestream.http.api_docs import asyncapi_page, document_refusals, serve_swagger_ui
 from casestream.http.bad_input import refuse_unstorable_data
 from casestream.logging import get_logger
 from casestream.service import Runtime
@@ -52,6 +52,7 @@ def create_service_app(
 
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
     serve_swagger_ui(app, title)
+    document_refusals(app)
     app.state.settings = runtime.settings
     app.state.runtime = runtime
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from casestream.http.access_tokens import AccessTokenVerifier, InvalidAccessToken, looks_like_jwt
 
@@ -48,7 +49,20 @@ class StaffUser:
         ]
 
 
-def staff_user(request: Request) -> StaffUser:
+# Declares the scheme in each service's OpenAPI document (its /docs gets an Authorize
+# button); the checking is ours, below, so a missing header is our 401, not FastAPI's 403.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="staff",
+    description="A static staff token from the service's settings, or a signed JWT access "
+    "token (the console's, or an OpenID Connect provider's).",
+)
+
+
+def staff_user(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
+) -> StaffUser:
     """A sync dependency, so FastAPI runs it in a worker thread: fetching a provider's keys
     (once an hour) blocks no request."""
     header = request.headers.get("authorization", "")
