@@ -22,6 +22,7 @@ import asyncpg
 import sqlalchemy as sa
 from aiokafka.admin import AIOKafkaAdminClient
 
+from casestream.messaging.kafka_security import client_options
 from casestream.persistence.migrations import scripts
 from casestream.topics import topic_specs
 
@@ -47,7 +48,9 @@ async def schema_revisions(database_url: str) -> set[str]:
 
 async def missing_topics(settings: object) -> set[str]:
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        request_timeout_ms=10_000,
+        **client_options(settings),  # type: ignore[arg-type]
     )
     await asyncio.wait_for(admin.start(), 15)
     try:

@@ -5,7 +5,9 @@ The one-shot topic Job of a deployment runs this. Unlike ``casestream.topics.ens
 and ``min.insync.replicas`` a production cluster needs. Running it again creates nothing.
 
 Environment: KAFKA_BOOTSTRAP_SERVERS, TOPIC_PREFIX (default ""), TOPIC_PARTITIONS (6),
-TOPIC_REPLICATION_FACTOR (1), TOPIC_MIN_INSYNC_REPLICAS (unset: the broker's default).
+TOPIC_REPLICATION_FACTOR (1), TOPIC_MIN_INSYNC_REPLICAS (unset: the broker's default), and
+the services' Kafka security settings under the prefix CASESTREAM_
+(CASESTREAM_KAFKA_SECURITY_PROTOCOL, ..._SSL_CAFILE, ..._SASL_USERNAME: docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import os
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from casestream.messaging.kafka_security import client_options
+from casestream.settings import ServiceSettings
 from casestream.topics import topic_specs
 
 
@@ -28,7 +32,8 @@ async def create_topics() -> None:
         # With acks=all, a write succeeds once this many replicas have it.
         configs["min.insync.replicas"] = min_isr
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    security = client_options(ServiceSettings())  # CASESTREAM_KAFKA_SECURITY_PROTOCOL, ...
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000, **security)
     await asyncio.wait_for(admin.start(), 60)
     try:
         existing = set(await admin.list_topics())

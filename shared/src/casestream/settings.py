@@ -48,6 +48,30 @@ class ServiceSettings(BaseSettings):
     kafka_acks: Literal["all", 0, 1, -1] = "all"
     kafka_enable_idempotence: bool = False
 
+    # How the services reach the brokers: PLAINTEXT (local), SSL (TLS), SASL_PLAINTEXT or
+    # SASL_SSL (a user name over TLS: what production brokers want).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # TLS: the CA the brokers' certificates are checked against (none: the system's), and a
+    # client certificate and key (PEM files) when the brokers ask for one (mutual TLS).
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    kafka_ssl_key_password: str | None = None
+    # Check that the broker's certificate names the host connected to (keep it on).
+    kafka_ssl_check_hostname: bool = True
+    # SASL: the mechanism, and the user and password for PLAIN and SCRAM.
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] = (
+        "SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    # OAUTHBEARER: tokens from this OAuth 2 token endpoint (client credentials grant), as
+    # this client, with these scopes (space-separated).
+    kafka_sasl_oauth_token_url: str | None = None
+    kafka_sasl_oauth_client_id: str | None = None
+    kafka_sasl_oauth_client_secret: str | None = None
+    kafka_sasl_oauth_scope: str | None = None
+
     # How long a produce or other broker request may take before it fails (and is retried).
     kafka_request_timeout_s: float = 10.0
     # A producer waits this long to fill a batch before sending it.

@@ -16,6 +16,7 @@ from faststream.kafka import KafkaBroker
 
 from casestream.logging import get_logger
 from casestream.messaging.consumption import Subscription
+from casestream.messaging.kafka_security import broker_options, client_options
 from casestream.settings import ServiceSettings
 
 
@@ -33,6 +34,7 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
         logger=get_logger("faststream"),
         log_level=logging.DEBUG,
         description=f"{settings.service_name}: messages it hears and says",
+        **broker_options(settings),
     )
 
 
@@ -63,6 +65,7 @@ def create_consumer(settings: ServiceSettings, group_id: str) -> AIOKafkaConsume
         auto_offset_reset=settings.kafka_auto_offset_reset,
         request_timeout_ms=int(settings.kafka_request_timeout_s * 1000) + 30_000,
         max_partition_fetch_bytes=settings.kafka_max_message_bytes + 64_000,
+        **client_options(settings),
     )
 
 

@@ -6,22 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 
 
 class TcpProxy:
     """Forwards 127.0.0.1:``port`` to ``host``:``target_port``. ``cut()`` drops every
-    connection and refuses new ones; ``mend()`` listens again on the same port."""
+    connection and refuses new ones; ``mend()`` listens again on the same port. With
+    ``tls``, it speaks TLS to its clients (and plain TCP to the server): a TLS listener in
+    front of a server that has none. ``port``: the one to listen on (0: any free one)."""
 
-    def __init__(self, host: str, target_port: int) -> None:
+    def __init__(
+        self, host: str, target_port: int, *, port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.host = host
         self.target_port = target_port
-        self.port = 0
+        self.port = port
+        self.tls = tls
         self._server: asyncio.Server | None = None
         self._streams: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> TcpProxy:
         self._server = await asyncio.start_server(
-            self._forward, "127.0.0.1", self.port, reuse_address=True
+            self._forward, "127.0.0.1", self.port, reuse_address=True, ssl=self.tls
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
