@@ -52,3 +52,14 @@ redriven = Counter(
     "Hand-overs sent again by their owner because no outcome came in time, by message type",
     ["service", "type"],
 )
+http_requests = Counter(
+    "casestream_http_requests_total",
+    "HTTP requests answered, by route (its template, not the path) and status",
+    ["service", "method", "route", "status"],
+)
+http_request_seconds = Histogram(
+    "casestream_http_request_seconds",
+    "Time to answer an HTTP request, by route",
+    ["service", "method", "route"],
+    buckets=(0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

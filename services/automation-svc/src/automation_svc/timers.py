@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from automation_svc import actions, read_models, redrive
 from automation_svc.actions import ActionFailed
@@ -40,6 +40,13 @@ timer_lateness = Histogram(
     "casestream_automation_timer_lateness_seconds",
     "How long after its due time an action ran",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+
+
+timers_late = Gauge(
+    "casestream_automation_timers_late_seconds",
+    "How long past its due time the most overdue pending action is (0: none is late)",
+    ["service"],
 )
 
 
@@ -84,6 +91,9 @@ class TimerWorker:
                 )
             ).scalar()
         poll = self.settings.timer_poll_interval_s
+        # How late the most overdue pending action is: about 0 while timers fire on time.
+        late = 0.0 if soonest is None else (self.clock.now() - soonest).total_seconds()
+        timers_late.labels(self.settings.service_name).set(max(late, 0.0))
         if soonest is None:
             return poll
         return min(max((soonest - self.clock.now()).total_seconds(), 0.0), poll)

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from casestream.http.request_metrics import RequestMetrics
 from casestream.logging import get_logger
 from casestream.persistence.database import Database
 from console_svc import pages
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Pages, not an API to try out: no /docs (its document stays at /openapi.json).
     app = FastAPI(title="console-svc", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(RequestMetrics, service=settings.service_name)
     app.state.settings = settings
     app.state.database = database
     app.state.api = api

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client import Counter
 
 from casestream import topics
 from casestream.logging import get_logger
@@ -82,6 +83,14 @@ async def record_drafts(tx: Transaction, drafted: list[Drafted]) -> set[uuid.UUI
     return set(recorded.scalars())
 
 
+# For alerts on failing email (deploy/k8s/monitoring): counted once their outcome committed.
+emails_finished = Counter(
+    "casestream_emails_total",
+    "Emails whose fate is known, by status (sent, failed, suppressed)",
+    ["service", "status"],
+)
+
+
 async def settle(tx: Transaction, settings: Settings, outcomes: list[Outcome]) -> None:
     """Write the outcomes, and publish an event for each email whose fate is now known."""
     await _finish(tx, settings, [o for o in outcomes if o.status in EVENT_TYPES])
@@ -108,6 +117,7 @@ async def _finish(tx: Transaction, settings: Settings, finals: list[Outcome]) ->
         with traced(row.correlation_id, str(row.notification_id)):
             events.append((settings.topic(topics.NOTIFY_EVENTS), email_event(row)))
         _log_after_commit(tx, row, log.info, "email " + row.status, error=row.last_error)
+        tx.after_commit(emails_finished.labels(settings.service_name, row.status).inc)
     await tx.publish_many(events)
 
 

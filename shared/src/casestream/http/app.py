@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from casestream.http.api_docs import asyncapi_page, document_refusals, serve_swagger_ui
 from casestream.http.bad_input import refuse_unstorable_data
+from casestream.http.request_metrics import RequestMetrics
 from casestream.logging import get_logger
 from casestream.service import Runtime
 from casestream.shutdown import cancel_and_wait
@@ -57,6 +58,7 @@ def create_service_app(
     app.state.runtime = runtime
 
     app.add_middleware(CorrelationMiddleware)
+    app.add_middleware(RequestMetrics, service=runtime.settings.service_name)
     refuse_unstorable_data(app)  # the safety net; fields are typed (contracts.inputs)
 
     @app.get("/healthz", tags=["ops"])
