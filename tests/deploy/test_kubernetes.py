@@ -260,3 +260,23 @@ def test_the_manifests_match_the_kubernetes_schemas(overlay: str, tmp_path: Path
         text=True,
     )
     assert answer.returncode == 0, answer.stdout + answer.stderr
+
+
+def test_prod_lets_in_only_what_it_names_and_scales_no_further_than_the_partitions() -> None:
+    docs = render("prod")
+    policies = {d["metadata"]["name"]: d for d in docs if d["kind"] == "NetworkPolicy"}
+    deny = policies["default-deny-ingress"]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    # Every pod that serves HTTP is reachable by the console (or the ingress) at all.
+    apis = policies["apis-from-the-console-and-clients"]["spec"]
+    assert apis["podSelector"]["matchLabels"] == {"app.kubernetes.io/component": "service"}
+    partitions = int(find(docs, "ConfigMap", "casestream-topics")["data"]["TOPIC_PARTITIONS"])
+    scalers = {
+        d["spec"]["scaleTargetRef"]["name"]: d["spec"]
+        for d in docs
+        if d["kind"] == "HorizontalPodAutoscaler"
+    }
+    assert set(scalers) == {s.name for s in SERVICES}
+    for name, spec in scalers.items():
+        replicas = find(docs, "Deployment", name)["spec"]["replicas"]
+        assert spec["minReplicas"] <= replicas <= spec["maxReplicas"] <= partitions, name
