@@ -60,7 +60,7 @@ from console_services import (
 )
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from harness import bench_parser, pct
+from harness import add_database_arguments, bench_parser, pct
 
 from casestream.logging import configure_logging
 from casestream.service import _tune_garbage_collector
@@ -396,17 +396,8 @@ def main() -> None:
     parser.add_argument(
         "--opportunities", type=int, help="sales opportunities besides (default: cases / 10)"
     )
-    parser.add_argument("--runs", type=int, default=50)
+    add_database_arguments(parser)  # --runs, --server, --keep, --reuse (a RUN_* prefix here)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument(
-        "--server",
-        default=os.environ.get(
-            "CASESTREAM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-        help="a PostgreSQL server URL; fresh databases are created on it (and dropped)",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
-    parser.add_argument("--reuse", metavar="RUN", help="measure the kept databases RUN_* again")
     parser.add_argument("--only", metavar="LABEL", help="time only the pages whose label has it")
     parser.add_argument(
         "--calls", action="store_true", help="under each page, the service calls it made"

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from casestream.http.client_address import client_address
 from console_svc.sessions import COOKIE
 from console_svc.web import local_path, now, templates
 
@@ -47,14 +48,6 @@ def _unpack(value: str) -> dict[str, str]:
     return found if isinstance(found, dict) else {}
 
 
-def _client_address(request: Request) -> str:
-    hops = request.app.state.settings.trusted_proxy_hops
-    forwarded = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",") if a]
-    if hops and len(forwarded) >= hops:
-        return forwarded[-hops]
-    return request.client.host if request.client else "unknown"
-
-
 def _form(request: Request, status_code: int = 200, **context: object) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
     response = templates.TemplateResponse(
@@ -89,7 +82,8 @@ async def sign_in(
     expected = request.cookies.get(FORM_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
         return _form(request, 403, error="The form had expired. Please sign in again.")
-    address, at = _client_address(request), now()
+    address = client_address(request, state.settings.trusted_proxy_hops)
+    at = now()
     username = username.strip()
     if await state.signin_failures.too_many(username, address, at):
         response = _form(

@@ -9,9 +9,10 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
+from casestream.http.client_address import client_address
 from casestream.persistence.database import Database
 from intake_svc.config import Settings
-from intake_svc.rate_limits import CLIENT, RateCounter, client_address, retry_after
+from intake_svc.rate_limits import CLIENT, RateCounter, retry_after
 from intake_svc.render_tokens import TokenCheck, check_token
 from intake_svc.schemas import Form
 

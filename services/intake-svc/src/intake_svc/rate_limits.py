@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from starlette.requests import Request
 
 from casestream.logging import get_logger
 from casestream.persistence.database import Database
@@ -214,21 +213,3 @@ class RateCounter:
 
 def retry_after(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
-
-
-def client_address(request: Request, trusted_proxy_hops: int) -> str:
-    """The connection's peer, or, behind ``trusted_proxy_hops`` proxies that each append to
-    X-Forwarded-For, the address the outermost of them saw. Entries further left were written
-    by the client and prove nothing."""
-    peer = request.client.host if request.client else "unknown"
-    if trusted_proxy_hops <= 0:
-        return peer
-    chain = [
-        hop.strip()
-        for header in request.headers.getlist("x-forwarded-for")
-        for hop in header.split(",")
-        if hop.strip()
-    ]
-    if not chain:
-        return peer
-    return chain[max(0, len(chain) - trusted_proxy_hops)]
